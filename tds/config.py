@@ -1,0 +1,289 @@
+"""TDS settings: one object, read from the environment (and a ``.env`` file).
+
+Every option TDS reads is listed here; nothing else in the code reads the environment.
+A missing or malformed value raises :class:`ConfigError` with one line naming the variable.
+
+Storage and broker
+------------------
+``TDS_DATABASE_URL``
+    SQLAlchemy URL of the ERP database. Default ``sqlite:///tds.db`` (the embedded default,
+    for the demo); production uses PostgreSQL, e.g.
+    ``postgresql+psycopg2://tds@127.0.0.1:5432/erp``.
+``TDS_REDIS_URL``
+    Redis URL used as the Celery broker and for the shared Zoho budget (token cache, rate
+    limit, circuit breaker, locks). Default ``redis://127.0.0.1:6379/0``.
+``TDS_BROKER_VISIBILITY_TIMEOUT``
+    Seconds before Redis redelivers an unacknowledged task. Default ``3600``. Must be
+    larger than ``TDS_TASK_RETRY_BACKOFF_MAX`` so a retry countdown never causes a duplicate
+    delivery.
+
+Zoho
+----
+``ZOHO_CLIENT_ID``, ``ZOHO_CLIENT_SECRET``, ``ZOHO_REFRESH_TOKEN``
+    OAuth self-client credentials. Needed for anything that calls Zoho (sync, detail
+    fetches); the receiver runs without them.
+``ZOHO_ORGANIZATION_ID``
+    One organization id, or several separated by commas. Webhooks for an organization not
+    listed here are refused.
+``ZOHO_DC``
+    Data centre: ``com`` (default), ``eu``, ``in``, ``com.au``, ``jp``, ``ca``, ``sa``,
+    ``com.cn``. Picks the accounts and API hosts.
+``ZOHO_ACCOUNTS_URL``
+    Override of the OAuth server root (``https://accounts.zoho.com``); the token endpoint
+    is ``{ZOHO_ACCOUNTS_URL}/oauth/v2/token``.
+``ZOHO_API_URL``
+    Override of the API root (``https://www.zohoapis.com``). ``/books/v3``,
+    ``/inventory/v1`` and ``/crm/v2`` live under it, so TDS can be pointed at any
+    Zoho-compatible server such as ``tds simulator``.
+``ZOHO_WEBHOOK_SECRET``
+    Secret shared with the Zoho webhook (12–50 alphanumerics). Requests must carry
+    ``X-Zoho-Webhook-Signature`` (HMAC-SHA256, hex or base64) or the secret itself in
+    ``?token=`` or ``X-Webhook-Token``.
+``TDS_WEBHOOK_ALLOW_UNSIGNED``
+    ``true`` lets the receiver start without ``ZOHO_WEBHOOK_SECRET`` and accept unsigned
+    requests. Default ``false``: without a secret the receiver refuses to start.
+``TDS_WEBHOOK_MAX_BYTES``
+    Largest webhook body accepted; larger ones get 413. Default ``1048576``.
+``TDS_ZOHO_RATE_LIMIT``
+    Requests per minute per organization, shared by all workers. Default ``100`` (Zoho's).
+``TDS_ZOHO_TIMEOUT``
+    Seconds before an HTTP call to Zoho times out. Default ``30``.
+``TDS_ZOHO_MAX_ATTEMPTS``
+    Attempts the client makes at one HTTP call on a transient error before it gives the
+    error to its caller (a Celery task then retries later). Default ``4``.
+``TDS_ZOHO_BREAKER_FAILURES``, ``TDS_ZOHO_BREAKER_RESET``
+    The shared circuit breaker opens after this many consecutive failed calls (default
+    ``5``) and lets a trial call through after this many seconds (default ``60``).
+``TDS_FETCH_DETAIL``
+    When a webhook body is applied as it is: ``auto`` (default: fetch the record by id
+    when the body lacks what lists also lack, such as line items or per-warehouse stock,
+    or a required field), ``always`` (always fetch), ``never`` (only the body).
+``TDS_VENDOR_NAME_AR_FIELD``
+    Label or API name of the vendor custom field holding the Arabic name. Default
+    ``cf_vendor_name_ar``.
+
+Tasks
+-----
+``TDS_TASK_MAX_RETRIES``
+    Retries of a transient failure before the event goes to the dead letter. Default ``8``.
+``TDS_TASK_RETRY_BACKOFF_MAX``
+    Longest retry countdown in seconds (exponential backoff with jitter). Default ``300``.
+``TDS_INBOX_SWEEP_AFTER``
+    Seconds after which an unfinished inbox event is enqueued again by the sweeper.
+    Default ``300``.
+
+Logging
+-------
+``TDS_LOG_LEVEL``
+    ``DEBUG``, ``INFO`` (default), ``WARNING`` or ``ERROR``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from dotenv import dotenv_values
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message is one line naming the variable."""
+
+
+ZOHO_DATA_CENTRES = ("com", "eu", "in", "com.au", "jp", "ca", "sa", "com.cn")
+_ACCOUNTS_HOSTS = {"ca": "https://accounts.zohocloud.ca"}
+
+
+def _text(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def _int(low: int | None = None) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if low is not None and value < low:
+            raise ConfigError(f"{name} must be at least {low}, got {value}")
+        return value
+
+    return parse
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0, got {value}")
+    return value
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _choice(*choices: str) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip()
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {raw!r}")
+        return value
+
+    return parse
+
+
+def _org_ids(name: str, raw: str) -> tuple[str, ...]:
+    ids = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for org in ids:
+        if not org.isdigit():
+            raise ConfigError(f"{name} must be numeric organization ids separated by commas, got {org!r}")
+    return ids
+
+
+def _url(name: str, raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if value and not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must start with http:// or https://, got {raw!r}")
+    return value
+
+
+def _db_url(name: str, raw: str) -> str:
+    value = raw.strip()
+    if "://" not in value:
+        raise ConfigError(f"{name} must be a database URL such as postgresql://user@host/db, got {raw!r}")
+    if value.startswith("postgres://"):
+        value = "postgresql://" + value[len("postgres://"):]
+    return value
+
+
+def _redis_url(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{name} must be a redis:// URL, got {raw!r}")
+    return value
+
+
+def _secret(name: str, raw: str) -> str:
+    value = raw.strip()
+    if value and not (value.isalnum() and 12 <= len(value) <= 50):
+        raise ConfigError(f"{name} must be 12 to 50 letters and digits (Zoho's rule)")
+    return value
+
+
+def _setting(env: str, default: str, parse: Callable[[str, str], object], secret: bool = False):
+    return field(default=None, metadata={"env": env, "default": default, "parse": parse, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = _setting("TDS_DATABASE_URL", "sqlite:///tds.db", _db_url)
+    redis_url: str = _setting("TDS_REDIS_URL", "redis://127.0.0.1:6379/0", _redis_url)
+    broker_visibility_timeout: int = _setting("TDS_BROKER_VISIBILITY_TIMEOUT", "3600", _int(60))
+
+    zoho_client_id: str = _setting("ZOHO_CLIENT_ID", "", _text)
+    zoho_client_secret: str = _setting("ZOHO_CLIENT_SECRET", "", _text, secret=True)
+    zoho_refresh_token: str = _setting("ZOHO_REFRESH_TOKEN", "", _text, secret=True)
+    zoho_organization_ids: tuple = _setting("ZOHO_ORGANIZATION_ID", "", _org_ids)
+    zoho_dc: str = _setting("ZOHO_DC", "com", _choice(*ZOHO_DATA_CENTRES))
+    zoho_accounts_url_override: str = _setting("ZOHO_ACCOUNTS_URL", "", _url)
+    zoho_api_url_override: str = _setting("ZOHO_API_URL", "", _url)
+    zoho_webhook_secret: str = _setting("ZOHO_WEBHOOK_SECRET", "", _secret, secret=True)
+    webhook_allow_unsigned: bool = _setting("TDS_WEBHOOK_ALLOW_UNSIGNED", "false", _bool)
+    webhook_max_bytes: int = _setting("TDS_WEBHOOK_MAX_BYTES", "1048576", _int(1024))
+
+    zoho_rate_limit: int = _setting("TDS_ZOHO_RATE_LIMIT", "100", _int(1))
+    zoho_timeout: float = _setting("TDS_ZOHO_TIMEOUT", "30", _float)
+    zoho_max_attempts: int = _setting("TDS_ZOHO_MAX_ATTEMPTS", "4", _int(1))
+    zoho_breaker_failures: int = _setting("TDS_ZOHO_BREAKER_FAILURES", "5", _int(1))
+    zoho_breaker_reset: int = _setting("TDS_ZOHO_BREAKER_RESET", "60", _int(1))
+    fetch_detail: str = _setting("TDS_FETCH_DETAIL", "auto", _choice("auto", "always", "never"))
+    vendor_name_ar_field: str = _setting("TDS_VENDOR_NAME_AR_FIELD", "cf_vendor_name_ar", _text)
+
+    task_max_retries: int = _setting("TDS_TASK_MAX_RETRIES", "8", _int(0))
+    task_retry_backoff_max: int = _setting("TDS_TASK_RETRY_BACKOFF_MAX", "300", _int(1))
+    inbox_sweep_after: int = _setting("TDS_INBOX_SWEEP_AFTER", "300", _int(1))
+    log_level: str = _setting("TDS_LOG_LEVEL", "INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR"))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | None = ".env") -> "Settings":
+        """Read every option from ``environ`` (default: the process environment over ``.env``)."""
+        if environ is None:
+            merged: dict[str, str] = {}
+            if env_file and os.path.exists(env_file):
+                merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+            merged.update(os.environ)
+            environ = merged
+        values = {}
+        for f in dataclasses.fields(cls):
+            meta = f.metadata
+            raw = environ.get(meta["env"])
+            if raw is None or raw.strip() == "":
+                raw = meta["default"]
+            values[f.name] = meta["parse"](meta["env"], raw)
+        settings = cls(**values)
+        if settings.task_retry_backoff_max >= settings.broker_visibility_timeout:
+            raise ConfigError(
+                "TDS_TASK_RETRY_BACKOFF_MAX must be smaller than TDS_BROKER_VISIBILITY_TIMEOUT "
+                f"({settings.task_retry_backoff_max} >= {settings.broker_visibility_timeout})"
+            )
+        return settings
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def zoho_accounts_url(self) -> str:
+        if self.zoho_accounts_url_override:
+            return self.zoho_accounts_url_override
+        return _ACCOUNTS_HOSTS.get(self.zoho_dc, f"https://accounts.zoho.{self.zoho_dc}")
+
+    @property
+    def zoho_api_url(self) -> str:
+        return self.zoho_api_url_override or f"https://www.zohoapis.{self.zoho_dc}"
+
+    def require_zoho_credentials(self) -> None:
+        """Raise ConfigError naming the first credential a Zoho call needs and lacks."""
+        for env, value in (
+            ("ZOHO_CLIENT_ID", self.zoho_client_id),
+            ("ZOHO_CLIENT_SECRET", self.zoho_client_secret),
+            ("ZOHO_REFRESH_TOKEN", self.zoho_refresh_token),
+            ("ZOHO_ORGANIZATION_ID", self.zoho_organization_ids),
+        ):
+            if not value:
+                raise ConfigError(f"{env} is not set; it is needed to call Zoho")
+
+    def __repr__(self) -> str:  # secrets never reach a log line
+        shown = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata["secret"] and value:
+                value = "***"
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+
+_cached: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    global _cached
+    if _cached is None:
+        _cached = Settings.from_env()
+    return _cached
+
+
+def set_settings(settings: Settings | None) -> None:
+    """Replace the process-wide settings (the CLI and tests use this)."""
+    global _cached
+    _cached = settings

@@ -1,0 +1,143 @@
+"""Database engines, sessions and the column types that make one schema work on PostgreSQL
+and SQLite."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Iterator
+
+import simplejson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+UTC = dt.timezone.utc
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A time-zone aware timestamp stored in UTC.
+
+    PostgreSQL keeps ``timestamptz``; SQLite has no zone, so values are normalised to UTC
+    before they are written and read back as UTC, which keeps comparisons in SQL (the
+    stale-write guard) correct on both.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+Money = sa.Numeric(20, 6)
+Quantity = sa.Numeric(20, 6)
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def json_dumps(value) -> str:
+    """JSON text keeping Decimals as exact numbers (``85.00`` stays ``85.00``)."""
+    return simplejson.dumps(value, use_decimal=True, default=_json_default, ensure_ascii=False)
+
+
+def json_loads(text):
+    return simplejson.loads(text, use_decimal=True)
+
+
+def _json_default(value):
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def get_engine(url: str) -> Engine:
+    """One engine per database URL per process (engines own connection pools)."""
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _create_engine(url)
+            _engines[url] = engine
+        return engine
+
+
+def _create_engine(url: str) -> Engine:
+    kwargs: dict = {"json_serializer": json_dumps, "json_deserializer": json_loads, "future": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
+    else:
+        kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = sa.create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        # pysqlite's own transaction handling defers BEGIN; take it over so that a
+        # transaction starts when SQLAlchemy says it does (needed for RETURNING + upserts).
+        sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn, _record):
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=60000")
+    cur.close()
+
+
+def dispose_engines() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+@contextmanager
+def transaction(url: str) -> Iterator[Connection]:
+    """A connection inside one committed-or-rolled-back transaction."""
+    with get_engine(url).begin() as conn:
+        yield conn
+
+
+def dialect_insert(conn: Connection, table: sa.Table):
+    """``INSERT`` with ``ON CONFLICT`` support for the connection's dialect."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def is_postgres(conn_or_engine) -> bool:
+    return conn_or_engine.dialect.name == "postgresql"
+
+
+def as_decimal(value) -> Decimal | None:
+    """Zoho numbers (already Decimal when parsed by TDS), numeric strings or ''."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(str(value).strip().replace(",", ""))

@@ -1,0 +1,76 @@
+"""Contacts → ``customers`` (contact_type customer) and ``vendors`` (contact_type vendor)."""
+
+from __future__ import annotations
+
+from tds import registry
+from tds.mapping import MapContext, Mapped, base, boolean, dec, integer, parse_zoho_time, require, text, zoho_id
+
+
+def _address(value) -> dict | None:
+    if not isinstance(value, dict):
+        return None
+    kept = {k: v for k, v in value.items() if v not in (None, "")}
+    return kept or None
+
+
+def _full_name(record: dict) -> str | None:
+    parts = [text(record.get("first_name")), text(record.get("last_name"))]
+    joined = " ".join(p for p in parts if p)
+    return joined or text(record.get("contact_name"))
+
+
+def _persons(record: dict) -> list[dict] | None:
+    persons = record.get("contact_persons")
+    if not isinstance(persons, list):
+        return None
+    rows = []
+    for person in persons:
+        person_id = zoho_id(person.get("contact_person_id"))
+        if not person_id:
+            continue  # a person Zoho has not saved yet has no id to keep it by
+        rows.append(
+            {
+                "zoho_contact_person_id": person_id,
+                "first_name": text(person.get("first_name"), 255),
+                "last_name": text(person.get("last_name"), 255),
+                "email": text(person.get("email"), 255),
+                "phone": text(person.get("phone"), 100),
+                "mobile": text(person.get("mobile"), 100),
+                "is_primary": bool(boolean(person.get("is_primary_contact"))),
+            }
+        )
+    return rows
+
+
+def map_customer(record: dict, ctx: MapContext) -> Mapped:
+    entity = registry.get("customers")
+    require(record, *entity.required_fields)
+    status = text(record.get("status")) or "active"
+    mapped = base(
+        entity,
+        record,
+        ctx,
+        {
+            "name": text(record.get("contact_name"), 500),
+            "full_name": _full_name(record),
+            "company_name": text(record.get("company_name"), 500),
+            "email": text(record.get("email"), 255),
+            "phone": text(record.get("phone"), 100),
+            "mobile": text(record.get("mobile"), 100),
+            "customer_type": text(record.get("customer_sub_type"), 32),
+            "is_active": status == "active",
+            "status": status,
+            "currency_code": text(record.get("currency_code"), 10),
+            "payment_terms": integer(record.get("payment_terms")),
+            "payment_terms_label": text(record.get("payment_terms_label"), 100),
+            "billing_address": _address(record.get("billing_address")),
+            "shipping_address": _address(record.get("shipping_address")),
+            "outstanding_receivable": dec(record.get("outstanding_receivable_amount")),
+            "unused_credits": dec(record.get("unused_credits_receivable_amount")),
+            "zoho_created_time": parse_zoho_time(record.get("created_time")),
+        },
+    )
+    persons = _persons(record)
+    if persons is not None:
+        mapped.children["customer_contact_persons"] = persons
+    return mapped

@@ -1,0 +1,97 @@
+"""Processing one inbox event: load → (fetch) → map → validate → upsert → mark done.
+
+Idempotent: an event already done is skipped, and applying the same record twice leaves
+the same row (the stale-write guard compares Zoho's times). Missing references found while
+writing become durable fetch requests in the inbox, returned to the caller to enqueue.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from tds import inbox, registry
+from tds.config import Settings
+from tds.db import get_engine, utcnow
+from tds.mapping import MapContext, Mapped
+from tds.models import inbox_events
+from tds.registry import Entity
+from tds.sinks import sql as sql_sink
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    event_id: int
+    status: str  # done | stale | skipped
+    entity: str = ""
+    follow_up: list[tuple[int, str]] = field(default_factory=list)  # (inbox event id, entity)
+
+
+def needs_detail(entity: Entity, record: dict, mode: str) -> bool:
+    """Whether a webhook body must be completed by fetching the record by id."""
+    if not entity.detail_path or mode == "never":
+        return False
+    if mode == "always":
+        return True
+    if entity.list_omits and not any(key in record for key in entity.list_omits):
+        return True
+    return any(record.get(name) in (None, "") for name in entity.required_fields)
+
+
+def process_event(settings: Settings, event_id: int, client=None) -> Outcome:
+    engine = get_engine(settings.database_url)
+    with engine.begin() as conn:
+        event = conn.execute(sa.select(inbox_events).where(inbox_events.c.id == event_id)).first()
+        if event is None:
+            log.warning("inbox event %s does not exist; nothing to do", event_id)
+            return Outcome(event_id, "skipped")
+        if event.status in inbox.FINISHED:
+            return Outcome(event_id, "skipped", event.entity)
+        conn.execute(
+            sa.update(inbox_events)
+            .where(inbox_events.c.id == event_id)
+            .values(status="processing", attempts=inbox_events.c.attempts + 1)
+        )
+    entity = registry.get(event.entity)
+    record = _record_for(settings, event, entity, client)
+    entity = registry.route(entity, record)
+    mapped = entity.map(record, MapContext(event.organization_id, settings))
+    return _apply(engine, event_id, [mapped])
+
+
+def _record_for(settings: Settings, event, entity: Entity, client) -> dict:
+    if event.source == "webhook":
+        record = inbox.extract_record(entity, event.body or "", event.content_type)
+        if not needs_detail(entity, record, settings.fetch_detail):
+            return record
+    if client is None:
+        raise RuntimeError("a Zoho client is needed to fetch this record")
+    return client.get_record(entity, event.organization_id, event.zoho_id)
+
+
+def _apply(engine, event_id: int, records: list[Mapped]) -> Outcome:
+    with engine.begin() as conn:
+        result = sql_sink.write(conn, records)
+        follow_up = request_missing(conn, result.missing)
+        conn.execute(
+            sa.update(inbox_events)
+            .where(inbox_events.c.id == event_id)
+            .values(status="done", processed_at=utcnow(), last_error=None, next_attempt_at=None)
+        )
+    status = "done" if result.written else "stale"
+    return Outcome(event_id, status, records[0].entity.name if records else "", follow_up)
+
+
+def request_missing(conn, missing) -> list[tuple[int, str]]:
+    """Turn missing references into inbox fetch requests; return those to enqueue."""
+    follow_up = []
+    for ref in sorted(missing, key=lambda m: (m.entity, m.zoho_id)):
+        ev = inbox.request_fetch(conn, ref.entity, ref.organization_id, ref.zoho_id, reason="missing reference")
+        if not ev.duplicate:
+            follow_up.append((ev.id, ev.entity))
+    inbox.mark_enqueued(conn, [eid for eid, _ in follow_up])
+    return follow_up

@@ -1,0 +1,50 @@
+"""Process-wide shared clients (one Redis connection pool and one Zoho client per process)."""
+
+from __future__ import annotations
+
+import threading
+
+import redis as redis_lib
+
+from tds.config import Settings
+
+_lock = threading.Lock()
+_redis: dict[str, redis_lib.Redis] = {}
+_zoho: dict[tuple, object] = {}
+
+
+def redis_client(settings: Settings) -> redis_lib.Redis:
+    with _lock:
+        client = _redis.get(settings.redis_url)
+        if client is None:
+            client = _redis[settings.redis_url] = redis_lib.Redis.from_url(settings.redis_url)
+        return client
+
+
+def zoho_client(settings: Settings):
+    """The Zoho client for these settings; credentials are checked when it is first needed."""
+    from tds.zoho import ZohoClient
+
+    key = (settings.zoho_api_url, settings.zoho_accounts_url, settings.zoho_client_id, settings.redis_url)
+    with _lock:
+        client = _zoho.get(key)
+        if client is None:
+            client = _zoho[key] = _LazyZohoClient(settings)
+        return client
+
+
+class _LazyZohoClient:
+    """Builds the real client on first use, so a missing credential fails the one call
+    that needs it (with a clear ConfigError) instead of every task that merely could."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._client = None
+
+    def __getattr__(self, name):
+        if self._client is None:
+            from tds.zoho import ZohoClient
+
+            self._settings.require_zoho_credentials()
+            self._client = ZohoClient(self._settings, redis=redis_client(self._settings))
+        return getattr(self._client, name)

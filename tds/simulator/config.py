@@ -1,0 +1,130 @@
+"""Settings of one simulated Zoho account (see :mod:`tds.simulator` for the full list)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+#: Record counts per organization at ``scale="full"``; CRM counts are for the one CRM account.
+FULL_COUNTS: dict[str, int] = {
+    "items": 2218,
+    "customers": 500,
+    "vendors": 100,
+    "invoices": 5000,
+    "customerpayments": 3000,
+    "creditnotes": 300,
+    "bills": 1000,
+    "salesorders": 2000,
+    "users": 20,
+    "pricebooks": 3,
+    "warehouses": 2,
+    "crm_accounts": 300,
+    "crm_contacts": 600,
+}
+
+#: Floors applied whatever the scale: multi-warehouse and both price-list types always exist.
+MIN_COUNTS: dict[str, int] = {
+    "items": 5,
+    "customers": 3,
+    "vendors": 2,
+    "users": 2,
+    "pricebooks": 3,
+    "warehouses": 2,
+}
+
+NAMED_SCALES: dict[str, float] = {"full": 1.0, "small": 1 / 20, "tiny": 1 / 100}
+
+#: Settings that ``Simulator.configure`` (and ``POST /_sim/config``) may change at run time.
+RUNTIME_FIELDS = frozenset(
+    {
+        "token_lifetime",
+        "token_refresh_limit",
+        "rate_limit_per_minute",
+        "daily_limit",
+        "concurrency_limit",
+        "error_rate",
+        "slow_rate",
+        "slow_seconds",
+        "drop_rate",
+        "webhook_url",
+        "webhook_secret",
+        "webhook_payload",
+        "webhook_timeout",
+        "webhooks_enabled",
+    }
+)
+
+
+@dataclass
+class SimulatorConfig:
+    organizations: tuple[str, ...] = ("60001234567", "60007654321")
+    seed: int = 42
+    scale: str | float = "full"
+    counts: dict | None = None
+    client_id: str = "1000.SIMCLIENT"
+    client_secret: str = "simsecret"
+    refresh_token: str = "1000.simrefresh"
+    token_lifetime: int = 3600
+    token_refresh_limit: int = 10
+    rate_limit_per_minute: int = 0
+    daily_limit: int = 0
+    concurrency_limit: int = 0
+    error_rate: float = 0.0
+    slow_rate: float = 0.0
+    slow_seconds: float = 2.0
+    drop_rate: float = 0.0
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_payload: str = "detail"
+    webhook_timeout: float = 5.0
+    webhooks_enabled: bool = True
+    timezone_offset: str = "+0300"
+
+    def __post_init__(self) -> None:
+        self.organizations = tuple(str(o) for o in self.organizations)
+        if not self.organizations:
+            raise ValueError("at least one organization is needed")
+        for org in self.organizations:
+            if not org.isdigit():
+                raise ValueError(f"organization ids are numeric strings, not {org!r}")
+        if self.webhook_payload not in ("detail", "list"):
+            raise ValueError("webhook_payload is 'detail' or 'list'")
+        self.scale_factor()  # validates
+
+    def scale_factor(self) -> float:
+        if isinstance(self.scale, str):
+            try:
+                return NAMED_SCALES[self.scale]
+            except KeyError:
+                try:
+                    return float(self.scale)
+                except ValueError:
+                    raise ValueError(f"scale is one of {sorted(NAMED_SCALES)} or a number, not {self.scale!r}")
+        value = float(self.scale)
+        if value <= 0:
+            raise ValueError("scale must be positive")
+        return value
+
+    def resolved_counts(self) -> dict[str, int]:
+        """Record counts per organization after ``scale`` and the explicit ``counts`` override."""
+        factor = self.scale_factor()
+        out = {}
+        for name, full in FULL_COUNTS.items():
+            out[name] = max(MIN_COUNTS.get(name, 0), int(round(full * factor)))
+        for name, value in (self.counts or {}).items():
+            if name not in FULL_COUNTS:
+                raise ValueError(f"unknown count {name!r}; known: {sorted(FULL_COUNTS)}")
+            out[name] = int(value)
+        return out
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["organizations"] = list(self.organizations)
+        if data.get("client_secret"):
+            data["client_secret"] = "***"
+        if data.get("webhook_secret"):
+            data["webhook_secret"] = "***"
+        return data
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]

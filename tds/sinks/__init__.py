@@ -1,0 +1,1 @@
+"""Destinations for mapped Zoho records. ``sql`` writes the ERP tables TDS owns."""

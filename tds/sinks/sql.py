@@ -1,0 +1,233 @@
+"""Writes mapped Zoho records into the SQL ERP tables.
+
+The stale-write guard lives in the upsert itself: one ``INSERT … ON CONFLICT DO UPDATE …
+WHERE stored.zoho_last_modified_time <= incoming.zoho_last_modified_time`` per batch. Two
+workers applying an old webhook and a newer full-sync page in any order, or a webhook that
+arrives after the reconcile that already saw a later version, cannot put older data over
+newer: the database decides, in one statement, with Zoho's time compared to Zoho's time.
+
+Children (line items, stock levels, contact persons) are replaced with their parent in the
+same transaction, keyed by Zoho's id, only when the parent write was applied. References to
+rows that are not here yet keep the Zoho id with a NULL foreign key; the foreign key is
+filled as soon as the referenced row lands, from either side.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from tds import registry
+from tds.db import dialect_insert, utcnow
+from tds.mapping import Mapped
+from tds.models import metadata
+from tds.registry import Entity, Reference
+
+
+@dataclass(frozen=True)
+class MissingReference:
+    entity: str
+    organization_id: str
+    zoho_id: str
+
+
+@dataclass
+class WriteResult:
+    written: int = 0  # rows inserted or updated
+    stale: int = 0  # rows skipped because the stored version is newer
+    applied_ids: set[str] = field(default_factory=set)
+    missing: set[MissingReference] = field(default_factory=set)
+
+    def add(self, other: "WriteResult") -> None:
+        self.written += other.written
+        self.stale += other.stale
+        self.applied_ids |= other.applied_ids
+        self.missing |= other.missing
+
+
+def table(name: str) -> sa.Table:
+    return metadata.tables[name]
+
+
+def _newest_per_id(records: Iterable[Mapped]) -> list[Mapped]:
+    """One record per Zoho id (an upsert cannot touch one row twice), the newest winning."""
+    chosen: dict[tuple[str, str], Mapped] = {}
+    for rec in records:
+        key = (rec.organization_id, rec.zoho_id)
+        old = chosen.get(key)
+        if old is None or _not_older(rec.modified, old.modified):
+            chosen[key] = rec
+    return list(chosen.values())
+
+
+def _not_older(new, old) -> bool:
+    if new is None:
+        return old is None
+    return old is None or new >= old
+
+
+def write(conn: Connection, records: list[Mapped]) -> WriteResult:
+    """Upsert ``records`` (any mix of entities) inside the caller's transaction."""
+    result = WriteResult()
+    related = [r for rec in records for r in rec.related]
+    for entity, group in _by_entity(related).items():
+        _write_related(conn, entity, group)
+    for entity, group in _by_entity(records).items():
+        result.add(_write_entity(conn, entity, group))
+    return result
+
+
+def _by_entity(records: Iterable[Mapped]) -> dict[Entity, list[Mapped]]:
+    groups: dict[Entity, list[Mapped]] = defaultdict(list)
+    for rec in records:
+        groups[rec.entity].append(rec)
+    return groups
+
+
+def _write_related(conn: Connection, entity: Entity, records: list[Mapped]) -> None:
+    """Records found inside another record (a warehouse inside an item detail) carry only
+    some fields: insert them when new, and update only the fields they carry."""
+    tbl = table(entity.table)
+    now = utcnow()
+    for rec in _newest_per_id(records):
+        values = {k: v for k, v in rec.values.items() if v is not None}
+        row = {"organization_id": rec.organization_id, entity.zoho_id_column: rec.zoho_id, "synced_at": now, **values}
+        stmt = dialect_insert(conn, tbl).values(row)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["organization_id", entity.zoho_id_column],
+            set_={k: stmt.excluded[k] for k in values},
+        )
+        conn.execute(stmt)
+
+
+def _write_entity(conn: Connection, entity: Entity, records: list[Mapped]) -> WriteResult:
+    tbl = table(entity.table)
+    idcol = entity.zoho_id_column
+    now = utcnow()
+    records = _newest_per_id(records)
+    rows = [
+        {
+            "organization_id": rec.organization_id,
+            idcol: rec.zoho_id,
+            **rec.values,
+            "zoho_last_modified_time": rec.modified,
+            "synced_at": now,
+            "deleted_at": None,
+            "zoho_metadata": rec.raw,
+        }
+        for rec in records
+    ]
+    columns = set().union(*(r.keys() for r in rows)) - {"organization_id", idcol}
+    for row in rows:  # a multi-row INSERT needs the same keys in every row
+        for col in columns:
+            row.setdefault(col, None)
+    stmt = dialect_insert(conn, tbl).values(rows)
+    stored, incoming = tbl.c.zoho_last_modified_time, stmt.excluded.zoho_last_modified_time
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["organization_id", idcol],
+        set_={col: stmt.excluded[col] for col in columns},
+        where=sa.or_(stored.is_(None), incoming.is_(None), stored <= incoming),
+    ).returning(tbl.c.id, tbl.c.organization_id, tbl.c[idcol])
+    applied = {(row.organization_id, row[2]): row.id for row in conn.execute(stmt)}
+
+    result = WriteResult(written=len(applied), stale=len(records) - len(applied))
+    result.applied_ids = {zid for (_org, zid) in applied}
+    applied_recs = [rec for rec in records if (rec.organization_id, rec.zoho_id) in applied]
+    for child in entity.children:
+        _replace_children(conn, child, [(applied[(r.organization_id, r.zoho_id)], r) for r in applied_recs])
+    parent_ids = list(applied.values())
+    if parent_ids:
+        for ref in entity.references:
+            result.missing |= _link(conn, tbl, ref, tbl.c.id.in_(parent_ids))
+        for child in entity.children:
+            ctbl = table(child.table)
+            for ref in child.references:
+                result.missing |= _link(conn, ctbl, ref, ctbl.c[child.parent_column].in_(parent_ids))
+        _backfill(conn, entity, result.applied_ids)
+    return result
+
+
+def _replace_children(conn: Connection, child: registry.Child, parents: list[tuple[int, Mapped]]) -> None:
+    ctbl = table(child.table)
+    has_synced_at = "synced_at" in ctbl.c
+    now = utcnow()
+    rows = []
+    for parent_id, rec in parents:
+        if child.table not in rec.children:
+            continue  # the record did not carry these children: keep what is stored
+        new_rows = rec.children[child.table]
+        keys = [r[child.key] for r in new_rows]
+        delete = sa.delete(ctbl).where(ctbl.c[child.parent_column] == parent_id)
+        if keys:
+            delete = delete.where(ctbl.c[child.key].not_in(keys))
+        conn.execute(delete)
+        seen = set()
+        for r in new_rows:
+            if r[child.key] in seen:
+                continue  # Zoho ids are unique within a parent; keep the first if not
+            seen.add(r[child.key])
+            row = {"organization_id": rec.organization_id, child.parent_column: parent_id, **r}
+            if has_synced_at:
+                row["synced_at"] = now
+            rows.append(row)
+    if not rows:
+        return
+    columns = set().union(*(r.keys() for r in rows))
+    for row in rows:
+        for col in columns:
+            row.setdefault(col, None)
+    for start in range(0, len(rows), 500):
+        stmt = dialect_insert(conn, ctbl).values(rows[start : start + 500])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[child.parent_column, child.key],
+            set_={c: stmt.excluded[c] for c in columns - {child.parent_column, child.key}},
+        )
+        conn.execute(stmt)
+
+
+def _link(conn: Connection, tbl: sa.Table, ref: Reference, scope) -> set[MissingReference]:
+    """Fill ``ref.column`` from ``ref.zoho_column`` for rows in ``scope``; return what is missing."""
+    target_entity = registry.get(ref.entity)
+    target = table(target_entity.table)
+    match = (
+        sa.select(target.c.id)
+        .where(target.c.organization_id == tbl.c.organization_id)
+        .where(target.c[target_entity.zoho_id_column] == tbl.c[ref.zoho_column])
+        .scalar_subquery()
+    )
+    unlinked = sa.and_(scope, tbl.c[ref.column].is_(None), tbl.c[ref.zoho_column].is_not(None))
+    conn.execute(sa.update(tbl).where(unlinked).values({ref.column: match}))
+    if not target_entity.detail_path:
+        return set()
+    still = conn.execute(sa.select(tbl.c.organization_id, tbl.c[ref.zoho_column]).where(unlinked).distinct())
+    return {MissingReference(ref.entity, org, zid) for org, zid in still}
+
+
+def _backfill(conn: Connection, entity: Entity, zoho_ids: set[str]) -> None:
+    """Rows that referenced these records before they landed get their foreign key now."""
+    if not zoho_ids:
+        return
+    for tbl_name, ref in _reverse_references().get(entity.name, ()):
+        tbl = table(tbl_name)
+        _link(conn, tbl, ref, tbl.c[ref.zoho_column].in_(list(zoho_ids)))
+
+
+_reverse_cache: dict[str, list[tuple[str, Reference]]] | None = None
+
+
+def _reverse_references() -> dict[str, list[tuple[str, Reference]]]:
+    global _reverse_cache
+    if _reverse_cache is None:
+        rev: dict[str, list[tuple[str, Reference]]] = defaultdict(list)
+        for e in registry.ENTITIES:
+            for ref in e.references:
+                rev[ref.entity].append((e.table, ref))
+            for child in e.children:
+                for ref in child.references:
+                    rev[ref.entity].append((child.table, ref))
+        _reverse_cache = dict(rev)
+    return _reverse_cache

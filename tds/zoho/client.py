@@ -1,0 +1,298 @@
+"""The Zoho Books / Inventory / CRM read client.
+
+Every call walks the same ladder, and every rung is shared by all workers through Redis:
+
+1. daily quota marker — spent quota fails at once (:class:`ZohoQuotaExceeded`);
+2. circuit breaker of the API — open means :class:`ZohoCircuitOpen`;
+3. per-organization rate limit — waits for the window, or :class:`ZohoRateLimited`;
+4. the shared access token — refreshed once for everybody;
+5. HTTP, then :func:`tds.zoho.classify.error_for`.
+
+Transient failures are retried here, a few times with exponential backoff and full jitter,
+and then handed to the caller (a Celery task retries later). A 401 drops the token, which
+is refreshed once before the request is repeated.
+
+One client per process (Celery prefork); the Redis state makes many processes behave as
+one. Nothing secret is logged: DEBUG lines carry method, path, status and milliseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+import redis as redis_lib
+import requests
+
+from tds.config import Settings
+from tds.registry import Entity
+
+from .auth import TokenManager
+from .breaker import ApiBreaker
+from .classify import body_of, error_for
+from .errors import (
+    ZohoAuthError,
+    ZohoNotFound,
+    ZohoQuotaExceeded,
+    ZohoTransientError,
+)
+from .ratelimit import DailyQuota, OrgRateLimiter
+
+log = logging.getLogger(__name__)
+
+API_PATHS = {"books": "/books/v3", "inventory": "/inventory/v1", "crm": "/crm/v2"}
+CRM_BUDGET = "crm"  # CRM calls carry no organization_id; they share one budget of their own
+
+
+def format_modified_since(when: dt.datetime) -> str:
+    """Zoho's ``last_modified_time`` filter value, in UTC: ``2024-02-26T13:44:57+0000``.
+
+    A naive datetime is taken to be UTC.
+    """
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+class ZohoClient:
+    format_modified_since = staticmethod(format_modified_since)
+
+    def __init__(
+        self,
+        settings: Settings,
+        redis: redis_lib.Redis | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+    ) -> None:
+        self.settings = settings
+        self.redis = redis if redis is not None else redis_lib.Redis.from_url(settings.redis_url)
+        self.session = session or requests.Session()
+        self.sleep = sleep
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.tokens = TokenManager(settings, self.redis, session=self.session)
+        self.limiter = OrgRateLimiter(self.redis, settings.redis_url, settings.zoho_rate_limit, sleep=sleep)
+        self.quota = DailyQuota(self.redis)
+        self._breakers: dict[str, ApiBreaker] = {}
+        self._random = random.Random()
+
+    # -- public calls -------------------------------------------------------------------
+
+    def request_json(self, api: str, path: str, organization_id: str | None = None,
+                     params: dict | None = None) -> dict:
+        """GET ``path`` under ``api``'s root and return the JSON body (floats as Decimal)."""
+        _, body = self._request(api, path, organization_id, params, expect_json=True)
+        return body if body is not None else {}
+
+    def request_bytes(self, api: str, path: str, organization_id: str | None = None,
+                      params: dict | None = None) -> tuple[bytes, str]:
+        """GET a binary body (an item image): ``(content, content type)``."""
+        response, _ = self._request(api, path, organization_id, params, expect_json=False)
+        return response.content, response.headers.get("Content-Type", "application/octet-stream")
+
+    def iter_pages(self, entity: Entity, organization_id: str, params: dict | None = None,
+                   per_page: int = 200) -> Iterator[list[dict]]:
+        """Yield the records of ``entity``'s list, one page at a time.
+
+        Stops when Zoho says there is no more (``page_context`` missing or null,
+        ``has_more_page`` false, CRM ``info.more_records`` false) or a page comes back empty,
+        which guards against a server that keeps saying there is more.
+        """
+        query = dict(entity.list_params)
+        query.update(params or {})
+        page = 1
+        while True:
+            body = self.request_json(entity.api, entity.list_path, organization_id,
+                                     {**query, "page": page, "per_page": per_page})
+            records = body.get(entity.list_key) or []
+            if records:
+                yield records
+            if not records or not self._has_more(entity, body):
+                return
+            page += 1
+
+    def get_record(self, entity: Entity, organization_id: str, zoho_id: str) -> dict:
+        """One record by id, unwrapped from ``entity.detail_key`` (CRM: ``data[0]``)."""
+        body = self.request_json(entity.api, entity.detail_url_path(zoho_id), organization_id)
+        key = entity.detail_key or ("data" if entity.api == "crm" else entity.list_key)
+        found = body.get(key)
+        if isinstance(found, list):
+            found = found[0] if found else None
+        if not isinstance(found, dict):
+            raise ZohoNotFound(f"{entity.name} {zoho_id} not in the answer", code=body.get("code"),
+                               url=self._url(entity.api, entity.detail_url_path(zoho_id)))
+        return found
+
+    def get_bulk_details(self, entity: Entity, organization_id: str, ids: Iterable[str]) -> list[dict]:
+        """Details of many records: ``entity.bulk_detail`` chunks, else one call per id.
+
+        Ids Zoho does not know are left out, as the bulk endpoint itself does.
+        """
+        wanted = list(dict.fromkeys(str(i) for i in ids))
+        if entity.bulk_detail is None:
+            return [r for r in (self._record_or_none(entity, organization_id, i) for i in wanted) if r]
+        path, param, size = entity.bulk_detail
+        records: list[dict] = []
+        for chunk in _chunks(wanted, size):
+            body = self.request_json(entity.api, path, organization_id, {param: ",".join(chunk)})
+            records.extend(body.get(entity.list_key) or [])
+        return records
+
+    def rate_limit_status(self, org_id: str) -> dict:
+        """Zoho's latest ``X-Rate-Limit-*`` values for ``org_id`` and the quota marker."""
+        return self.quota.status(org_id)
+
+    # -- the ladder ---------------------------------------------------------------------
+
+    def _request(self, api: str, path: str, organization_id: str | None, params: dict | None,
+                 *, expect_json: bool) -> tuple[requests.Response, dict | None]:
+        """Admit the call, exchange it, retry transient failures with backoff, then give up.
+
+        Admission refusals (quota spent, rate-limit wait too long, circuit open) go straight
+        to the caller; so does a transient error that says it will last longer than our
+        longest backoff (a throttled token endpoint).
+        """
+        org = self._organization(api, organization_id)
+        budget = org or CRM_BUDGET
+        breaker = self._breaker(api)
+        attempt = 1
+        while True:
+            self._admit(budget, breaker)
+            try:
+                return self._exchange(api, path, org, params, budget, breaker, expect_json)
+            except ZohoTransientError as exc:
+                if attempt >= self.settings.zoho_max_attempts or (exc.retry_after or 0) > self.backoff_max:
+                    raise
+                delay = self._backoff(attempt)
+                log.debug("zoho %s%s: %s; attempt %d, retrying in %.2fs", api, path, exc.message, attempt, delay)
+                self.sleep(delay)
+                attempt += 1
+
+    def _admit(self, budget: str, breaker: ApiBreaker) -> None:
+        """The shared budget rungs: daily quota, circuit breaker, per-minute limit.
+
+        The breaker is asked before the limiter so that a call bound to be refused neither
+        takes a slot from the window nor sleeps waiting for one.
+        """
+        self.quota.check(budget)
+        breaker.check()
+        self.limiter.acquire(budget)
+
+    def _exchange(self, api: str, path: str, org: str | None, params: dict | None, budget: str,
+                  breaker: ApiBreaker, expect_json: bool) -> tuple[requests.Response, dict | None]:
+        """One request with the shared token; a 401 drops that token and retries once with a fresh one."""
+        token = self.tokens.get_token()
+        try:
+            return self._send(api, path, org, params, token, budget, breaker, expect_json)
+        except ZohoAuthError as exc:
+            if exc.status != 401 or self.tokens.was_refused(token):
+                raise
+        self.tokens.invalidate(token)
+        fresh = self.tokens.get_token()
+        self.limiter.acquire(budget)  # the repeat is one more request against the budget
+        try:
+            return self._send(api, path, org, params, fresh, budget, breaker, expect_json)
+        except ZohoAuthError as exc:
+            if exc.status == 401:
+                self.tokens.mark_refused(fresh)
+            raise
+
+    def _send(self, api: str, path: str, org: str | None, params: dict | None, token: str, budget: str,
+              breaker: ApiBreaker, expect_json: bool) -> tuple[requests.Response, dict | None]:
+        response = self._http_get(api, path, org, params, token, breaker)
+        self.quota.record_headers(budget, response.headers)
+        body = self._json_body(response, expect_json)
+        error = error_for(response, body, expect_json=expect_json)
+        if error is None:
+            breaker.record_success()
+            return response, body
+        if error.transient:
+            breaker.record_failure()
+        else:
+            breaker.record_success()
+        if isinstance(error, ZohoQuotaExceeded):
+            self.quota.exhaust(budget, error.retry_after or 60)
+        raise error
+
+    def _http_get(self, api: str, path: str, org: str | None, params: dict | None, token: str,
+                  breaker: ApiBreaker) -> requests.Response:
+        url = self._url(api, path)
+        query = {"organization_id": org} if org else {}
+        query.update(params or {})
+        headers = {"Authorization": f"Zoho-oauthtoken {token}"}
+        started = time.monotonic()
+        try:
+            response = self.session.get(url, params=query, headers=headers, timeout=self.settings.zoho_timeout)
+        except requests.Timeout:
+            breaker.record_failure()
+            raise ZohoTransientError("request timed out", url=url) from None
+        except requests.ConnectionError:
+            breaker.record_failure()
+            raise ZohoTransientError("connection failed", url=url) from None
+        log.debug("zoho GET %s%s -> %s in %dms", API_PATHS[api], path, response.status_code,
+                  (time.monotonic() - started) * 1000)
+        return response
+
+    # -- helpers ------------------------------------------------------------------------
+
+    @staticmethod
+    def _json_body(response: requests.Response, expect_json: bool) -> dict | None:
+        if expect_json or response.status_code >= 300 or "json" in response.headers.get("Content-Type", ""):
+            return body_of(response)
+        return None
+
+    @staticmethod
+    def _has_more(entity: Entity, body: dict) -> bool:
+        if entity.pagination == "crm_info":
+            return bool((body.get("info") or {}).get("more_records"))
+        context = body.get("page_context")
+        if isinstance(context, list):  # some spec examples type it as an array
+            context = context[0] if context else None
+        return bool((context or {}).get("has_more_page"))
+
+    def _record_or_none(self, entity: Entity, organization_id: str, zoho_id: str) -> dict | None:
+        try:
+            return self.get_record(entity, organization_id, zoho_id)
+        except ZohoNotFound:
+            log.debug("%s %s not found; left out of bulk details", entity.name, zoho_id)
+            return None
+
+    def _organization(self, api: str, organization_id: str | None) -> str | None:
+        if api not in API_PATHS:
+            raise ValueError(f"unknown Zoho API {api!r}; known: {', '.join(API_PATHS)}")
+        if api == "crm":
+            return None
+        if organization_id:
+            return str(organization_id)
+        if self.settings.zoho_organization_ids:
+            return self.settings.zoho_organization_ids[0]
+        raise ValueError(f"{api} calls need an organization_id and ZOHO_ORGANIZATION_ID is not set")
+
+    def _url(self, api: str, path: str) -> str:
+        return f"{self.settings.zoho_api_url}{API_PATHS[api]}{path}"
+
+    def _breaker(self, api: str) -> ApiBreaker:
+        root = f"{self.settings.zoho_api_url}{API_PATHS[api]}"
+        breaker = self._breakers.get(root)
+        if breaker is None:
+            breaker = ApiBreaker(self.redis, root, self.settings.zoho_breaker_failures,
+                                 self.settings.zoho_breaker_reset)
+            self._breakers[root] = breaker
+        return breaker
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(max, base * 2**(attempt-1))]."""
+        return self._random.uniform(0, min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)))
+
+
+

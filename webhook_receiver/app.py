@@ -1,0 +1,91 @@
+"""Flask app factory and routes. No business logic lives here: verify → store → enqueue → 202."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from flask import Flask, jsonify, request
+from sqlalchemy import exc as sa_exc
+
+from tds import inbox, registry, webhook_auth
+from tds.config import ConfigError, Settings, get_settings
+from tds.db import get_engine
+
+log = logging.getLogger("tds.receiver")
+
+
+def create_app(settings: Settings | None = None, enqueue=None) -> Flask:
+    """Build the receiver. ``enqueue(event_id, entity)`` defaults to the Celery sender."""
+    settings = settings or get_settings()
+    if not settings.zoho_webhook_secret and not settings.webhook_allow_unsigned:
+        raise ConfigError(
+            "ZOHO_WEBHOOK_SECRET is not set; set it, or set TDS_WEBHOOK_ALLOW_UNSIGNED=true to accept unsigned webhooks"
+        )
+    if enqueue is None:
+        from tasks import enqueue_event as enqueue
+
+    app = Flask("webhook_receiver")
+    app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
+    engine = get_engine(settings.database_url)
+
+    @app.post("/api/zoho/webhooks/<slug>")
+    def receive(slug: str):
+        try:
+            entity = registry.for_slug(slug)
+        except registry.UnknownEntity as exc:
+            return jsonify(error=str(exc)), 404
+        body = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
+        is_form = request.mimetype == "application/x-www-form-urlencoded"
+        if settings.zoho_webhook_secret and not webhook_auth.authenticate(
+            settings.zoho_webhook_secret,
+            request.headers,
+            request.args.items(multi=True),
+            request.form.items(multi=True) if is_form else (),
+            body,
+            is_form,
+        ):
+            log.warning("webhook %s refused: bad signature or token (from %s)", slug, request.remote_addr)
+            return jsonify(error="invalid webhook signature or token"), 401
+        try:
+            with engine.begin() as conn:
+                event = inbox.receive(conn, entity, body, request.content_type, request.args, request.headers,
+                                      settings.zoho_organization_ids)
+        except inbox.PayloadError as exc:
+            return jsonify(error=str(exc)), 400
+        except sa_exc.SQLAlchemyError as exc:
+            log.error("inbox unavailable, answering 503 so Zoho retries: %s", exc.__class__.__name__)
+            return jsonify(error="database unavailable; retry later"), 503
+        if not event.duplicate:
+            try:
+                enqueue(event.id, event.entity)
+                with engine.begin() as conn:
+                    inbox.mark_enqueued(conn, [event.id])
+            except Exception as exc:  # the event is committed: the sweeper enqueues it later
+                log.warning("event %s stored but not enqueued (%s); the sweeper will re-drive it", event.id, exc)
+        return jsonify(event_id=event.id, duplicate=event.duplicate, entity=event.entity), 202
+
+    @app.errorhandler(413)
+    def too_large(_exc):
+        return jsonify(error=f"body larger than {settings.webhook_max_bytes} bytes"), 413
+
+    @app.get("/healthz")
+    def healthz():
+        checks = {}
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            checks["database"] = "ok"
+        except sa_exc.SQLAlchemyError as exc:
+            checks["database"] = f"error: {exc.__class__.__name__}"
+        try:
+            from tds.services import redis_client
+
+            redis_client(settings).ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"error: {exc.__class__.__name__}"
+        healthy = all(v == "ok" for v in checks.values())
+        return jsonify(status="ok" if healthy else "degraded", checks=checks), 200 if healthy else 503
+
+    return app
