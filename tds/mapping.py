@@ -40,6 +40,9 @@ class Mapped:
     raw: dict
     children: dict[str, list[dict]] = field(default_factory=dict)
     related: list["Mapped"] = field(default_factory=list)
+    # records of other entities this one says have changed (a stock adjustment changes
+    # its items' stock): each becomes a fetch request, as (entity name, Zoho id)
+    refresh: list[tuple[str, str]] = field(default_factory=list)
 
 
 def parse_zoho_time(value) -> dt.datetime | None:

@@ -76,7 +76,10 @@ def _record_for(settings: Settings, event, entity: Entity, client) -> dict:
 def _apply(engine, event_id: int, records: list[Mapped]) -> Outcome:
     with engine.begin() as conn:
         result = sql_sink.write(conn, records)
-        follow_up = request_missing(conn, result.missing)
+        wanted = set(result.missing) | {
+            sql_sink.MissingReference(name, rec.organization_id, zid) for rec in records for name, zid in rec.refresh
+        }
+        follow_up = request_missing(conn, wanted)
         conn.execute(
             sa.update(inbox_events)
             .where(inbox_events.c.id == event_id)
@@ -87,7 +90,7 @@ def _apply(engine, event_id: int, records: list[Mapped]) -> Outcome:
 
 
 def request_missing(conn, missing) -> list[tuple[int, str]]:
-    """Turn missing references into inbox fetch requests; return those to enqueue."""
+    """Turn missing (or changed) references into inbox fetch requests; return those to enqueue."""
     follow_up = []
     for ref in sorted(missing, key=lambda m: (m.entity, m.zoho_id)):
         ev = inbox.request_fetch(conn, ref.entity, ref.organization_id, ref.zoho_id, reason="missing reference")
