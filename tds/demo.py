@@ -1,0 +1,262 @@
+"""``make demo``: TDS end to end against the built-in simulator, on embedded defaults.
+
+Starts the simulator, the webhook receiver and a Celery worker; runs a full sync; has the
+simulator change records and send their webhooks; waits until they land; prints a short
+report; stops what it started. The database is ``TDS_DATABASE_URL`` (SQLite ``tds.db`` by
+default). Redis is ``TDS_REDIS_URL`` when it answers, otherwise a private ``redis-server``
+started for the demo when the binary exists.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import redis as redis_lib
+import sqlalchemy as sa
+from werkzeug.serving import make_server
+
+from tds import registry
+from tds.config import Settings, set_settings
+from tds.db import get_engine
+from tds.models import dead_letters, inbox_events, metadata
+
+DEMO_CHANGES_BY_RESOURCE = ("items", "contacts", "invoices", "salesorders", "bills", "customerpayments")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(redis_lib.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis_lib.RedisError:
+        return False
+
+
+@dataclass
+class _Redis:
+    url: str
+    process: subprocess.Popen | None = None
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+def _redis_for_demo(url: str, workdir: str) -> _Redis:
+    if _redis_answers(url):
+        return _Redis(url)
+    binary = shutil.which("redis-server")
+    if not binary:
+        raise SystemExit(
+            f"Redis does not answer at {url} and redis-server is not installed.\n"
+            "Install it (Debian/Ubuntu: apt-get install redis-server) or set TDS_REDIS_URL to a running Redis."
+        )
+    port = _free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", workdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    private = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not _redis_answers(private):
+        if time.monotonic() > deadline:
+            proc.terminate()
+            raise SystemExit("a private redis-server was started but does not answer")
+        time.sleep(0.1)
+    return _Redis(private, proc)
+
+
+class _ThreadedServer:
+    def __init__(self, app, port: int):
+        self.server = make_server("127.0.0.1", port, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def run_demo(scale="full", changes: int = 100) -> int:
+    from tds import schema, services, sync
+    from tds.simulator.config import SimulatorConfig
+    from tds.simulator.server import SimulatorServer
+
+    started = time.monotonic()
+    base = Settings.from_env()
+    workdir = tempfile.mkdtemp(prefix="tds-demo-")
+    webhook_secret = "Demo" + secrets.token_hex(8)
+    receiver_port = _free_port()
+    with ExitStack() as stack:
+        redis_info = _redis_for_demo(base.redis_url, workdir)
+        stack.callback(redis_info.stop)
+        sim_config = SimulatorConfig(
+            scale=scale,
+            webhook_url=f"http://127.0.0.1:{receiver_port}/api/zoho/webhooks",
+            webhook_secret=webhook_secret,
+        )
+        org = sim_config.organizations[0]
+        sim = SimulatorServer(sim_config)
+        sim.start()
+        stack.callback(sim.stop)
+        env = {
+            "TDS_DATABASE_URL": base.database_url,
+            "TDS_REDIS_URL": redis_info.url,
+            "ZOHO_API_URL": sim.url,
+            "ZOHO_ACCOUNTS_URL": sim.url,
+            "ZOHO_CLIENT_ID": sim_config.client_id,
+            "ZOHO_CLIENT_SECRET": sim_config.client_secret,
+            "ZOHO_REFRESH_TOKEN": sim_config.refresh_token,
+            "ZOHO_ORGANIZATION_ID": org,
+            "ZOHO_WEBHOOK_SECRET": webhook_secret,
+            "TDS_LOG_LEVEL": "WARNING",
+        }
+        settings = Settings.from_env({**os.environ, **env}, env_file=None)
+        set_settings(settings)
+        _say(f"simulator   {sim.url}  (organization {org}, data set: {scale})")
+        _say(f"database    {_safe_url(settings.database_url)}")
+        _say(f"redis       {redis_info.url}{'  (private, started for the demo)' if redis_info.process else ''}")
+
+        schema.upgrade(settings.database_url)
+        _reset_redis_queues(redis_info.url)
+
+        from webhook_receiver import create_app
+
+        stack.enter_context(_ThreadedServer(create_app(settings), receiver_port))
+        _say(f"receiver    http://127.0.0.1:{receiver_port}/api/zoho/webhooks/<entity>")
+
+        from tasks.app import all_queues
+
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", ",".join(all_queues()), "-c", "2",
+             "--loglevel", "WARNING", "-n", f"tds-demo-{os.getpid()}@%h"],
+            env={**os.environ, **env},
+        )
+        stack.callback(_stop_process, worker)
+        _say(f"worker      celery -A tasks worker (pid {worker.pid})")
+
+        _say("\nfull sync")
+        client = services.zoho_client(settings)
+        from tasks import enqueue_event
+
+        sync_started = time.monotonic()
+        for entity in registry.ENTITIES:
+            result = sync.full_sync(settings, entity, org, client, redis=services.redis_client(settings),
+                                    enqueue=enqueue_event)
+            _say(f"  {entity.name:<18} {result.records_seen:>6} records  {result.seconds:6.1f}s")
+        sync_seconds = time.monotonic() - sync_started
+
+        engine = get_engine(settings.database_url)
+        before = _count_events(engine)
+        _say(f"\nthe simulator changes {changes} records and sends their webhooks")
+        sent = _make_changes(sim.simulator, org, changes)
+        deliveries = list(sim.simulator.webhook_log)[-sent:]
+        accepted = sum(1 for d in deliveries if str(d.get("status", "")).startswith("2"))
+        wait_started = time.monotonic()
+        done = _wait_for_events(engine, before, accepted, timeout=180)
+        webhook_seconds = time.monotonic() - wait_started
+
+        _say("\nreport")
+        _print_tables(engine)
+        with engine.connect() as conn:
+            statuses = dict(conn.execute(sa.select(inbox_events.c.status, sa.func.count())
+                                         .group_by(inbox_events.c.status)).all())
+            dead = conn.execute(sa.select(sa.func.count()).select_from(dead_letters)).scalar()
+        counters = sim.simulator.counters_snapshot() if hasattr(sim.simulator, "counters_snapshot") else {}
+        api_calls = sum(v for k, v in counters.items() if isinstance(v, int) and k.startswith("GET"))
+        _say(f"  webhooks sent          {sent} ({accepted} accepted with 202)")
+        _say(f"  events processed       {statuses.get('done', 0)}  "
+             f"(inbox: {', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))})")
+        _say(f"  dead letters           {dead}")
+        if api_calls:
+            _say(f"  Zoho API calls         {api_calls}")
+        _say(f"  full sync              {sync_seconds:.1f}s")
+        _say(f"  webhooks landed in     {webhook_seconds:.1f}s")
+        _say(f"  total                  {time.monotonic() - started:.1f}s")
+        if not done:
+            _say("\nnot every webhook was processed in time; see the inbox statuses above")
+            return 1
+        return 0
+
+
+def _safe_url(url: str) -> str:
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def _reset_redis_queues(url: str) -> None:
+    """Leave no messages from an earlier demo in the demo's queues."""
+    from tasks.app import all_queues
+
+    client = redis_lib.Redis.from_url(url)
+    client.delete(*all_queues())
+
+
+def _stop_process(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _make_changes(simulator, org: str, changes: int) -> int:
+    resources = [r for r in DEMO_CHANGES_BY_RESOURCE if _serves(simulator, r)]
+    share, extra = divmod(changes, len(resources))
+    sent = 0
+    for i, resource in enumerate(resources):
+        count = share + (1 if i < extra else 0)
+        sent += len(simulator.mutate(org, resource, count, send_webhooks=True))
+    return sent
+
+
+def _serves(simulator, resource: str) -> bool:
+    """Whether the demo's registry has an entity for this simulator resource."""
+    paths = {e.list_path.strip("/") for e in registry.ENTITIES}
+    return resource in paths
+
+
+def _count_events(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(inbox_events)
+                            .where(inbox_events.c.source == "webhook")).scalar()
+
+
+def _wait_for_events(engine, before: int, expected: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            unfinished = conn.execute(sa.select(sa.func.count()).select_from(inbox_events)
+                                      .where(inbox_events.c.status.not_in(("done", "dead")))).scalar()
+            total = conn.execute(sa.select(sa.func.count()).select_from(inbox_events)
+                                 .where(inbox_events.c.source == "webhook")).scalar()
+        if total - before >= expected and unfinished == 0:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _print_tables(engine) -> None:
+    erp = [t for t in metadata.sorted_tables if not t.name.startswith("tds_")]
+    with engine.connect() as conn:
+        for tbl in sorted(erp, key=lambda t: t.name):
+            n = conn.execute(sa.select(sa.func.count()).select_from(tbl)).scalar()
+            _say(f"  {tbl.name:<26} {n:>7} rows")
