@@ -1,0 +1,164 @@
+"""The receiver's answers: what is stored, what is refused, and why."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from urllib.parse import urlencode
+
+import pytest
+import sqlalchemy as sa
+
+from tds.config import ConfigError, Settings
+from tds.models import inbox_events
+from tests.conftest import ORG, WEBHOOK_SECRET
+from tests.helpers import signed_post
+from webhook_receiver import create_app
+
+RECORD = {"item_id": "3850050000000077005", "name": "Filter", "last_modified_time": "2024-02-26T15:44:57+0200"}
+
+
+@pytest.fixture
+def sent():
+    return []
+
+
+@pytest.fixture
+def client(engine, settings, sent):
+    return create_app(settings, enqueue=lambda event_id, entity: sent.append((event_id, entity))).test_client()
+
+
+def stored(engine):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(inbox_events).order_by(inbox_events.c.id)).fetchall()
+
+
+def test_default_payload_is_stored_then_enqueued(client, engine, sent):
+    resp = signed_post(client, "items", {"item": RECORD})
+    assert resp.status_code == 202
+    event_id = resp.get_json()["event_id"]
+    assert sent == [(event_id, "items")]
+    (row,) = stored(engine)
+    assert (row.entity, row.organization_id, row.zoho_id, row.status) == ("items", ORG, RECORD["item_id"], "received")
+    assert json.loads(row.body) == {"item": RECORD}
+    assert row.enqueued_at is not None
+
+
+def test_bare_record_and_alias_path(client, engine):
+    assert signed_post(client, "products", RECORD).status_code == 202
+    assert stored(engine)[0].zoho_id == RECORD["item_id"]
+
+
+def test_form_encoded_jsonstring(client, engine):
+    form = {"JSONString": json.dumps({"item": RECORD})}
+    query = {"organization_id": ORG}
+    pairs = sorted({**query, **form}.items())
+    signature = hmac.new(WEBHOOK_SECRET.encode(), "".join(k + v for k, v in pairs).encode(), hashlib.sha256)
+    resp = client.post(f"/api/zoho/webhooks/items?{urlencode(query)}", data=form,
+                       headers={"X-Zoho-Webhook-Signature": base64.b64encode(signature.digest()).decode()})
+    assert resp.status_code == 202, resp.get_json()
+    assert stored(engine)[0].zoho_id == RECORD["item_id"]
+
+
+def test_token_in_query_or_header_is_accepted(client, engine):
+    body = json.dumps({"item": RECORD})
+    by_query = client.post(f"/api/zoho/webhooks/items?organization_id={ORG}&token={WEBHOOK_SECRET}", data=body,
+                           content_type="application/json")
+    other = {**RECORD, "last_modified_time": "2024-02-27T15:44:57+0200"}
+    by_header = client.post(f"/api/zoho/webhooks/items?organization_id={ORG}", data=json.dumps({"item": other}),
+                            content_type="application/json", headers={"X-Webhook-Token": WEBHOOK_SECRET})
+    assert (by_query.status_code, by_header.status_code) == (202, 202)
+    assert len(stored(engine)) == 2
+
+
+@pytest.mark.parametrize(
+    "headers,query",
+    [
+        ({}, ""),
+        ({"X-Webhook-Token": "WrongSecret123456"}, ""),
+        ({"X-Zoho-Webhook-Signature": "00" * 32}, ""),
+        ({}, "&token=WrongSecret123456"),
+    ],
+)
+def test_unauthenticated_requests_store_nothing(client, engine, sent, headers, query):
+    resp = client.post(f"/api/zoho/webhooks/items?organization_id={ORG}{query}", data=json.dumps({"item": RECORD}),
+                       content_type="application/json", headers=headers)
+    assert resp.status_code == 401
+    assert stored(engine) == [] and sent == []
+
+
+def test_record_without_id_is_400(client, engine):
+    resp = signed_post(client, "items", {"item": {"name": "no id"}})
+    assert resp.status_code == 400
+    assert "item_id" in resp.get_json()["error"]
+    assert stored(engine) == []
+
+
+def test_not_json_is_400(client, engine):
+    resp = client.post(f"/api/zoho/webhooks/items?organization_id={ORG}&token={WEBHOOK_SECRET}", data=b"{not json",
+                       content_type="application/json")
+    assert resp.status_code == 400
+    assert stored(engine) == []
+
+
+def test_unknown_entity_is_404(client, engine):
+    resp = signed_post(client, "spaceships", {"spaceship": {"id": "1"}})
+    assert resp.status_code == 404
+    assert stored(engine) == []
+
+
+def test_unconfigured_organization_is_400(client, engine):
+    resp = signed_post(client, "items", {"item": RECORD}, org="99999")
+    assert resp.status_code == 400
+    assert "99999" in resp.get_json()["error"]
+
+
+def test_body_over_limit_is_413(engine, settings):
+    small = settings.replace(webhook_max_bytes=2048)
+    client = create_app(small, enqueue=lambda *a: None).test_client()
+    resp = signed_post(client, "items", {"item": {**RECORD, "description": "x" * 5000}})
+    assert resp.status_code == 413
+    assert stored(engine) == []
+
+
+def test_database_down_is_503(settings):
+    down = settings.replace(database_url="postgresql+psycopg2://postgres@127.0.0.1:9/nowhere")
+    client = create_app(down, enqueue=lambda *a: None).test_client()
+    resp = signed_post(client, "items", {"item": RECORD})
+    assert resp.status_code == 503
+
+
+def test_enqueue_failure_still_answers_202_and_keeps_the_event(engine, settings):
+    def broken(*_):
+        raise ConnectionError("redis is down")
+
+    client = create_app(settings, enqueue=broken).test_client()
+    resp = signed_post(client, "items", {"item": RECORD})
+    assert resp.status_code == 202
+    (row,) = stored(engine)
+    assert row.status == "received" and row.enqueued_at is None
+
+
+def test_contact_posted_to_customers_is_routed_by_type(client, engine, sent):
+    vendor = {"contact_id": "4600000000001", "contact_name": "Vendor", "contact_type": "vendor",
+              "last_modified_time": "2024-02-26T15:44:57+0200"}
+    resp = signed_post(client, "customers", {"contact": vendor})
+    assert resp.status_code == 202
+    expected = "vendors" if "vendors" in __import__("tds.registry", fromlist=["BY_NAME"]).BY_NAME else "customers"
+    assert sent[0][1] == expected
+
+
+def test_refuses_to_start_without_secret(database_url):
+    bare = Settings.from_env({"TDS_DATABASE_URL": database_url}, env_file=None)
+    with pytest.raises(ConfigError, match="ZOHO_WEBHOOK_SECRET"):
+        create_app(bare, enqueue=lambda *a: None)
+    allowed = bare.replace(webhook_allow_unsigned=True)
+    assert create_app(allowed, enqueue=lambda *a: None) is not None
+
+
+def test_healthz(client):
+    resp = client.get("/healthz")
+    assert resp.status_code == 200
+    assert resp.get_json()["checks"] == {"database": "ok", "redis": "ok"}
