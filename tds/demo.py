@@ -181,14 +181,12 @@ def run_demo(scale="full", changes: int = 100) -> int:
             statuses = dict(conn.execute(sa.select(inbox_events.c.status, sa.func.count())
                                          .group_by(inbox_events.c.status)).all())
             dead = conn.execute(sa.select(sa.func.count()).select_from(dead_letters)).scalar()
-        counters = sim.simulator.counters_snapshot() if hasattr(sim.simulator, "counters_snapshot") else {}
-        api_calls = sum(v for k, v in counters.items() if isinstance(v, int) and k.startswith("GET"))
+        api_calls = sim.simulator.counters()["api_calls_total"]
         _say(f"  webhooks sent          {sent} ({accepted} accepted with 202)")
         _say(f"  events processed       {statuses.get('done', 0)}  "
              f"(inbox: {', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))})")
         _say(f"  dead letters           {dead}")
-        if api_calls:
-            _say(f"  Zoho API calls         {api_calls}")
+        _say(f"  Zoho API calls         {api_calls}")
         _say(f"  full sync              {sync_seconds:.1f}s")
         _say(f"  webhooks landed in     {webhook_seconds:.1f}s")
         _say(f"  total                  {time.monotonic() - started:.1f}s")

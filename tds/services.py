@@ -48,3 +48,10 @@ class _LazyZohoClient:
             self._settings.require_zoho_credentials()
             self._client = ZohoClient(self._settings, redis=redis_client(self._settings))
         return getattr(self._client, name)
+
+
+def reset() -> None:
+    """Forget the shared clients (after the settings they were built from change)."""
+    with _lock:
+        _redis.clear()
+        _zoho.clear()

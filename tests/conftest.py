@@ -65,7 +65,8 @@ def engine(database_url):
     from tds.models import metadata
 
     eng = get_engine(database_url)
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    existing = set(sa.inspect(eng).get_table_names())
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables if t.name in existing)
     with eng.begin() as conn:
         conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     return eng

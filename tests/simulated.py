@@ -1,0 +1,55 @@
+"""Fixtures that run the Zoho simulator and point TDS at it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tds import services
+from tds.config import Settings, set_settings
+from tds.simulator.config import SimulatorConfig
+from tds.simulator.server import SimulatorServer
+from tests.conftest import WEBHOOK_SECRET
+
+
+def settings_for(sim: SimulatorServer, database_url: str, redis_url: str, org: str, **extra) -> Settings:
+    cfg = sim.simulator.config
+    return Settings.from_env(
+        {
+            "TDS_DATABASE_URL": database_url,
+            "TDS_REDIS_URL": redis_url,
+            "ZOHO_API_URL": sim.url,
+            "ZOHO_ACCOUNTS_URL": sim.url,
+            "ZOHO_CLIENT_ID": cfg.client_id,
+            "ZOHO_CLIENT_SECRET": cfg.client_secret,
+            "ZOHO_REFRESH_TOKEN": cfg.refresh_token,
+            "ZOHO_ORGANIZATION_ID": org,
+            "ZOHO_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "TDS_TASK_RETRY_BACKOFF_MAX": "2",
+            **extra,
+        },
+        env_file=None,
+    )
+
+
+def use(settings: Settings) -> Settings:
+    """Make ``settings`` the process-wide settings (the in-process worker reads them)."""
+    services.reset()
+    set_settings(settings)
+    return settings
+
+
+@pytest.fixture
+def simulator_factory():
+    started = []
+
+    def start(**config) -> SimulatorServer:
+        sim = SimulatorServer(SimulatorConfig(**config))
+        sim.start()
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()
+    services.reset()
+    set_settings(None)
