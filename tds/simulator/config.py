@@ -109,7 +109,7 @@ class SimulatorConfig:
         factor = self.scale_factor()
         out = {}
         for name, full in FULL_COUNTS.items():
-            out[name] = max(MIN_COUNTS.get(name, 0), int(round(full * factor)))
+            out[name] = max(MIN_COUNTS.get(name, 0), round(full * factor))
         for name, value in (self.counts or {}).items():
             if name not in FULL_COUNTS:
                 raise ValueError(f"unknown count {name!r}; known: {sorted(FULL_COUNTS)}")

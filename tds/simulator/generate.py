@@ -160,7 +160,7 @@ class OrgData:
         self.role_ids = {label: ids.next() for _, label in ROLES}
 
     # ------------------------------------------------------------------ generation
-    def generate(self) -> "OrgData":
+    def generate(self) -> OrgData:
         c = self.counts
         self.warehouse_list = [self.make_warehouse(i) for i in range(c["warehouses"])]
         for _ in range(c["items"]):
@@ -811,7 +811,7 @@ class CrmData:
         created = self.ref_ts - self.rng.randint(3600, HISTORY_DAYS * 86400)
         return created, created + int((self.ref_ts - created) * self.rng.random() ** 2)
 
-    def generate(self) -> "CrmData":
+    def generate(self) -> CrmData:
         for _ in range(self.counts["crm_accounts"]):
             self.make_account()
         accounts = list(self.rows["crm_accounts"].values())

@@ -45,7 +45,7 @@ class SimulatorServer:
             raise RuntimeError("the simulator server is not started")
         return f"http://{self.host}:{self._server.server_port}"
 
-    def start(self) -> "SimulatorServer":
+    def start(self) -> SimulatorServer:
         if self._server is not None:
             return self
         handler = _QuietHandler if self.quiet else WSGIRequestHandler
@@ -65,7 +65,7 @@ class SimulatorServer:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> "SimulatorServer":
+    def __enter__(self) -> SimulatorServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

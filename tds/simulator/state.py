@@ -17,7 +17,16 @@ from tds.webhook_auth import SIGNATURE_HEADER, sign
 
 from .config import RUNTIME_FIELDS, SimulatorConfig
 from .generate import (
-    FIRST, LAST, ZERO2, ZERO6, money, normalize_lines, recompute_item, recompute_totals, settle_invoice, stock,
+    FIRST,
+    LAST,
+    ZERO2,
+    ZERO6,
+    money,
+    normalize_lines,
+    recompute_item,
+    recompute_totals,
+    settle_invoice,
+    stock,
 )
 from .resources import RESOURCES, list_row, webhook_slug
 from .store import Store, UnknownResource, deep_copy
@@ -93,8 +102,18 @@ class Simulator:
             raise ValueError(f"cannot change {sorted(unknown)} at run time; allowed: {sorted(RUNTIME_FIELDS)}")
         if "webhook_payload" in changes and changes["webhook_payload"] not in ("detail", "list"):
             raise ValueError("webhook_payload is 'detail' or 'list'")
+        coerced = {}
+        for key, value in changes.items():
+            current = getattr(self.config, key)
+            if isinstance(current, bool) and not isinstance(value, bool):
+                value = str(value).lower() in ("1", "true", "yes", "on")
+            elif isinstance(current, int) and not isinstance(current, bool) and value is not None:
+                value = int(value)
+            elif isinstance(current, float) and value is not None:
+                value = float(value)
+            coerced[key] = value
         with self._lock:
-            for key, value in changes.items():
+            for key, value in coerced.items():
                 setattr(self.config, key, value)
         return self.config.to_dict()
 
