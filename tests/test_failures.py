@@ -1,0 +1,88 @@
+"""Nothing is lost: lost messages are re-driven, transient failures retried, the rest dead-lettered."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import sqlalchemy as sa
+
+from tasks import enqueue_event
+from tds import inbox
+from tds.models import dead_letters, inbox_events, products
+from tests.helpers import signed_post, wait_for
+from tests.simulated import settings_for, simulator_factory, use  # noqa: F401
+from webhook_receiver import create_app
+
+
+def _event(engine, event_id):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(inbox_events).where(inbox_events.c.id == event_id)).one()
+
+
+def _product(engine, item_id):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(products).where(products.c.zoho_item_id == item_id)).first()
+
+
+def test_event_whose_message_was_lost_is_redriven_by_the_sweeper(worker, engine, database_url, redis_url,
+                                                                  simulator_factory):
+    sim = simulator_factory(scale="small")
+    org = sim.simulator.config.organizations[0]
+    settings = use(settings_for(sim, database_url, redis_url, org))
+    record = sim.simulator.store.records(org, "items")[0]
+    lost = []
+    client = create_app(settings, enqueue=lambda event_id, entity: lost.append(event_id)).test_client()
+    resp = signed_post(client, "items", {"item": record}, org=org)
+    assert resp.status_code == 202
+    event_id = resp.get_json()["event_id"]
+    assert lost == [event_id] and _product(engine, record["item_id"]) is None  # the message never reached Redis
+
+    # not yet old enough: the sweeper leaves it alone
+    assert inbox.sweep(engine, dt.timedelta(minutes=5), enqueue_event) == 0
+    assert inbox.sweep(engine, dt.timedelta(seconds=0), enqueue_event) == 1
+    wait_for(lambda: _event(engine, event_id).status == "done", what="the re-driven event")
+    assert _product(engine, record["item_id"]).name == record["name"]
+
+
+def test_transient_zoho_failure_is_retried_until_it_succeeds(worker, engine, database_url, redis_url,
+                                                             simulator_factory):
+    sim = simulator_factory(scale="small")
+    org = sim.simulator.config.organizations[0]
+    settings = use(settings_for(sim, database_url, redis_url, org, TDS_ZOHO_MAX_ATTEMPTS="1",
+                                TDS_ZOHO_BREAKER_FAILURES="1000"))
+    item = sim.simulator.store.records(org, "items")[1]
+    partial = {k: v for k, v in item.items() if k not in ("warehouses", "locations")}  # needs a detail fetch
+    sim.simulator.configure(error_rate=1.0)
+    client = create_app(settings).test_client()
+    event_id = signed_post(client, "items", {"item": partial}, org=org).get_json()["event_id"]
+
+    wait_for(lambda: _event(engine, event_id).status == "retrying", what="a retry to be scheduled")
+    assert _product(engine, item["item_id"]) is None
+    sim.simulator.configure(error_rate=0.0)
+    wait_for(lambda: _event(engine, event_id).status == "done", timeout=60, what="the retried event")
+    event = _event(engine, event_id)
+    assert event.attempts >= 2
+    assert _product(engine, item["item_id"]).name == item["name"]
+
+
+def test_retries_exhausted_goes_to_dead_letter_with_every_attempt(worker, engine, database_url, redis_url,
+                                                                  simulator_factory):
+    sim = simulator_factory(scale="small")
+    org = sim.simulator.config.organizations[0]
+    settings = use(settings_for(sim, database_url, redis_url, org, TDS_ZOHO_MAX_ATTEMPTS="1",
+                                TDS_TASK_MAX_RETRIES="2", TDS_ZOHO_BREAKER_FAILURES="1000"))
+    item = sim.simulator.store.records(org, "items")[2]
+    partial = {k: v for k, v in item.items() if k not in ("warehouses", "locations")}
+    sim.simulator.configure(error_rate=1.0)
+    client = create_app(settings).test_client()
+    event_id = signed_post(client, "items", {"item": partial}, org=org).get_json()["event_id"]
+
+    wait_for(lambda: _event(engine, event_id).status == "dead", timeout=60, what="the dead letter")
+    with engine.connect() as conn:
+        letter = conn.execute(sa.select(dead_letters)).one()
+    assert letter.inbox_event_id == event_id and letter.entity == "items" and letter.zoho_id == item["item_id"]
+    assert len(letter.attempts) == 3  # the first try and two retries
+    assert letter.error_class.startswith("Zoho")
+    assert json.loads(letter.payload["body"])["item"]["item_id"] == item["item_id"]
+    assert _product(engine, item["item_id"]) is None

@@ -1,0 +1,106 @@
+"""Full sync from the simulator: every record lands, every mapped field matches."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from tds import registry, services, sync
+from tds.mapping import parse_zoho_time
+from tds.models import customers, products, stock_levels, sync_runs, sync_state
+from tests.simulated import settings_for, simulator_factory, use  # noqa: F401
+
+
+def _dec(value):
+    return None if value in (None, "") else Decimal(str(value))
+
+
+@pytest.mark.slow
+def test_full_sync_of_2218_items_matches_the_simulator(engine, database_url, redis_url, redis_client,
+                                                       simulator_factory):
+    sim = simulator_factory(scale="full")
+    org = sim.simulator.config.organizations[0]
+    settings = use(settings_for(sim, database_url, redis_url, org))
+    client = services.zoho_client(settings)
+    expected = {r["item_id"]: r for r in sim.simulator.store.records(org, "items")}
+    assert len(expected) == 2218
+
+    result = sync.full_sync(settings, registry.get("items"), org, client)
+    assert result.records_seen == 2218 and result.records_written == 2218
+
+    with engine.connect() as conn:
+        rows = {r.zoho_item_id: r for r in conn.execute(sa.select(products))}
+        levels = conn.execute(sa.select(stock_levels.c.zoho_item_id, sa.func.sum(stock_levels.c.stock_on_hand))
+                              .group_by(stock_levels.c.zoho_item_id)).all()
+        run = conn.execute(sa.select(sync_runs)).one()
+        state = conn.execute(sa.select(sync_state)).one()
+    assert set(rows) == set(expected)
+    for item_id, src in expected.items():
+        row = rows[item_id]
+        assert row.organization_id == org
+        assert row.name == src["name"]
+        assert row.sku == (src.get("sku") or None)
+        assert row.unit_price == _dec(src.get("rate"))
+        assert row.purchase_price == _dec(src.get("purchase_rate"))
+        assert row.stock_quantity == _dec(src.get("stock_on_hand"))
+        assert row.is_active == (src["status"] == "active")
+        assert row.tax_rate == _dec(src.get("tax_percentage"))
+        assert row.category_name == (src.get("category_name") or None)
+        assert row.item_type == src.get("item_type")
+        assert row.unit == (src.get("unit") or None)
+        assert row.zoho_image_document_id == (src.get("image_document_id") or None)
+        assert row.image_name == (src.get("image_name") or None)
+        assert row.zoho_last_modified_time == parse_zoho_time(src["last_modified_time"])
+        assert row.zoho_metadata["item_id"] == item_id
+    # per-warehouse stock came from the bulk detail endpoint and adds up to stock on hand
+    tracked = {i: _dec(s["stock_on_hand"]) for i, s in expected.items() if s.get("stock_on_hand") is not None}
+    sums = {item_id: total for item_id, total in levels}
+    assert tracked and all(sums[i] == total for i, total in tracked.items())
+    calls = sim.simulator.counters()
+    assert calls.get("GET /inventory/v1/itemdetails", 0) == 23  # 2,218 ids, 100 a call
+    assert not any(k.startswith("GET /inventory/v1/items/") for k in calls)
+    assert (run.status, run.records_seen, run.records_written) == ("succeeded", 2218, 2218)
+    assert state.cursor == max(parse_zoho_time(s["last_modified_time"]) for s in expected.values())
+
+
+def test_full_sync_of_customers_and_a_second_run_changes_nothing(engine, database_url, redis_url, redis_client,
+                                                                   simulator_factory):
+    sim = simulator_factory(scale="small")
+    org = sim.simulator.config.organizations[1]
+    settings = use(settings_for(sim, database_url, redis_url, org))
+    client = services.zoho_client(settings)
+    expected = {r["contact_id"]: r for r in sim.simulator.store.records(org, "contacts")
+                if r["contact_type"] == "customer"}
+
+    first = sync.full_sync(settings, registry.get("customers"), org, client)
+    with engine.connect() as conn:
+        rows = {r.zoho_contact_id: r for r in conn.execute(sa.select(customers))}
+    assert first.records_seen == len(expected) == len(rows)
+    for contact_id, src in expected.items():
+        row = rows[contact_id]
+        assert row.name == src["contact_name"]
+        assert row.email == (src.get("email") or None)
+        assert row.customer_type == src.get("customer_sub_type")
+        assert row.currency_code == src.get("currency_code")
+        assert row.outstanding_receivable == _dec(src.get("outstanding_receivable_amount"))
+
+    second = sync.full_sync(settings, registry.get("customers"), org, client)
+    assert second.records_seen == first.records_seen
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(customers)).scalar() == len(expected)
+
+
+def test_overlapping_syncs_of_one_entity_are_refused(engine, database_url, redis_url, redis_client,
+                                                    simulator_factory):
+    sim = simulator_factory(scale="small")
+    org = sim.simulator.config.organizations[0]
+    settings = use(settings_for(sim, database_url, redis_url, org))
+    lock = redis_client.lock(f"tds:lock:sync:{org}:items", timeout=60)
+    assert lock.acquire(blocking=False)
+    try:
+        with pytest.raises(sync.SyncAlreadyRunning):
+            sync.full_sync(settings, registry.get("items"), org, services.zoho_client(settings))
+    finally:
+        lock.release()
