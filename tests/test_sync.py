@@ -104,3 +104,50 @@ def test_overlapping_syncs_of_one_entity_are_refused(engine, database_url, redis
             sync.full_sync(settings, registry.get("items"), org, services.zoho_client(settings))
     finally:
         lock.release()
+
+
+def test_sync_runs_as_a_celery_task(worker, engine, database_url, redis_url, simulator_factory):
+    from tasks.maintenance import sync_entity
+    from tests.helpers import wait_for
+
+    sim = simulator_factory(scale="small")
+    org = sim.simulator.config.organizations[0]
+    use(settings_for(sim, database_url, redis_url, org))
+    expected = {r["contact_id"] for r in sim.simulator.store.records(org, "contacts")
+                if r["contact_type"] == "customer"}
+    sync_entity.apply_async(args=["customers", org, "full"])
+
+    def finished():
+        with engine.connect() as conn:
+            return conn.execute(sa.select(sync_runs.c.status).where(sync_runs.c.status != "running")).scalar()
+
+    assert wait_for(finished, timeout=60, what="the sync run") == "succeeded"
+    with engine.connect() as conn:
+        assert set(conn.execute(sa.select(customers.c.zoho_contact_id)).scalars()) == expected
+
+
+def test_tds_sync_command(engine, database_url, redis_url, redis_client, simulator_factory, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    sim = simulator_factory(scale="small")
+    org = sim.simulator.config.organizations[0]
+    cfg = sim.simulator.config
+    env = {**os.environ, "TDS_DATABASE_URL": database_url, "TDS_REDIS_URL": redis_url, "ZOHO_API_URL": sim.url,
+           "ZOHO_ACCOUNTS_URL": sim.url, "ZOHO_CLIENT_ID": cfg.client_id, "ZOHO_CLIENT_SECRET": cfg.client_secret,
+           "ZOHO_REFRESH_TOKEN": cfg.refresh_token, "ZOHO_ORGANIZATION_ID": org}
+    proc = subprocess.run([sys.executable, "-m", "tds.cli", "sync", "--full", "--entities", "items", "customers"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    items = len(sim.simulator.store.records(org, "items"))
+    assert f"items ({org}): {items} written" in proc.stderr
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(products)).scalar() == items
+        assert conn.execute(sa.select(sa.func.count()).select_from(customers)).scalar() > 0
+
+    missing = {k: v for k, v in env.items() if k != "ZOHO_REFRESH_TOKEN"}
+    proc = subprocess.run([sys.executable, "-m", "tds.cli", "sync", "--full", "--entities", "items"],
+                          env=missing, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "configuration error: ZOHO_REFRESH_TOKEN is not set; it is needed to call Zoho"
