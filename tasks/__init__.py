@@ -4,8 +4,11 @@ The app, its queues, routes and beat schedule are in :mod:`tasks.app`; the task 
 are thin wrappers over :mod:`tds` in :mod:`tasks.events` and :mod:`tasks.maintenance`.
 """
 
-from tasks.app import all_queues as app_queues, app, enqueue_event  # noqa: F401
-import tasks.events  # noqa: F401,E402  (registers the tasks)
-import tasks.maintenance  # noqa: F401,E402
+import tasks.events  # noqa: F401  (registers the tasks)
+import tasks.maintenance  # noqa: F401
+from tasks.app import all_queues as app_queues
+from tasks.app import app, enqueue_event
 
 celery = app
+
+__all__ = ["app", "celery", "enqueue_event", "app_queues"]

@@ -19,7 +19,22 @@ PG_ADMIN_DSN = os.environ.get("TDS_TEST_PG_ADMIN", "host=127.0.0.1 port=5432 use
 PG_HOST_URL = os.environ.get("TDS_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 TEST_DB = f"tds_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
 TEST_DATABASE_URL = f"{PG_HOST_URL}/{TEST_DB}"
-TEST_REDIS_URL = os.environ.get("TDS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+CLAIM_KEY = "_tds_test_run_claim"
+
+
+def _claim_redis_db(base: str = "redis://127.0.0.1:6379") -> str:
+    """A Redis db no other test run on this machine is using (the worker of a parallel run
+    would otherwise consume this run's queues)."""
+    for number in range(15, 0, -1):
+        try:
+            if redis_lib.Redis.from_url(f"{base}/{number}").set(CLAIM_KEY, os.getpid(), nx=True, ex=3 * 3600):
+                return f"{base}/{number}"
+        except redis_lib.RedisError:
+            break
+    return f"{base}/15"
+
+
+TEST_REDIS_URL = os.environ.get("TDS_TEST_REDIS_URL") or _claim_redis_db()
 WEBHOOK_SECRET = "TestWebhookSecret123"
 ORG = "60001234567"
 
@@ -34,6 +49,8 @@ os.environ.update(
 )
 
 from tds.config import Settings, set_settings  # noqa: E402
+
+pytest_plugins = ["tests.simulated"]
 
 
 def _admin(sql: str) -> None:
@@ -77,7 +94,7 @@ def redis_url() -> str:
     return TEST_REDIS_URL
 
 
-_BROKER_PREFIXES = (b"_kombu", b"unacked", b"tds.", b"celery")
+_BROKER_PREFIXES = (b"_kombu", b"unacked", b"tds.", b"celery", CLAIM_KEY.encode())
 
 
 def clean_redis(client: redis_lib.Redis) -> None:
@@ -141,7 +158,9 @@ def celery_worker_session(database_url):
 
     import tasks
 
-    redis_lib.Redis.from_url(TEST_REDIS_URL).flushdb()  # before the worker binds its queues
+    broker = redis_lib.Redis.from_url(TEST_REDIS_URL)
+    broker.flushdb()  # before the worker binds its queues
+    broker.set(CLAIM_KEY, os.getpid(), ex=3 * 3600)
     with start_worker(
         tasks.app,
         pool="threads",
@@ -153,7 +172,17 @@ def celery_worker_session(database_url):
         yield worker
 
 
+
 @pytest.fixture
 def worker(celery_worker_session, engine, settings):
     """The session worker, with an empty database and Redis for this test."""
     return celery_worker_session
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Give this run's Redis db back to other test runs."""
+    if not os.environ.get("TDS_TEST_REDIS_URL"):
+        try:
+            redis_lib.Redis.from_url(TEST_REDIS_URL).delete(CLAIM_KEY)
+        except redis_lib.RedisError:
+            pass

@@ -11,7 +11,7 @@ from tasks import enqueue_event
 from tds import inbox
 from tds.models import dead_letters, inbox_events, products
 from tests.helpers import signed_post, wait_for
-from tests.simulated import settings_for, simulator_factory, use  # noqa: F401
+from tests.simulated import settings_for, use
 from webhook_receiver import create_app
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from tds import registry, services, sync
 from tds.mapping import parse_zoho_time
 from tds.models import customers, products, stock_levels, sync_runs, sync_state
-from tests.simulated import settings_for, simulator_factory, use  # noqa: F401
+from tests.simulated import settings_for, use
 
 
 def _dec(value):

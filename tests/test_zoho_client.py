@@ -65,7 +65,7 @@ def mocked():
 
 
 @pytest.fixture
-def zoho_settings(base_settings):
+def zoho_settings(base_settings, redis_client):  # redis_client: start from a clean Redis
     return base_settings.replace(zoho_max_attempts=3, zoho_breaker_failures=5, zoho_rate_limit=1000)
 
 

@@ -680,7 +680,7 @@ class OrgData:
             **self._customer_fields(customer), "status": st[0], "order_status": st[1], "shipped_status": st[2],
             "invoiced_status": st[3], "paid_status": st[4], "shipment_date": shipment.isoformat(),
             "delivery_method": rng.choice(["Courier", "Pickup", "Own fleet", ""]),
-            "bcy_total": doc["total"], "quantity": sum((l["quantity"] for l in doc["line_items"]), ZERO2),
+            "bcy_total": doc["total"], "quantity": sum((line["quantity"] for line in doc["line_items"]), ZERO2),
             "is_emailed": rng.random() < 0.5,
             "salesperson_name": rng.choice(users)["name"] if users and rng.random() < 0.5 else "",
             "reference_number": f"PO-{rng.randint(1000, 99999)}" if rng.random() < 0.4 else "",

@@ -485,7 +485,7 @@ class Simulator:
                     record["balance"] = record["total"] - used
                     record["status"] = "closed" if record["balance"] <= 0 else "open"
             elif resource == "salesorders":
-                record["quantity"] = sum((l["quantity"] for l in record["line_items"]), ZERO2)
+                record["quantity"] = sum((line["quantity"] for line in record["line_items"]), ZERO2)
         elif resource == "customerpayments" and "amount" in changes:
             record["amount"] = record["bcy_amount"] = money(record["amount"])
             applied = sum((a["amount_applied"] for a in record.get("invoices", [])), ZERO2)

@@ -1,13 +1,14 @@
 """operational tables, products, warehouses, stock levels, customers
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22 04:30:44.771106
 """
-from alembic import op
 import sqlalchemy as sa
-import tds.db
+from alembic import op
 from sqlalchemy.dialects import postgresql
+
+import tds.db
 
 revision = '0001'
 down_revision = None
