@@ -23,8 +23,6 @@ def redis_client(settings: Settings) -> redis_lib.Redis:
 
 def zoho_client(settings: Settings):
     """The Zoho client for these settings; credentials are checked when it is first needed."""
-    from tds.zoho import ZohoClient
-
     key = (settings.zoho_api_url, settings.zoho_accounts_url, settings.zoho_client_id, settings.redis_url)
     with _lock:
         client = _zoho.get(key)
