@@ -236,3 +236,313 @@ customer_contact_persons = child_table(
     sa.Column("mobile", sa.String(100)),
     sa.Column("is_primary", sa.Boolean(), nullable=False, server_default=sa.false()),
 )
+
+vendors = mirrored_table(
+    "vendors",
+    "zoho_vendor_id",
+    sa.Column("vendor_name", sa.String(500), nullable=False),
+    sa.Column("vendor_name_ar", sa.String(500)),
+    sa.Column("full_name", sa.String(500)),
+    sa.Column("company_name", sa.String(500)),
+    sa.Column("email", sa.String(255), index=True),
+    sa.Column("phone", sa.String(100)),
+    sa.Column("mobile", sa.String(100)),
+    sa.Column("is_active", sa.Boolean(), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("currency_code", sa.String(10)),
+    sa.Column("payment_terms", sa.Integer()),
+    sa.Column("payment_terms_label", sa.String(100)),
+    sa.Column("billing_address", JSONType),
+    sa.Column("shipping_address", JSONType),
+    sa.Column("outstanding_payable", Money),
+    sa.Column("zoho_created_time", UTCDateTime()),
+)
+
+vendor_contact_persons = child_table(
+    "vendor_contact_persons",
+    "vendor_id",
+    "vendors",
+    "zoho_contact_person_id",
+    sa.Column("first_name", sa.String(255)),
+    sa.Column("last_name", sa.String(255)),
+    sa.Column("email", sa.String(255)),
+    sa.Column("phone", sa.String(100)),
+    sa.Column("mobile", sa.String(100)),
+    sa.Column("is_primary", sa.Boolean(), nullable=False, server_default=sa.false()),
+)
+
+
+def _line_columns() -> list[sa.Column]:
+    """What every document line carries: the item (kept by Zoho id), quantities and money."""
+    return [
+        _fk("product_id", "products"),
+        _zoho_ref("zoho_item_id"),
+        sa.Column("line_order", sa.Integer()),
+        sa.Column("name", sa.String(500)),
+        sa.Column("description", sa.Text()),
+        sa.Column("sku", sa.String(200)),
+        sa.Column("unit", sa.String(50)),
+        sa.Column("quantity", Quantity, nullable=False),
+        sa.Column("rate", Money, nullable=False),
+        sa.Column("discount_amount", Money),
+        sa.Column("discount_percent", Money),
+        sa.Column("tax_id", sa.String(32)),
+        sa.Column("tax_name", sa.String(100)),
+        sa.Column("tax_percentage", Money),
+        sa.Column("line_total", Money, nullable=False),
+    ]
+
+
+def _document_money() -> list[sa.Column]:
+    return [
+        sa.Column("currency_code", sa.String(10)),
+        sa.Column("exchange_rate", sa.Numeric(20, 8)),
+        sa.Column("subtotal", Money, nullable=False),
+        sa.Column("tax_total", Money, nullable=False),
+        sa.Column("discount_amount", Money),
+        sa.Column("total_amount", Money, nullable=False),
+    ]
+
+
+invoices = mirrored_table(
+    "invoices",
+    "zoho_invoice_id",
+    sa.Column("invoice_number", sa.String(100), nullable=False, index=True),
+    _fk("customer_id", "customers"),
+    sa.Column("zoho_customer_id", sa.String(32), nullable=False, index=True),
+    sa.Column("customer_name", sa.String(500)),
+    sa.Column("reference_number", sa.String(200)),
+    sa.Column("invoice_date", sa.Date(), nullable=False),
+    sa.Column("due_date", sa.Date()),
+    sa.Column("status", sa.String(32), nullable=False, index=True),
+    *_document_money(),
+    sa.Column("amount_paid", Money, nullable=False),
+    sa.Column("credits_applied", Money),
+    sa.Column("balance", Money, nullable=False),
+    sa.Column("salesperson_name", sa.String(255)),
+    sa.Column("zoho_created_time", UTCDateTime()),
+)
+
+invoice_line_items = child_table(
+    "invoice_line_items", "invoice_id", "invoices", "zoho_line_item_id", *_line_columns()
+)
+
+payments = mirrored_table(
+    "payments",
+    "zoho_payment_id",
+    sa.Column("payment_number", sa.String(100), nullable=False, index=True),
+    _fk("customer_id", "customers"),
+    sa.Column("zoho_customer_id", sa.String(32), nullable=False, index=True),
+    sa.Column("customer_name", sa.String(500)),
+    sa.Column("payment_date", sa.Date(), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("unused_amount", Money),
+    sa.Column("bank_charges", Money),
+    sa.Column("currency_code", sa.String(10)),
+    sa.Column("payment_mode", sa.String(100)),
+    sa.Column("reference_number", sa.String(200), index=True),
+    sa.Column("notes", sa.Text()),
+    sa.Column("status", sa.String(32)),
+    sa.Column("account_name", sa.String(255)),
+    sa.Column("zoho_created_time", UTCDateTime()),
+)
+
+payment_invoices = child_table(
+    "payment_invoices",
+    "payment_id",
+    "payments",
+    "zoho_invoice_id",
+    _fk("invoice_id", "invoices"),
+    sa.Column("invoice_number", sa.String(100)),
+    sa.Column("amount_applied", Money, nullable=False),
+)
+
+credit_notes = mirrored_table(
+    "credit_notes",
+    "zoho_creditnote_id",
+    sa.Column("creditnote_number", sa.String(100), nullable=False, index=True),
+    _fk("customer_id", "customers"),
+    sa.Column("zoho_customer_id", sa.String(32), nullable=False, index=True),
+    sa.Column("customer_name", sa.String(500)),
+    sa.Column("reference_number", sa.String(200)),
+    sa.Column("creditnote_date", sa.Date(), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False, index=True),
+    *_document_money(),
+    sa.Column("balance", Money, nullable=False),
+    sa.Column("zoho_created_time", UTCDateTime()),
+)
+
+credit_note_line_items = child_table(
+    "credit_note_line_items", "credit_note_id", "credit_notes", "zoho_line_item_id", *_line_columns()
+)
+
+credit_note_invoices = child_table(
+    "credit_note_invoices",
+    "credit_note_id",
+    "credit_notes",
+    "zoho_invoice_id",
+    _fk("invoice_id", "invoices"),
+    sa.Column("invoice_number", sa.String(100)),
+    sa.Column("amount_applied", Money, nullable=False),
+    sa.Column("applied_date", sa.Date()),
+)
+
+credit_note_refunds = child_table(
+    "credit_note_refunds",
+    "credit_note_id",
+    "credit_notes",
+    "zoho_refund_id",
+    sa.Column("refund_date", sa.Date()),
+    sa.Column("refund_mode", sa.String(100)),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("description", sa.Text()),
+)
+
+bills = mirrored_table(
+    "bills",
+    "zoho_bill_id",
+    sa.Column("bill_number", sa.String(100), nullable=False, index=True),
+    _fk("vendor_id", "vendors"),
+    sa.Column("zoho_vendor_id", sa.String(32), nullable=False, index=True),
+    sa.Column("vendor_name", sa.String(500)),
+    sa.Column("reference_number", sa.String(200)),
+    sa.Column("bill_date", sa.Date(), nullable=False),
+    sa.Column("due_date", sa.Date()),
+    sa.Column("status", sa.String(32), nullable=False, index=True),
+    *_document_money(),
+    sa.Column("amount_paid", Money),
+    sa.Column("balance", Money, nullable=False),
+    sa.Column("zoho_created_time", UTCDateTime()),
+)
+
+bill_line_items = child_table("bill_line_items", "bill_id", "bills", "zoho_line_item_id", *_line_columns())
+
+sales_orders = mirrored_table(
+    "sales_orders",
+    "zoho_salesorder_id",
+    sa.Column("salesorder_number", sa.String(100), nullable=False, index=True),
+    _fk("customer_id", "customers"),
+    sa.Column("zoho_customer_id", sa.String(32), nullable=False, index=True),
+    sa.Column("customer_name", sa.String(500)),
+    sa.Column("reference_number", sa.String(200)),
+    sa.Column("order_date", sa.Date(), nullable=False),
+    sa.Column("shipment_date", sa.Date()),
+    sa.Column("status", sa.String(32), nullable=False, index=True),
+    sa.Column("order_status", sa.String(32)),
+    sa.Column("shipped_status", sa.String(32)),
+    sa.Column("invoiced_status", sa.String(32)),
+    sa.Column("paid_status", sa.String(32)),
+    *_document_money(),
+    sa.Column("delivery_method", sa.String(100)),
+    sa.Column("salesperson_name", sa.String(255)),
+    sa.Column("zoho_created_time", UTCDateTime()),
+)
+
+sales_order_line_items = child_table(
+    "sales_order_line_items", "sales_order_id", "sales_orders", "zoho_line_item_id", *_line_columns()
+)
+
+users = mirrored_table(
+    "users",
+    "zoho_user_id",
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("email", sa.String(255), nullable=False, index=True),
+    sa.Column("role", sa.String(100)),
+    sa.Column("role_name", sa.String(100)),
+    sa.Column("zoho_role_id", sa.String(32), index=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("is_active", sa.Boolean(), nullable=False),
+    sa.Column("user_type", sa.String(32)),
+    sa.Column("zoho_created_time", UTCDateTime()),
+)
+
+price_lists = mirrored_table(
+    "price_lists",
+    "zoho_pricebook_id",
+    sa.Column("name", sa.String(255), nullable=False, index=True),
+    sa.Column("description", sa.Text()),
+    sa.Column("currency_code", sa.String(10)),
+    sa.Column("pricebook_type", sa.String(32), nullable=False),
+    sa.Column("percentage", Money),
+    sa.Column("is_increase", sa.Boolean()),
+    sa.Column("rounding_type", sa.String(50)),
+    sa.Column("sales_or_purchase_type", sa.String(32)),
+    sa.Column("is_default", sa.Boolean()),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("is_active", sa.Boolean(), nullable=False),
+)
+
+price_list_items = child_table(
+    "price_list_items",
+    "price_list_id",
+    "price_lists",
+    "zoho_item_id",
+    _fk("product_id", "products"),
+    sa.Column("zoho_pricebook_item_id", sa.String(32)),
+    sa.Column("name", sa.String(500)),
+    sa.Column("rate", Money, nullable=False),
+    sa.Column("discount_amount", Money),
+    sa.Column("discount_percent", Money),
+)
+
+stock_adjustments = mirrored_table(
+    "stock_adjustments",
+    "zoho_adjustment_id",
+    sa.Column("reference_number", sa.String(200), index=True),
+    sa.Column("adjustment_date", sa.Date(), nullable=False),
+    sa.Column("adjustment_type", sa.String(32)),
+    sa.Column("reason", sa.String(500)),
+    sa.Column("description", sa.Text()),
+    sa.Column("status", sa.String(32)),
+)
+
+stock_adjustment_line_items = child_table(
+    "stock_adjustment_line_items",
+    "stock_adjustment_id",
+    "stock_adjustments",
+    "zoho_line_item_id",
+    _fk("product_id", "products"),
+    _zoho_ref("zoho_item_id"),
+    _zoho_ref("zoho_warehouse_id"),
+    sa.Column("name", sa.String(500)),
+    sa.Column("quantity_adjusted", Quantity, nullable=False),
+    sa.Column("value_adjusted", Money),
+)
+
+crm_accounts = mirrored_table(
+    "crm_accounts",
+    "zoho_crm_account_id",
+    sa.Column("name", sa.String(500), nullable=False, index=True),
+    sa.Column("account_number", sa.String(100), index=True),
+    sa.Column("account_type", sa.String(100)),
+    sa.Column("industry", sa.String(100)),
+    sa.Column("phone", sa.String(100)),
+    sa.Column("website", sa.String(255)),
+    sa.Column("billing_city", sa.String(100)),
+    sa.Column("billing_country", sa.String(100)),
+    sa.Column("owner_name", sa.String(255)),
+    sa.Column("zoho_owner_id", sa.String(32), index=True),
+    sa.Column("owner_email", sa.String(255)),
+    sa.Column("zoho_created_time", UTCDateTime()),
+)
+
+crm_contacts = mirrored_table(
+    "crm_contacts",
+    "zoho_crm_contact_id",
+    sa.Column("first_name", sa.String(255)),
+    sa.Column("last_name", sa.String(255), nullable=False),
+    sa.Column("full_name", sa.String(500), nullable=False),
+    sa.Column("email", sa.String(255), index=True),
+    sa.Column("phone", sa.String(100)),
+    sa.Column("mobile", sa.String(100)),
+    sa.Column("title", sa.String(255)),
+    sa.Column("mailing_city", sa.String(100)),
+    sa.Column("mailing_country", sa.String(100)),
+    _fk("account_id", "crm_accounts"),
+    _zoho_ref("zoho_crm_account_id"),
+    sa.Column("account_name", sa.String(500)),
+    sa.Column("owner_name", sa.String(255)),
+    sa.Column("zoho_owner_id", sa.String(32), index=True),
+    sa.Column("owner_email", sa.String(255)),
+    sa.Column("zoho_created_time", UTCDateTime()),
+)

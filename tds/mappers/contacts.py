@@ -74,3 +74,58 @@ def map_customer(record: dict, ctx: MapContext) -> Mapped:
     if persons is not None:
         mapped.children["customer_contact_persons"] = persons
     return mapped
+
+
+DEFAULT_VENDOR_NAME_AR_FIELD = "cf_vendor_name_ar"
+
+
+def vendor_name_ar(record: dict, field_name: str) -> str | None:
+    """The Arabic vendor name from the custom field named ``field_name``.
+
+    Zoho lists custom fields in ``custom_fields[]`` (matched by ``api_name`` or ``label``)
+    and repeats each at the top level under its api name (``cf_vendor_name_ar``).
+    """
+    wanted = field_name.strip().lower()
+    for custom in record.get("custom_fields") or []:
+        if not isinstance(custom, dict):
+            continue
+        names = (str(custom.get("api_name") or "").lower(), str(custom.get("label") or "").lower())
+        if wanted in names:
+            return text(custom.get("value"), 500)
+    if field_name in record:
+        return text(record.get(field_name), 500)
+    return None
+
+
+def map_vendor(record: dict, ctx: MapContext) -> Mapped:
+    entity = registry.get("vendors")
+    require(record, *entity.required_fields)
+    status = text(record.get("status")) or "active"
+    field_name = (ctx.settings.vendor_name_ar_field if ctx.settings else None) or DEFAULT_VENDOR_NAME_AR_FIELD
+    mapped = base(
+        entity,
+        record,
+        ctx,
+        {
+            "vendor_name": text(record.get("contact_name"), 500),
+            "vendor_name_ar": vendor_name_ar(record, field_name),
+            "full_name": _full_name(record),
+            "company_name": text(record.get("company_name"), 500),
+            "email": text(record.get("email"), 255),
+            "phone": text(record.get("phone"), 100),
+            "mobile": text(record.get("mobile"), 100),
+            "is_active": status == "active",
+            "status": status,
+            "currency_code": text(record.get("currency_code"), 10),
+            "payment_terms": integer(record.get("payment_terms")),
+            "payment_terms_label": text(record.get("payment_terms_label"), 100),
+            "billing_address": _address(record.get("billing_address")),
+            "shipping_address": _address(record.get("shipping_address")),
+            "outstanding_payable": dec(record.get("outstanding_payable_amount")),
+            "zoho_created_time": parse_zoho_time(record.get("created_time")),
+        },
+    )
+    persons = _persons(record)
+    if persons is not None:
+        mapped.children["vendor_contact_persons"] = persons
+    return mapped

@@ -6,6 +6,10 @@ workers applying an old webhook and a newer full-sync page in any order, or a we
 arrives after the reconcile that already saw a later version, cannot put older data over
 newer: the database decides, in one statement, with Zoho's time compared to Zoho's time.
 
+Entities that share one Zoho list and are told apart by a field (contacts: customers and
+vendors by ``contact_type``) are siblings: a record written as one is soft-deleted in the
+others, and a late, older version cannot move it back.
+
 Children (line items, stock levels, contact persons) are replaced with their parent in the
 same transaction, keyed by Zoho's id, only when the parent write was applied. References to
 rows that are not here yet keep the Zoho id with a NULL foreign key; the foreign key is
@@ -109,6 +113,14 @@ def _write_entity(conn: Connection, entity: Entity, records: list[Mapped]) -> Wr
     idcol = entity.zoho_id_column
     now = utcnow()
     records = _newest_per_id(records)
+    siblings = registry.siblings(entity)
+    superseded = 0
+    if siblings:
+        before = len(records)
+        records = _not_superseded(conn, siblings, records)
+        superseded = before - len(records)
+    if not records:
+        return WriteResult(stale=superseded)
     rows = [
         {
             "organization_id": rec.organization_id,
@@ -134,8 +146,10 @@ def _write_entity(conn: Connection, entity: Entity, records: list[Mapped]) -> Wr
     ).returning(tbl.c.id, tbl.c.organization_id, tbl.c[idcol])
     applied = {(row.organization_id, row[2]): row.id for row in conn.execute(stmt)}
 
-    result = WriteResult(written=len(applied), stale=len(records) - len(applied))
+    result = WriteResult(written=len(applied), stale=len(records) - len(applied) + superseded)
     result.applied_ids = {zid for (_org, zid) in applied}
+    if siblings and applied:
+        _retire_in_siblings(conn, siblings, list(applied), now)
     applied_recs = [rec for rec in records if (rec.organization_id, rec.zoho_id) in applied]
     for child in entity.children:
         _replace_children(conn, child, [(applied[(r.organization_id, r.zoho_id)], r) for r in applied_recs])
@@ -149,6 +163,51 @@ def _write_entity(conn: Connection, entity: Entity, records: list[Mapped]) -> Wr
                 result.missing |= _link(conn, ctbl, ref, ctbl.c[child.parent_column].in_(parent_ids))
         _backfill(conn, entity, result.applied_ids)
     return result
+
+
+def _sibling_versions(conn: Connection, sibling: Entity, keys: list[tuple[str, str]]):
+    stbl = table(sibling.table)
+    sid = stbl.c[sibling.zoho_id_column]
+    for org in {org for org, _ in keys}:
+        ids = [zid for o, zid in keys if o == org]
+        stmt = sa.select(sid, stbl.c.zoho_last_modified_time).where(
+            stbl.c.organization_id == org, sid.in_(ids), stbl.c.deleted_at.is_(None)
+        )
+        for zid, modified in conn.execute(stmt):
+            yield org, zid, modified
+
+
+def _not_superseded(conn: Connection, siblings: tuple[Entity, ...], records: list[Mapped]) -> list[Mapped]:
+    """Drop records a sibling entity already holds in a newer version.
+
+    A contact that became a vendor at 10:05 must not be dragged back into customers by a
+    customer webhook of 10:00 that arrives late: the time comparison crosses the tables.
+    """
+    keys = [(r.organization_id, r.zoho_id) for r in records]
+    newest: dict[tuple[str, str], object] = {}
+    for sibling in siblings:
+        for org, zid, modified in _sibling_versions(conn, sibling, keys):
+            if modified is not None and (newest.get((org, zid)) is None or modified > newest[(org, zid)]):
+                newest[(org, zid)] = modified
+    return [
+        r for r in records
+        if not (r.modified is not None and newest.get((r.organization_id, r.zoho_id)) is not None
+                and newest[(r.organization_id, r.zoho_id)] > r.modified)
+    ]
+
+
+def _retire_in_siblings(conn: Connection, siblings: tuple[Entity, ...], keys: list[tuple[str, str]], now) -> None:
+    """The records just written belong here now: soft-delete them in their sibling tables."""
+    for sibling in siblings:
+        stbl = table(sibling.table)
+        sid = stbl.c[sibling.zoho_id_column]
+        for org in {org for org, _ in keys}:
+            ids = [zid for o, zid in keys if o == org]
+            conn.execute(
+                sa.update(stbl)
+                .where(stbl.c.organization_id == org, sid.in_(ids), stbl.c.deleted_at.is_(None))
+                .values(deleted_at=now)
+            )
 
 
 def _replace_children(conn: Connection, child: registry.Child, parents: list[tuple[int, Mapped]]) -> None:
