@@ -1,5 +1,6 @@
 """Every mirrored entity against the simulator: full sync of the default data set, webhooks
-for creates and updates, missing references, out-of-order versions and removed lines.
+for creates and updates (including stock adjustments the simulator itself announces to a
+running receiver), missing references, out-of-order versions and removed lines.
 
 The full sync runs once for the module into a database of its own (the per-test ``engine``
 fixture empties the shared test database), then each entity's rows are compared field by
@@ -10,11 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.serving import make_server
 
 from tds import db as tds_db
 from tds import registry, schema, services, sync
@@ -52,7 +55,7 @@ from tds.models import (
 from tds.simulator.config import SimulatorConfig
 from tds.simulator.resources import RESOURCES, list_row
 from tds.simulator.server import SimulatorServer
-from tests.conftest import PG_HOST_URL, TEST_REDIS_URL, _admin
+from tests.conftest import PG_HOST_URL, TEST_REDIS_URL, WEBHOOK_SECRET, _admin
 from tests.helpers import signed_post, wait_for
 from tests.simulated import settings_for, use
 from webhook_receiver import create_app
@@ -209,6 +212,20 @@ def expect_price_items(src):
     return out
 
 
+def expect_adjustment(src):
+    return {"reference_number": t(src.get("reference_number")), "adjustment_date": day(src["date"]),
+            "adjustment_type": t(src.get("adjustment_type")), "reason": t(src.get("reason")),
+            "description": t(src.get("description")), "status": t(src.get("status")), **mirror(src)}
+
+
+def expect_adjustment_lines(src):
+    return {line["line_item_id"]: {
+        "zoho_item_id": line["item_id"], "zoho_warehouse_id": t(line.get("warehouse_id") or line.get("location_id")),
+        "name": t(line.get("name")), "quantity_adjusted": d(line["quantity_adjusted"]),
+        "value_adjusted": d(line.get("value_adjusted")),
+    } for line in src["line_items"]}
+
+
 def expect_warehouse(src):
     return {"name": src["warehouse_name"], "status": src["status"], "is_primary": src["is_primary"],
             "is_active": src["status"] == "active", "address": t(src.get("address")), "city": t(src.get("city")),
@@ -274,7 +291,7 @@ def children_by_parent(conn, table, parent_col, key, parent_key_of):
 SYNC_WAVES = (
     ("warehouses", "users", "crm_accounts"),
     ("items", "customers", "vendors", "crm_contacts"),
-    ("price_lists", "invoices", "bills", "sales_orders"),
+    ("price_lists", "invoices", "bills", "sales_orders", "stock_adjustments"),
     ("payments", "credit_notes"),
 )
 
@@ -331,10 +348,11 @@ def test_full_sync_counts_equal_the_simulator(synced):
         "sales_orders": (sales_orders, counts["salesorders"]),
         "users": (users, counts["users"]),
         "price_lists": (price_lists, counts["pricebooks"]),
+        "stock_adjustments": (stock_adjustments, counts["inventoryadjustments"]),
         "crm_accounts": (crm_accounts, counts["crm_accounts"]),
         "crm_contacts": (crm_contacts, counts["crm_contacts"]),
     }
-    assert counts["invoices"] == 5000
+    assert counts["invoices"] == 5000 and counts["inventoryadjustments"] == 200
     with synced["engine"].connect() as conn:
         for entity, (table, n) in want.items():
             stored = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
@@ -480,6 +498,31 @@ def test_full_sync_users_price_lists_warehouses_and_stock_match(synced):
 
 
 @pytest.mark.slow
+def test_full_sync_stock_adjustments_and_lines_match_field_by_field(synced):
+    src = records(synced, "inventoryadjustments")
+    with synced["engine"].connect() as conn:
+        rows = by(conn, stock_adjustments, "zoho_adjustment_id")
+        lines = children_by_parent(conn, stock_adjustment_line_items, "stock_adjustment_id", "zoho_line_item_id",
+                                   {r.id: z for z, r in rows.items()})
+        product_of = {r.id: r.zoho_item_id for r in conn.execute(sa.select(products.c.id, products.c.zoho_item_id))}
+        warehouse_ids = set(conn.execute(sa.select(warehouses.c.zoho_warehouse_id)).scalars())
+    problems = differences({s["inventory_adjustment_id"]: expect_adjustment(s) for s in src}, rows,
+                           "stock adjustment")
+    problems += differences({(s["inventory_adjustment_id"], lid): v for s in src
+                             for lid, v in expect_adjustment_lines(s).items()}, lines, "stock adjustment line")
+    for (adj, lid), line in lines.items():
+        if product_of.get(line.product_id) != line.zoho_item_id:
+            problems.append(f"stock adjustment {adj} line {lid}: product foreign key not filled")
+        if line.zoho_warehouse_id not in warehouse_ids:
+            problems.append(f"stock adjustment {adj} line {lid}: unknown warehouse {line.zoho_warehouse_id}")
+    assert not problems, "\n".join(problems[:20])
+    assert sum(len(s["line_items"]) for s in src) == len(lines) > len(src)
+    assert all(r.reason for r in rows.values()) and {r.adjustment_type for r in rows.values()} == {"quantity"}
+    assert any(line.quantity_adjusted < 0 for line in lines.values())
+    assert any(line.quantity_adjusted > 0 for line in lines.values())
+
+
+@pytest.mark.slow
 def test_full_sync_crm_accounts_and_contacts_match(synced):
     with synced["engine"].connect() as conn:
         accounts = by(conn, crm_accounts, "zoho_crm_account_id")
@@ -557,6 +600,8 @@ WEBHOOK_CASES = (
     ("users", "users", users, "zoho_user_id", {}, {"status": "inactive"}, ("is_active", False)),
     ("prices", "pricebooks", price_lists, "zoho_pricebook_id", {}, {"percentage": Decimal("7.50")},
      ("percentage", Decimal("7.50"))),
+    ("stock", "inventoryadjustments", stock_adjustments, "zoho_adjustment_id", {},
+     {"reference_number": "ADJ-UPDATED"}, ("reference_number", "ADJ-UPDATED")),
 )
 
 
@@ -738,6 +783,69 @@ def test_stock_adjustment_refetches_its_items(live):
         level = conn.execute(sa.select(stock_levels).where(stock_levels.c.product_id == row.id,
                                                            stock_levels.c.zoho_warehouse_id == line.zoho_warehouse_id)).one()
     assert level.stock_on_hand == rows[0][prefix + "stock_on_hand"]
+
+
+@pytest.fixture
+def receiving(live):
+    """The receiver served over HTTP, and the simulator sending its own webhooks to it."""
+    server = make_server("127.0.0.1", 0, create_app(live["settings"]), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    sim = live["sim"]
+    sim.configure(webhook_url=f"http://127.0.0.1:{server.server_port}/api/zoho/webhooks",
+                  webhook_secret=WEBHOOK_SECRET, webhook_payload="detail", webhooks_enabled=True)
+    try:
+        yield live
+    finally:
+        sim.configure(webhook_url=None, webhook_secret=None)
+        server.shutdown()
+        server.server_close()
+
+
+def test_simulator_adjustment_webhook_brings_the_new_stock(receiving):
+    live = receiving
+    sim, org, engine = live["sim"], live["org"], live["engine"]
+    shape = sim.store.org(org).shape
+    prefix = "warehouse_" if shape == "warehouses" else "location_"
+    item = next(i for i in sim.store.records(org, "items")
+                if i["item_type"] == "inventory" and i["status"] == "active" and len(i.get(shape) or []) > 1)
+    post(live, "items", "item", item)
+    stored = wait_for(lambda: one(engine, products, zoho_item_id=item["item_id"]), what="the item")
+    assert stored.stock_quantity == item["stock_on_hand"]
+    wid = item[shape][1][prefix + "id"]
+    webhooks_before = len(sim.webhook_log)
+
+    adjustment = sim.create(org, "inventoryadjustments", {
+        "reason": "Stocktaking results",
+        "line_items": [{"item_id": item["item_id"], prefix + "id": wid, "quantity_adjusted": 9}]})
+    new = sim.store.get(org, "items", item["item_id"])
+    assert new["stock_on_hand"] == item["stock_on_hand"] + 9
+    sent = list(sim.webhook_log)[webhooks_before:]
+    assert [(e["slug"], e["status"]) for e in sent] == [("stock", 202)]  # the adjustment only, accepted
+
+    row = wait_for(lambda: (r := one(engine, products, zoho_item_id=item["item_id"])).stock_quantity
+                   == new["stock_on_hand"] and r, timeout=30, what="the item re-fetched with the adjusted stock")
+    assert row.zoho_last_modified_time == parse_zoho_time(new["last_modified_time"])
+    with engine.connect() as conn:
+        levels = {lv.zoho_warehouse_id: lv for lv in conn.execute(
+            sa.select(stock_levels).where(stock_levels.c.product_id == row.id))}
+    want = {lv[prefix + "id"]: {"stock_on_hand": d(lv[prefix + "stock_on_hand"]),
+                                "available_stock": d(lv[prefix + "available_stock"]),
+                                "committed_stock": d(lv[prefix + "committed_stock"]),
+                                "available_for_sale_stock": d(lv[prefix + "available_for_sale_stock"])}
+            for lv in new[shape]}
+    assert not differences(want, levels, "stock level")
+    assert levels[wid].stock_on_hand == d(item[shape][1][prefix + "stock_on_hand"]) + 9
+
+    adj = wait_for(lambda: one(engine, stock_adjustments,
+                               zoho_adjustment_id=adjustment["inventory_adjustment_id"]), what="the adjustment")
+    assert not differences({adjustment["inventory_adjustment_id"]: expect_adjustment(adjustment)},
+                           {adj.zoho_adjustment_id: adj}, "stock adjustment")
+    with engine.connect() as conn:
+        lines = {ln.zoho_line_item_id: ln for ln in conn.execute(
+            sa.select(stock_adjustment_line_items).where(stock_adjustment_line_items.c.stock_adjustment_id == adj.id))}
+    assert not differences(expect_adjustment_lines(adjustment), lines, "stock adjustment line")
+    assert all(ln.product_id == row.id for ln in lines.values())
 
 
 def test_document_with_a_non_numeric_total_goes_to_the_dead_letter(live):

@@ -597,7 +597,7 @@ def test_full_size_counts():
     started = time.monotonic()
     counts = {res: sim.store.count(ORG_A, res) for res in
               ("items", "invoices", "customerpayments", "creditnotes", "bills", "salesorders", "users",
-               "pricebooks", "warehouses")}
+               "pricebooks", "warehouses", "inventoryadjustments")}
     assert time.monotonic() - started < 10
     contacts = sim.store.records(ORG_A, "contacts")
     assert counts == {res: FULL_COUNTS[res] for res in counts}
@@ -606,3 +606,211 @@ def test_full_size_counts():
     assert sim.store.count(None, "crm_accounts") == 300 and sim.store.count(None, "crm_contacts") == 600
     small = SimulatorConfig(scale="small").resolved_counts()
     assert small["items"] == round(2218 / 20) and small["warehouses"] == 2 and small["pricebooks"] == 3
+
+
+# --------------------------------------------------------------------------- inventory adjustments
+
+def _levels(item: dict, shape: str) -> dict:
+    prefix = "warehouse_" if shape == "warehouses" else "location_"
+    return {row[prefix + "id"]: row for row in item[shape]}
+
+
+def _stock_holds_together(item: dict, shape: str) -> None:
+    prefix = "warehouse_" if shape == "warehouses" else "location_"
+    rows = item[shape]
+    assert sum(r[prefix + "stock_on_hand"] for r in rows) == item["stock_on_hand"]
+    assert sum(r[prefix + "available_stock"] for r in rows) == item["available_stock"]
+    assert sum(r[prefix + "committed_stock"] for r in rows) == item["committed_stock"]
+    assert item["available_stock"] == item["stock_on_hand"] - item["committed_stock"]
+
+
+def test_inventory_adjustments_list_and_detail(server, auth):
+    store = server.simulator.store
+    assert FULL_COUNTS["inventoryadjustments"] == 200
+    for org, shape, key in ((ORG_A, "warehouses", "warehouse"), (ORG_B, "locations", "location")):
+        url = f"{server.url}/inventory/v1/inventoryadjustments"
+        body = decimal_json(requests.get(url, headers=auth, params={"organization_id": org, "per_page": 4}))
+        assert body["code"] == 0 and body["message"] == "success"
+        ctx = body["page_context"]
+        assert ctx["report_name"] == "Inventory Adjustments" and ctx["per_page"] == 4 and ctx["has_more_page"]
+        assert ctx["sort_column"] == "created_time" and ctx["sort_order"] == "D"
+        rows = body["inventory_adjustments"]
+        assert len(rows) == 4
+        for row in rows:
+            assert "line_items" not in row
+            assert {"inventory_adjustment_id", "date", "reason", "description", "reference_number",
+                    "adjustment_type", "status", "total", "created_time", "last_modified_time"} <= set(row)
+            assert row["adjustment_type"] == "quantity" and row["status"] == "adjusted"
+            assert TIME_RE.match(row["created_time"]) and TIME_RE.match(row["last_modified_time"])
+            assert row["inventory_adjustment_id"].isdigit() and len(row["inventory_adjustment_id"]) == 19
+        times = [r["created_time"] for r in rows]
+        assert times == sorted(times, reverse=True)
+
+        everything = store.records(org, "inventoryadjustments")
+        assert len(everything) == store.counts["inventoryadjustments"] == round(200 / 20)
+        items = {i["item_id"]: i for i in store.records(org, "items")}
+        warehouses = {w["warehouse_id"]: w for w in store.records(org, "warehouses")}
+        wanted = everything[0]
+        r = requests.get(f"{url}/{wanted['inventory_adjustment_id']}", headers=auth, params={"organization_id": org})
+        detail = decimal_json(r)["inventory_adjustment"]
+        assert detail == wanted
+        lines = detail["line_items"]
+        assert lines
+        for line in lines:
+            assert {"line_item_id", "item_id", "name", "quantity_adjusted", key + "_id", key + "_name",
+                    "unit", "item_order", "item_total"} <= set(line)
+            other = "location_id" if key == "warehouse" else "warehouse_id"
+            assert other not in line
+            item = items[line["item_id"]]
+            assert item["item_type"] == "inventory" and line["name"] == item["name"]
+            assert warehouses[line[key + "_id"]]["warehouse_name"] == line[key + "_name"]
+        assert detail["total"] == sum(line["item_total"] for line in lines)
+        # quantities keep their six digits on the wire
+        text = r.text
+        assert re.search(r'"quantity_adjusted":-?\d+\.\d{6}[,}]', text)
+
+        # last_modified_time filter and the adjustment-type filter
+        cut = sorted(a["last_modified_time"] for a in everything)[len(everything) // 2]
+        since = decimal_json(requests.get(url, headers=auth, params={"organization_id": org,
+                                                                    "last_modified_time": cut}))
+        assert {a["inventory_adjustment_id"] for a in since["inventory_adjustments"]} == \
+            {a["inventory_adjustment_id"] for a in everything if a["last_modified_time"] >= cut}
+        typed = requests.get(url, headers=auth, params={"organization_id": org,
+                                                        "filter_by": "AdjustmentType.Quantity"}).json()
+        assert len(typed["inventory_adjustments"]) == len(everything)
+        valued = requests.get(url, headers=auth, params={"organization_id": org, "filter_by": "AdjustmentType.Value"})
+        assert valued.json()["inventory_adjustments"] == []
+
+    missing = requests.get(f"{server.url}/inventory/v1/inventoryadjustments/1234567890123456789", headers=auth,
+                           params={"organization_id": ORG_A})
+    assert missing.status_code == 404
+    assert missing.json() == {"code": 1002, "message": "Inventory Adjustment does not exist."}
+    books = requests.get(f"{server.url}/books/v3/inventoryadjustments", headers=auth, params={"organization_id": ORG_A})
+    assert books.status_code == 404 and books.json()["code"] == 5
+
+
+def test_generated_item_stock_already_includes_the_adjustments(server):
+    store = server.simulator.store
+    for org, shape in ((ORG_A, "warehouses"), (ORG_B, "locations")):
+        prefix = "warehouse_" if shape == "warehouses" else "location_"
+        items = {i["item_id"]: i for i in store.records(org, "items")}
+        moved = defaultdict(Decimal)
+        for adj in store.records(org, "inventoryadjustments"):
+            for line in adj["line_items"]:
+                item = items[line["item_id"]]
+                assert item["created_time"] <= adj["created_time"] <= item["last_modified_time"]
+                assert line[prefix + "id"] in _levels(item, shape)
+                moved[(line["item_id"], line[prefix + "id"])] += line["quantity_adjusted"]
+        assert moved
+        for (item_id, wid), quantity in moved.items():
+            row = _levels(items[item_id], shape)[wid]
+            assert row[prefix + "stock_on_hand"] >= row[prefix + "committed_stock"]
+            assert row[prefix + "stock_on_hand"] - quantity >= 0  # the stock before the adjustments
+        for item in items.values():
+            if item["item_type"] == "inventory":
+                _stock_holds_together(item, shape)
+
+
+def test_adjustment_create_applies_stock_and_sends_only_a_stock_webhook(fresh, receiver):
+    secret = "SimWebhookSecret123"
+    srv, auth = fresh(webhook_url=receiver.url, webhook_secret=secret)
+    sim = srv.simulator
+    for org, shape in ((ORG_A, "warehouses"), (ORG_B, "locations")):
+        prefix = "warehouse_" if shape == "warehouses" else "location_"
+        tracked = [i for i in sim.store.records(org, "items") if i["item_type"] == "inventory" and i["status"] == "active"]
+        first, second = tracked[0], tracked[1]
+        wid = first[shape][1][prefix + "id"]
+        before = len(receiver.requests)
+        created = requests.post(f"{srv.url}/_sim/records/inventoryadjustments", params={"organization_id": org},
+                                json={"reason": "Damaged goods", "reference_number": "ADJ-TEST",
+                                      "line_items": [{"item_id": first["item_id"], prefix + "id": wid,
+                                                      "quantity_adjusted": -2},
+                                                     {"item_id": second["item_id"], "quantity_adjusted": "5.5"}]})
+        assert created.status_code == 201, created.text
+        adjustment = decimal_json(created)["record"]
+        assert adjustment["reason"] == "Damaged goods" and adjustment["reference_number"] == "ADJ-TEST"
+        assert [line["quantity_adjusted"] for line in adjustment["line_items"]] == [Decimal("-2"), Decimal("5.5")]
+        primary = next(r for r in second[shape] if r["is_primary"])[prefix + "id"]
+        assert adjustment["line_items"][1][prefix + "id"] == primary  # no warehouse named: the primary one
+
+        after_first = sim.store.get(org, "items", first["item_id"])
+        after_second = sim.store.get(org, "items", second["item_id"])
+        assert _levels(after_first, shape)[wid][prefix + "stock_on_hand"] == \
+            _levels(first, shape)[wid][prefix + "stock_on_hand"] - 2
+        assert after_first["stock_on_hand"] == first["stock_on_hand"] - 2
+        assert after_first["available_stock"] == first["available_stock"] - 2
+        assert after_second["stock_on_hand"] == second["stock_on_hand"] + Decimal("5.5")
+        for after, was in ((after_first, first), (after_second, second)):
+            _stock_holds_together(after, shape)
+            assert after["last_modified_time"] > was["last_modified_time"]
+            api = decimal_json(requests.get(f"{srv.url}/inventory/v1/items/{was['item_id']}", headers=auth,
+                                            params={"organization_id": org}))["item"]
+            assert api == after
+
+        # one webhook, to /stock, signed like the others; no item webhooks
+        sent = receiver.requests[before:]
+        assert len(sent) == 1
+        hook = sent[0]
+        assert hook["path"] == "/api/zoho/webhooks/stock" and hook["query"] == [("organization_id", org)]
+        assert verify_signature(secret, hook["headers"][SIGNATURE_HEADER], hook["body"], hook["query"])
+        payload = simplejson.loads(hook["body"], use_decimal=True)
+        assert list(payload) == ["inventory_adjustment"] and payload["inventory_adjustment"] == adjustment
+
+        # rapid adjustments of one item: its time moves strictly forward every time
+        stamps = []
+        for _ in range(5):
+            sim.create(org, "inventoryadjustments", {"line_items": [{"item_id": first["item_id"],
+                                                                      "quantity_adjusted": 1}]},
+                       send_webhook=False)
+            stamps.append(sim.store.get(org, "items", first["item_id"])["last_modified_time"])
+        assert len(set(stamps)) == 5 and stamps == sorted(stamps)
+        assert sim.store.get(org, "items", first["item_id"])["stock_on_hand"] == after_first["stock_on_hand"] + 5
+
+    # mutate records new adjustments, each applied and announced
+    before = len(receiver.requests)
+    stock_before = {i["item_id"]: i["stock_on_hand"] for i in sim.store.records(ORG_B, "items")
+                    if i["item_type"] == "inventory"}
+    ids = requests.post(f"{srv.url}/_sim/mutate", json={"organization_id": ORG_B, "resource": "inventoryadjustments",
+                                                          "count": 3}).json()["ids"]
+    assert len(ids) == len(set(ids)) == 3
+    sent = receiver.requests[before:]
+    assert [h["path"] for h in sent] == ["/api/zoho/webhooks/stock"] * 3
+    assert [simplejson.loads(h["body"])["inventory_adjustment"]["inventory_adjustment_id"] for h in sent] == ids
+    moved = defaultdict(Decimal)
+    for adj_id in ids:
+        for line in sim.store.get(ORG_B, "inventoryadjustments", adj_id)["line_items"]:
+            moved[line["item_id"]] += line["quantity_adjusted"]
+    for item_id, quantity in moved.items():
+        item = sim.store.get(ORG_B, "items", item_id)
+        assert item["stock_on_hand"] == stock_before[item_id] + quantity
+        _stock_holds_together(item, "locations")
+
+    # bad references
+    service = next(i for i in sim.store.records(ORG_A, "items") if i["product_type"] == "service")
+    refused = requests.post(f"{srv.url}/_sim/records/inventoryadjustments", params={"organization_id": ORG_A},
+                            json={"line_items": [{"item_id": service["item_id"], "quantity_adjusted": 1}]})
+    assert refused.status_code == 400
+    unknown = requests.post(f"{srv.url}/_sim/records/inventoryadjustments", params={"organization_id": ORG_A},
+                            json={"line_items": [{"item_id": "1", "quantity_adjusted": 1}]})
+    assert unknown.status_code == 404 and unknown.json() == {"error": "Item does not exist."}
+
+
+def test_adjustment_edit_and_delete_move_stock_back(fresh):
+    srv, _ = fresh()
+    sim = srv.simulator
+    item = next(i for i in sim.store.records(ORG_A, "items") if i["item_type"] == "inventory")
+    adj = sim.create(ORG_A, "inventoryadjustments", {"line_items": [{"item_id": item["item_id"],
+                                                                     "quantity_adjusted": 10}]})
+    assert sim.store.get(ORG_A, "items", item["item_id"])["stock_on_hand"] == item["stock_on_hand"] + 10
+    lines = adj["line_items"]
+    lines[0]["quantity_adjusted"] = 4
+    edited = sim.update(ORG_A, "inventoryadjustments", adj["inventory_adjustment_id"], {"line_items": lines})
+    assert edited["line_items"][0]["line_item_id"] == adj["line_items"][0]["line_item_id"]
+    assert edited["last_modified_time"] > adj["last_modified_time"]
+    after = sim.store.get(ORG_A, "items", item["item_id"])
+    assert after["stock_on_hand"] == item["stock_on_hand"] + 4
+    _stock_holds_together(after, "warehouses")
+    sim.delete(ORG_A, "inventoryadjustments", adj["inventory_adjustment_id"])
+    gone = sim.store.get(ORG_A, "items", item["item_id"])
+    assert gone["stock_on_hand"] == item["stock_on_hand"]
+    assert gone["last_modified_time"] > after["last_modified_time"]

@@ -7,7 +7,8 @@ The simulator serves Zoho's real shapes (``docs/simulator.md`` and
 item details (legacy ``warehouses[]`` for the first organization, ``locations[]`` for the
 second, alternating), Decimal numbers that keep their digits (``85.00``, ``1.000000``), Zoho
 error codes (14, 57, 2, 5, 1002, 44, 45, 1070), injected faults, and Zoho-style webhooks
-to a TDS receiver. Data is generated deterministically from a seed, lazily per organization,
+to a TDS receiver (inventory adjustments move their items' stock and are announced to
+``stock``). Data is generated deterministically from a seed, lazily per organization,
 and is internally consistent (document totals, invoice balances against payments and credit
 notes, stock sums).
 
@@ -37,8 +38,8 @@ Options (:class:`SimulatorConfig`; those marked * can change while running throu
 ``seed``                 random seed; the same seed gives the same data (default 42).
 ``scale``                ``"full"`` (2,218 items, 500 customers, 100 vendors, 5,000 invoices,
                          3,000 payments, 300 credit notes, 1,000 bills, 2,000 sales orders,
-                         20 users, 3 price lists, 2 warehouses, 300 CRM accounts, 600 CRM
-                         contacts), ``"small"`` (1/20, at least 2 warehouses and 3 price lists),
+                         200 inventory adjustments, 20 users, 3 price lists, 2 warehouses,
+                         300 CRM accounts, 600 CRM contacts), ``"small"`` (1/20, at least 2 warehouses and 3 price lists),
                          ``"tiny"`` (1/100), or a number multiplying ``full``.
 ``counts``               explicit per-resource counts overriding ``scale``; keys are those of
                          :data:`tds.simulator.config.FULL_COUNTS`.

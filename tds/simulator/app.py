@@ -10,8 +10,9 @@ import simplejson
 from flask import Flask, Response, request
 
 from .config import SimulatorConfig
+from .generate import InvalidReference
 from .images import item_png
-from .resources import API_SEGMENTS, CRM_MODULES, RESOURCES, Resource, list_row
+from .resources import API_SEGMENTS, CRM_MODULES, INVENTORY_ONLY, RESOURCES, Resource, list_row
 from .state import NotFound, Simulator, dumps, loads
 from .store import UnknownOrganization, UnknownResource
 
@@ -115,6 +116,9 @@ def _status_matcher(resource: Resource, filter_by: str):
     if kind == "ItemType" and resource.name == "items" and value:
         wanted = _camel_to_snake(value)
         return lambda r: r.get("item_type") == wanted
+    if kind == "AdjustmentType" and resource.name == "inventoryadjustments" and value:
+        wanted = value.lower()
+        return lambda r: wanted == "all" or r.get("adjustment_type") == wanted
     if kind == "PaymentMode" and resource.name == "customerpayments" and value:
         wanted = value.lower()
         return lambda r: wanted == "all" or r.get("payment_mode") == wanted
@@ -201,6 +205,8 @@ def create_app(config: SimulatorConfig) -> Flask:
         prefix = FINANCE_PREFIXES[product]
         segs = [s for s in rest.split("/") if s]
         route = route_finance(segs)
+        if route is not None and product != "inventory" and segs[0] in INVENTORY_ONLY:
+            route = None
         sim.count_call(f"{request.method} {prefix}/{route[0] if route else rest}")
         response, slow = faulted()
         if response is not None:
@@ -248,7 +254,7 @@ def create_app(config: SimulatorConfig) -> Flask:
             ids = [i for i in ids if match(rows[i])]
         exact = dict(forced)
         for key in ("contact_type", "customer_id", "vendor_id", "status", "item_type", "product_type",
-                    "contact_person_id", "user_role"):
+                    "contact_person_id", "user_role", "adjustment_type", "reason"):
             if key in args and key not in exact:
                 exact[key] = args[key]
         for key, value in exact.items():
@@ -447,6 +453,10 @@ def create_app(config: SimulatorConfig) -> Flask:
     @app.errorhandler(NotFound)
     def not_found(exc):
         return json_response({"error": str(exc)}, 404)
+
+    @app.errorhandler(InvalidReference)
+    def invalid_reference(exc):
+        return json_response({"error": str(exc)}, 400)
 
     @app.errorhandler(simplejson.JSONDecodeError)
     def bad_json(exc):

@@ -14,6 +14,7 @@ FULL_COUNTS: dict[str, int] = {
     "creditnotes": 300,
     "bills": 1000,
     "salesorders": 2000,
+    "inventoryadjustments": 200,
     "users": 20,
     "pricebooks": 3,
     "warehouses": 2,

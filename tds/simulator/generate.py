@@ -47,6 +47,14 @@ def format_date(ts: int, tz: timezone) -> str:
     return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d")
 
 
+class UnknownReference(LookupError):
+    """A record names an item or warehouse the organization does not have."""
+
+
+class InvalidReference(ValueError):
+    """A record names something that cannot be used there (an item that does not track stock)."""
+
+
 class IdSource:
     """Zoho-style 19-digit numeric string ids: an account prefix and a rising counter."""
 
@@ -101,6 +109,13 @@ ROLES = [("admin", "Admin"), ("staff", "Staff"), ("staff", "Sales Staff"), ("sta
          ("timesheetstaff", "Timesheet Staff")]
 WAREHOUSES = [("Main Warehouse - Riyadh", "Riyadh"), ("Jeddah Branch", "Jeddah"), ("Dammam Store", "Dammam"),
               ("Khobar Depot", "Khobar"), ("Medina Outlet", "Medina")]
+ADJUSTMENT_REASONS = ["Stocktaking results", "Damaged goods", "Stolen goods", "Stock written off",
+                      "Returned to stock", "Data entry error"]
+#: Reasons that fit adjustments that only add stock, and those that only remove it.
+ADJUSTMENT_REASONS_UP = ["Stocktaking results", "Returned to stock", "Data entry error"]
+ADJUSTMENT_REASONS_DOWN = ["Stocktaking results", "Damaged goods", "Stolen goods", "Stock written off",
+                           "Data entry error"]
+ADJUSTMENT_NOTES = ["", "", "Cycle count", "Count correction", "Monthly stock check", "جرد دوري"]
 INDUSTRIES = ["Automotive", "Construction", "Retail", "Manufacturing", "Logistics", "Government"]
 
 
@@ -123,6 +138,7 @@ class OrgData:
         self.ctime: dict[str, dict[str, int]] = {}
         self.mtime: dict[str, dict[str, int]] = {}
         self.numbers: dict[str, int] = {}
+        self.adjustment_reasons: list[tuple[str, str]] = []
         self._setup_lookups()
 
     # ------------------------------------------------------------------ helpers
@@ -175,6 +191,7 @@ class OrgData:
         for i in range(c["pricebooks"]):
             self.make_pricebook(i)
         self._generate_documents()
+        self._generate_adjustments()
         return self
 
     def make_warehouse(self, i: int) -> dict:
@@ -261,31 +278,7 @@ class OrgData:
         levels = record.pop("_levels", None)
         if levels is None:
             return
-        shape = self.shape
-        rows = []
-        for w, on_hand, committed in levels:
-            oh, cm = stock(on_hand), stock(committed)
-            if shape == "warehouses":
-                rows.append({
-                    "warehouse_id": w["warehouse_id"], "warehouse_name": w["warehouse_name"],
-                    "status": w["status"], "is_primary": w["is_primary"],
-                    "warehouse_stock_on_hand": oh, "initial_stock": stock(0), "initial_stock_rate": ZERO2,
-                    "warehouse_available_stock": oh - cm, "warehouse_actual_available_stock": oh - cm,
-                    "warehouse_committed_stock": cm, "warehouse_actual_committed_stock": cm,
-                    "warehouse_available_for_sale_stock": oh - cm,
-                    "warehouse_actual_available_for_sale_stock": oh - cm,
-                    "is_fba_warehouse": False, "sales_channels": [],
-                })
-            else:
-                rows.append({
-                    "location_id": w["warehouse_id"], "location_name": w["warehouse_name"],
-                    "status": w["status"], "is_primary": w["is_primary"],
-                    "location_stock_on_hand": oh, "location_available_stock": oh - cm,
-                    "location_actual_available_stock": oh - cm, "location_committed_stock": cm,
-                    "location_actual_committed_stock": cm, "location_available_for_sale_stock": oh - cm,
-                    "location_actual_available_for_sale_stock": oh - cm,
-                })
-        record[shape] = rows
+        record[self.shape] = [level_row(self.shape, w, on_hand, committed) for w, on_hand, committed in levels]
         recompute_item(record)
 
     def make_user(self, i: int, fields: dict | None = None, ts: int | None = None) -> dict:
@@ -688,6 +681,138 @@ class OrgData:
         self._put("salesorders", sid, doc, created, modified)
         return doc
 
+    # ------------------------------------------------------------------ inventory adjustments
+    def _generate_adjustments(self) -> None:
+        """Past quantity adjustments, applied in date order to the items' generated stock.
+
+        The stock drawn for an item is its stock before any adjustment; each adjustment then
+        moves one warehouse's figure of each item it names, so the items' final figures include
+        every adjustment and a decrease never takes a warehouse below its committed stock.
+        """
+        n = self.counts.get("inventoryadjustments", 0)
+        shape = self.shape
+        prefix = level_prefix(shape)
+        tracked = [r for r in self.rows.get("items", {}).values()
+                   if r.get("item_type") == "inventory" and r.get(shape)]
+        if not n or not tracked:
+            return
+        rng = self.rng
+        item_ctime = self.ctime["items"]
+        for created, _ in self._sorted_times(n):
+            existing = [r for r in tracked if item_ctime[r["item_id"]] <= created]
+            if not existing:
+                continue
+            chosen = rng.sample(existing, k=min(len(existing), rng.choice([1, 1, 1, 2, 2, 3])))
+            lines = []
+            for item in chosen:
+                row = rng.choice(item[shape])
+                spare = int(row[prefix + "stock_on_hand"] - row[prefix + "committed_stock"])
+                if spare > 0 and rng.random() < 0.45:
+                    quantity = -rng.randint(1, min(spare, 10))
+                else:
+                    quantity = rng.randint(1, 25)
+                lines.append({"item_id": item["item_id"], prefix + "id": row[prefix + "id"],
+                              "quantity_adjusted": quantity})
+            record = self.make_adjustment(created, created, self.adjustment_lines(lines))
+            for item_id in self.apply_adjustment(record["line_items"]):
+                self._touch("items", item_id, created)
+
+    def _adjustment_reasons(self) -> list[tuple[str, str]]:
+        if not self.adjustment_reasons:  # drawn on first use, after the rest of the data
+            self.adjustment_reasons = [(self.ids.next(), reason) for reason in ADJUSTMENT_REASONS]
+        return self.adjustment_reasons
+
+    def make_adjustment(self, created: int, modified: int, lines: list[dict], fields: dict | None = None) -> dict:
+        """A quantity adjustment in Zoho Inventory's detail form, from lines made by
+        :meth:`adjustment_lines` (the items' stock is not touched here: see :meth:`apply_adjustment`)."""
+        rng = self.rng
+        fields = dict(fields or {})
+        reasons = self._adjustment_reasons()
+        if all(line["quantity_adjusted"] > 0 for line in lines):
+            fitting = ADJUSTMENT_REASONS_UP
+        elif all(line["quantity_adjusted"] < 0 for line in lines):
+            fitting = ADJUSTMENT_REASONS_DOWN
+        else:
+            fitting = ADJUSTMENT_REASONS[:1]
+        reason_id, reason = rng.choice([r for r in reasons if r[1] in fitting])
+        if "reason" in fields:
+            reason = fields.pop("reason")
+            reason_id = next((rid for rid, name in reasons if name == reason), "")
+        aid = self.ids.next()
+        record = {
+            "inventory_adjustment_id": aid, "date": self.day(created), "reason": reason, "reason_id": reason_id,
+            "description": rng.choice(ADJUSTMENT_NOTES),
+            "reference_number": f"ADJ-{self.next_number('inventoryadjustment'):05d}" if rng.random() < 0.8 else "",
+            "adjustment_type": "quantity", "status": "adjusted",
+            "line_items": lines, "custom_fields": [],
+        }
+        record["total"] = sum((line["item_total"] for line in record["line_items"]), ZERO2)
+        record.update(fields)
+        self._put("inventoryadjustments", aid, record, created, modified)
+        return record
+
+    def adjustment_lines(self, raw_lines: list[dict]) -> list[dict]:
+        """Adjustment lines in this organization's shape, checked against its items and warehouses.
+
+        Each raw line names ``item_id``, ``quantity_adjusted`` and optionally ``warehouse_id`` or
+        ``location_id`` (the primary warehouse when neither is given). Raises
+        :class:`UnknownReference` for an unknown item or warehouse and :class:`InvalidReference`
+        for an item whose stock is not tracked.
+        """
+        items = self.rows.get("items", {})
+        warehouses = self.rows.get("warehouses", {})
+        prefix = level_prefix(self.shape)
+        out = []
+        for order, raw in enumerate(raw_lines, start=1):
+            item = items.get(str(raw.get("item_id") or ""))
+            if item is None:
+                raise UnknownReference("Item does not exist.")
+            if item.get("item_type") != "inventory":
+                raise InvalidReference(f"Item {item['item_id']} does not track inventory; it cannot be adjusted.")
+            wid = str(raw.get("warehouse_id") or raw.get("location_id") or "")
+            if not wid:
+                wid = next((w["warehouse_id"] for w in warehouses.values() if w.get("is_primary")),
+                           next(iter(warehouses), ""))
+            warehouse = warehouses.get(wid)
+            if warehouse is None:
+                raise UnknownReference("Warehouse does not exist." if self.shape == "warehouses"
+                                       else "Location does not exist.")
+            quantity = stock(raw.get("quantity_adjusted", raw.get("quantity", 1)))
+            cost = money(item.get("purchase_rate") or 0)
+            out.append({
+                "line_item_id": str(raw.get("line_item_id") or self.ids.next()), "item_id": item["item_id"],
+                "name": item["name"], "description": raw.get("description", ""), "item_order": order,
+                "quantity_adjusted": quantity, "item_total": money(quantity * cost), "unit": item["unit"],
+                "is_combo_product": False, "adjustment_account_id": self.accounts["cogs"][0],
+                "adjustment_account_name": self.accounts["cogs"][1],
+                prefix + "id": warehouse["warehouse_id"], prefix + "name": warehouse["warehouse_name"],
+            })
+        return out
+
+    def apply_adjustment(self, lines: list[dict], sign: int = 1) -> list[str]:
+        """Move the named items' per-warehouse stock by ``sign × quantity_adjusted`` and recompute
+        their totals; returns the ids of the items changed, in line order."""
+        shape = self.shape
+        prefix = level_prefix(shape)
+        items = self.rows.get("items", {})
+        warehouses = self.rows.get("warehouses", {})
+        changed: list[str] = []
+        for line in lines:
+            item = items.get(line["item_id"])
+            if item is None or item.get("item_type") != "inventory":
+                continue
+            wid = line.get(prefix + "id") or line.get("warehouse_id") or line.get("location_id")
+            rows = item.setdefault(shape, [])
+            row = next((r for r in rows if r[prefix + "id"] == wid), None)
+            if row is None:  # a warehouse added after the item: its row starts at zero
+                row = level_row(shape, warehouses[wid], 0, 0)
+                rows.append(row)
+            set_level(row, prefix, row[prefix + "stock_on_hand"] + sign * stock(line["quantity_adjusted"]))
+            recompute_item(item)
+            if item["item_id"] not in changed:
+                changed.append(item["item_id"])
+        return changed
+
 
 # --------------------------------------------------------------------------- derived figures
 
@@ -778,6 +903,47 @@ def recompute_item(record: dict) -> None:
     record["actual_committed_stock"] = committed
     record["available_for_sale_stock"] = on_hand - committed
     record["actual_available_for_sale_stock"] = on_hand - committed
+
+
+def level_prefix(shape: str) -> str:
+    """Key prefix of a per-warehouse stock row: ``warehouse_`` or ``location_``."""
+    return "warehouse_" if shape == "warehouses" else "location_"
+
+
+def level_row(shape: str, warehouse: dict, on_hand, committed) -> dict:
+    """One item's stock row for one warehouse, in the legacy ``warehouses[]`` or the ``locations[]`` shape."""
+    oh, cm = stock(on_hand), stock(committed)
+    if shape == "warehouses":
+        return {
+            "warehouse_id": warehouse["warehouse_id"], "warehouse_name": warehouse["warehouse_name"],
+            "status": warehouse["status"], "is_primary": warehouse["is_primary"],
+            "warehouse_stock_on_hand": oh, "initial_stock": stock(0), "initial_stock_rate": ZERO2,
+            "warehouse_available_stock": oh - cm, "warehouse_actual_available_stock": oh - cm,
+            "warehouse_committed_stock": cm, "warehouse_actual_committed_stock": cm,
+            "warehouse_available_for_sale_stock": oh - cm,
+            "warehouse_actual_available_for_sale_stock": oh - cm,
+            "is_fba_warehouse": False, "sales_channels": [],
+        }
+    return {
+        "location_id": warehouse["warehouse_id"], "location_name": warehouse["warehouse_name"],
+        "status": warehouse["status"], "is_primary": warehouse["is_primary"],
+        "location_stock_on_hand": oh, "location_available_stock": oh - cm,
+        "location_actual_available_stock": oh - cm, "location_committed_stock": cm,
+        "location_actual_committed_stock": cm, "location_available_for_sale_stock": oh - cm,
+        "location_actual_available_for_sale_stock": oh - cm,
+    }
+
+
+def set_level(row: dict, prefix: str, on_hand) -> None:
+    """One warehouse row's figures from its stock on hand and committed stock."""
+    on_hand = stock(on_hand)
+    committed = stock(row.get(prefix + "committed_stock", 0))
+    row[prefix + "stock_on_hand"] = on_hand
+    row[prefix + "committed_stock"] = committed
+    row[prefix + "actual_committed_stock"] = committed
+    for key in ("available_stock", "actual_available_stock", "available_for_sale_stock",
+                "actual_available_for_sale_stock"):
+        row[prefix + key] = on_hand - committed
 
 
 # --------------------------------------------------------------------------- CRM

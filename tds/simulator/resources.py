@@ -76,6 +76,9 @@ RESOURCES: dict[str, Resource] = {
                  slug="users"),
         Resource("pricebooks", "pricebooks", "pricebook", "pricebook_id", "Price List", "Price Lists",
                  ("name", "A"), name_field="name", slug="prices"),
+        Resource("inventoryadjustments", "inventory_adjustments", "inventory_adjustment", "inventory_adjustment_id",
+                 "Inventory Adjustment", "Inventory Adjustments", ("created_time", "D"), name_field="reference_number",
+                 list_omit=("line_items",), slug="stock"),
         Resource("warehouses", "warehouses", "warehouse", "warehouse_id", "Warehouse", "Warehouses",
                  ("warehouse_name", "A"), name_field="warehouse_name"),
         Resource("crm_accounts", "data", None, "id", "Account", "Accounts", ("id", "A"), name_field="Account_Name",
@@ -90,6 +93,9 @@ CRM_MODULES = {"Accounts": "crm_accounts", "Contacts": "crm_contacts"}
 
 #: Books/Inventory URL segment → store resource (list and ``/{segment}/{id}`` detail).
 API_SEGMENTS = {name: name for name, r in RESOURCES.items() if not r.crm and name != "warehouses"}
+
+#: Segments only Zoho Inventory serves; under ``/books/v3`` they are unknown URLs (code 5).
+INVENTORY_ONLY = frozenset({"inventoryadjustments"})
 
 
 def list_row(resource: Resource, record: dict) -> dict:

@@ -21,10 +21,14 @@ from .generate import (
     LAST,
     ZERO2,
     ZERO6,
+    InvalidReference,
+    UnknownReference,
+    level_prefix,
     money,
     normalize_lines,
     recompute_item,
     recompute_totals,
+    set_level,
     settle_invoice,
     stock,
 )
@@ -281,6 +285,9 @@ class Simulator:
             record = rows.pop(str(id_), None)
             if record is None:
                 raise NotFound(f"{RESOURCES[resource].thing} does not exist.")
+            if resource == "inventoryadjustments":  # deleting an adjustment reverts its stock movement
+                box = self.store.container(org_id, resource)
+                self._stamp_items(org_id, box, box.apply_adjustment(record.get("line_items", []), -1))
             ctime, mtime = self.store.times(org_id, resource)
             ctime.pop(str(id_), None)
             mtime.pop(str(id_), None)
@@ -292,9 +299,24 @@ class Simulator:
         """Make ``count`` realistic edits to random records (price, stock, phone, quantities…).
 
         Returns the ids changed, in order (an id may repeat when ``count`` exceeds the records).
+        Inventory adjustments are not edited but recorded: each of the ``count`` is a new
+        adjustment of one or two items (applied to their stock), and the new ids are returned.
         """
         ids: list[str] = []
         pending = []
+        if resource == "inventoryadjustments":
+            with self.store.lock:
+                box = self.store.container(org_id, resource)
+                for _ in range(int(count)):
+                    lines = self._draw_adjustment_lines(box, self._mutate_rng)
+                    if not lines:
+                        break
+                    record, _ = self._create(org_id, resource, {"line_items": lines})
+                    ids.append(record["inventory_adjustment_id"])
+                    if send_webhooks:
+                        pending.append((org_id, resource, deep_copy(record)))
+            self._send_all(pending)
+            return ids
         with self.store.lock:
             rows = self.store.rows(org_id, resource)
             if not rows:
@@ -351,6 +373,10 @@ class Simulator:
         elif resource == "customerpayments":
             record, touched_others = self._create_payment(org_id, box, fields, ts)
             fields = {k: v for k, v in fields.items() if k not in ("invoices", "amount", "customer_id")}
+        elif resource == "inventoryadjustments":
+            fields.pop(RESOURCES[resource].id_field, None)
+            record = self._create_adjustment(org_id, box, fields, ts)
+            fields = {}
         elif resource == "users":
             record = box.make_user(len(box.rows.get("users", {})), ts=ts)
         elif resource == "pricebooks":
@@ -424,6 +450,60 @@ class Simulator:
         box._put("customerpayments", pid, record, ts, ts)
         return record, touched
 
+    def _create_adjustment(self, org_id, box, fields: dict, ts: int) -> dict:
+        """A quantity adjustment (lines from ``fields`` or drawn), applied to its items' stock.
+
+        The items' per-warehouse rows and totals move by ``quantity_adjusted`` and their
+        ``last_modified_time`` moves forward; only the adjustment itself is announced (Zoho
+        runs item workflows for item edits, not for adjustments).
+        """
+        raw = fields.pop("line_items", None)
+        if raw is None:
+            raw = self._draw_adjustment_lines(box, box.rng)
+        if not raw:
+            raise InvalidReference("An inventory adjustment needs at least one line of an inventory-tracked item.")
+        try:
+            lines = box.adjustment_lines(raw)
+        except UnknownReference as exc:
+            raise NotFound(str(exc)) from None
+        for key in ("created_time", "last_modified_time", "line_items", "total"):
+            fields.pop(key, None)
+        record = box.make_adjustment(ts, ts, lines, fields)
+        self._stamp_items(org_id, box, box.apply_adjustment(lines))
+        return record
+
+    def _draw_adjustment_lines(self, box, rng: random.Random) -> list[dict]:
+        """One or two random lines: a tracked, active item, one of its warehouses, a plausible quantity."""
+        shape = box.shape
+        prefix = level_prefix(shape)
+        tracked = [r for r in box.rows.get("items", {}).values()
+                   if r.get("item_type") == "inventory" and r.get("status") == "active" and r.get(shape)]
+        if not tracked:
+            return []
+        lines = []
+        for item in rng.sample(tracked, k=min(len(tracked), rng.choice([1, 1, 2]))):
+            row = rng.choice(item[shape])
+            spare = int(row[prefix + "stock_on_hand"] - row[prefix + "committed_stock"])
+            quantity = -rng.randint(1, min(spare, 10)) if spare > 0 and rng.random() < 0.45 else rng.randint(1, 25)
+            lines.append({"item_id": item["item_id"], prefix + "id": row[prefix + "id"],
+                          "quantity_adjusted": quantity})
+        return lines
+
+    def _stamp_items(self, org_id, box, item_ids: list[str]) -> None:
+        for item_id in item_ids:
+            self._stamp(org_id, "items", item_id, self._now_for(box.mtime["items"], item_id))
+
+    def _readjust(self, org_id, box, record: dict, changes: dict) -> None:
+        """New lines for an adjustment: the old movement is reverted and the new one applied."""
+        try:
+            lines = box.adjustment_lines(changes["line_items"])
+        except UnknownReference as exc:
+            raise NotFound(str(exc)) from None
+        touched = box.apply_adjustment(record.get("line_items", []), -1)
+        touched += [i for i in box.apply_adjustment(lines) if i not in touched]
+        changes["line_items"] = lines
+        self._stamp_items(org_id, box, touched)
+
     def _update(self, org_id, resource: str, id_: str, changes: dict) -> dict:
         if resource not in RESOURCES:
             raise UnknownResource(resource)
@@ -431,6 +511,8 @@ class Simulator:
         record = box.rows.get(resource, {}).get(id_)
         if record is None:
             raise NotFound(f"{RESOURCES[resource].thing} does not exist.")
+        if resource == "inventoryadjustments" and "line_items" in changes:
+            self._readjust(org_id, box, record, changes)
         self._apply(box, resource, record, changes)
         self._stamp(org_id, resource, id_, self._now_for(box.mtime[resource], id_))
         return record
@@ -451,13 +533,13 @@ class Simulator:
             if shape in changes:
                 prefix = "warehouse_" if shape == "warehouses" else "location_"
                 for row in record[shape]:
-                    _set_level(row, prefix, row[prefix + "stock_on_hand"])
+                    set_level(row, prefix, row[prefix + "stock_on_hand"])
                 recompute_item(record)
             elif "stock_on_hand" in changes and record.get(shape):
                 prefix = "warehouse_" if shape == "warehouses" else "location_"
                 rows = record[shape]
                 other = sum((r[prefix + "stock_on_hand"] for r in rows[1:]), ZERO6)
-                _set_level(rows[0], prefix, stock(changes["stock_on_hand"]) - other)
+                set_level(rows[0], prefix, stock(changes["stock_on_hand"]) - other)
                 recompute_item(record)
         elif resource in DOCUMENTS:
             if "line_items" in changes:
@@ -486,6 +568,8 @@ class Simulator:
                     record["status"] = "closed" if record["balance"] <= 0 else "open"
             elif resource == "salesorders":
                 record["quantity"] = sum((line["quantity"] for line in record["line_items"]), ZERO2)
+        elif resource == "inventoryadjustments":
+            record["total"] = sum((line["item_total"] for line in record.get("line_items", [])), ZERO2)
         elif resource == "customerpayments" and "amount" in changes:
             record["amount"] = record["bcy_amount"] = money(record["amount"])
             applied = sum((a["amount_applied"] for a in record.get("invoices", [])), ZERO2)
@@ -574,15 +658,3 @@ class Simulator:
         self._bump_extra("webhooks_sent" if entry["ok"] else "webhooks_failed")
         self.webhook_log.append(entry)
         return entry
-
-
-def _set_level(row: dict, prefix: str, on_hand) -> None:
-    """One warehouse row's figures from its stock on hand and committed stock."""
-    on_hand = stock(on_hand)
-    committed = stock(row.get(prefix + "committed_stock", 0))
-    row[prefix + "stock_on_hand"] = on_hand
-    row[prefix + "committed_stock"] = committed
-    row[prefix + "actual_committed_stock"] = committed
-    for key in ("available_stock", "actual_available_stock", "available_for_sale_stock",
-                "actual_available_for_sale_stock"):
-        row[prefix + key] = on_hand - committed
