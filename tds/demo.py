@@ -9,6 +9,7 @@ started for the demo when the binary exists.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -27,7 +28,7 @@ from werkzeug.serving import make_server
 
 from tds import registry
 from tds.config import Settings, set_settings
-from tds.db import get_engine
+from tds.db import get_engine, utcnow
 from tds.models import dead_letters, inbox_events, metadata
 
 DEMO_CHANGES_BY_RESOURCE = ("items", "contacts", "invoices", "salesorders", "bills", "customerpayments")
@@ -97,11 +98,14 @@ def _say(msg: str) -> None:
 
 
 def run_demo(scale="full", changes: int = 100) -> int:
+    for name in ("", "werkzeug", "alembic"):  # the report is the output; details go to the log files
+        logging.getLogger(name).setLevel(logging.WARNING)
     from tds import schema, services, sync
     from tds.simulator.config import SimulatorConfig
     from tds.simulator.server import SimulatorServer
 
     started = time.monotonic()
+    run_started_at = utcnow()
     base = Settings.from_env()
     workdir = tempfile.mkdtemp(prefix="tds-demo-")
     webhook_secret = "Demo" + secrets.token_hex(8)
@@ -128,6 +132,9 @@ def run_demo(scale="full", changes: int = 100) -> int:
             "ZOHO_REFRESH_TOKEN": sim_config.refresh_token,
             "ZOHO_ORGANIZATION_ID": org,
             "ZOHO_WEBHOOK_SECRET": webhook_secret,
+            # the simulator runs here with its limits off: TDS's own 100/min budget for real
+            # Zoho would only make the demo slow
+            "TDS_ZOHO_RATE_LIMIT": "100000",
             "TDS_LOG_LEVEL": "WARNING",
         }
         settings = Settings.from_env({**os.environ, **env}, env_file=None)
@@ -146,13 +153,15 @@ def run_demo(scale="full", changes: int = 100) -> int:
 
         from tasks.app import all_queues
 
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", ",".join(all_queues()), "-c", "2",
-             "--loglevel", "WARNING", "-n", f"tds-demo-{os.getpid()}@%h"],
-            env={**os.environ, **env},
-        )
+        worker_log = os.path.join(workdir, "worker.log")
+        with open(worker_log, "wb") as log_file:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "celery", "--quiet", "-A", "tasks", "worker", "-Q", ",".join(all_queues()),
+                 "-c", "2", "--loglevel", "WARNING", "-n", f"tds-demo-{os.getpid()}@%h"],
+                env={**os.environ, **env}, stdout=log_file, stderr=subprocess.STDOUT,
+            )
         stack.callback(_stop_process, worker)
-        _say(f"worker      celery -A tasks worker (pid {worker.pid})")
+        _say(f"worker      celery -A tasks worker (pid {worker.pid}, log {worker_log})")
 
         _say("\nfull sync")
         client = services.zoho_client(settings)
@@ -178,19 +187,27 @@ def run_demo(scale="full", changes: int = 100) -> int:
         deliveries = list(sim.simulator.webhook_log)[-sent:]
         accepted = sum(1 for d in deliveries if str(d.get("status", "")).startswith("2"))
         wait_started = time.monotonic()
-        done = _wait_for_events(engine, before, accepted, timeout=180)
+        done = _wait_for_events(engine, before, accepted, timeout=180, alive=lambda: worker.poll() is None)
+        if worker.poll() is not None:
+            _say(f"the worker exited with status {worker.returncode}; see {worker_log}")
         webhook_seconds = time.monotonic() - wait_started
 
         _say("\nreport")
         _print_tables(engine)
         with engine.connect() as conn:
-            statuses = dict(conn.execute(sa.select(inbox_events.c.status, sa.func.count())
+            this_run = inbox_events.c.received_at >= run_started_at
+            statuses = dict(conn.execute(sa.select(inbox_events.c.status, sa.func.count()).where(this_run)
                                          .group_by(inbox_events.c.status)).all())
-            dead = conn.execute(sa.select(sa.func.count()).select_from(dead_letters)).scalar()
+            by_source = dict(conn.execute(sa.select(inbox_events.c.source, sa.func.count())
+                                          .where(this_run, inbox_events.c.status == "done")
+                                          .group_by(inbox_events.c.source)).all())
+            dead = conn.execute(sa.select(sa.func.count()).select_from(dead_letters)
+                                .where(dead_letters.c.created_at >= run_started_at)).scalar()
         api_calls = sim.simulator.counters()["api_calls_total"]
         _say(f"  webhooks sent          {sent} ({accepted} accepted with 202)")
-        _say(f"  events processed       {statuses.get('done', 0)}  "
-             f"(inbox: {', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))})")
+        _say(f"  events processed       {by_source.get('webhook', 0)} webhooks, "
+             f"{by_source.get('fetch', 0)} fetches of records other records referenced")
+        _say(f"  inbox (this run)       {', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))}")
         _say(f"  dead letters           {dead}")
         _say(f"  Zoho API calls         {api_calls}")
         _say(f"  full sync              {sync_seconds:.1f}s")
@@ -245,9 +262,9 @@ def _count_events(engine) -> int:
                             .where(inbox_events.c.source == "webhook")).scalar()
 
 
-def _wait_for_events(engine, before: int, expected: int, timeout: float) -> bool:
+def _wait_for_events(engine, before: int, expected: int, timeout: float, alive) -> bool:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and alive():
         with engine.connect() as conn:
             unfinished = conn.execute(sa.select(sa.func.count()).select_from(inbox_events)
                                       .where(inbox_events.c.status.not_in(("done", "dead")))).scalar()

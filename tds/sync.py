@@ -7,6 +7,8 @@ transaction through the same stale-write-guarded upsert webhooks use, so a sync 
 beside webhook processing can never put an older version over a newer one.
 
 Syncs of the same (organization, entity) never overlap: a Redis lock is held for the run.
+The lock lives a few minutes and is renewed after every page, so a sync that is killed
+frees it soon, while a long one keeps it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from tds.sinks import sql as sql_sink
 
 log = logging.getLogger(__name__)
 
-LOCK_TIMEOUT_SECONDS = 6 * 3600
+LOCK_TIMEOUT_SECONDS = 600  # renewed after every page
 
 
 class SyncAlreadyRunning(RuntimeError):
@@ -67,7 +69,7 @@ def full_sync(
     if not lock.acquire(blocking=False):
         raise SyncAlreadyRunning(f"a sync of {entity.name} for organization {organization_id} is already running")
     try:
-        return _run(settings, entity, organization_id, client, progress, enqueue)
+        return _run(settings, entity, organization_id, client, progress, enqueue, renew=lock.reacquire)
     finally:
         try:
             lock.release()
@@ -75,7 +77,7 @@ def full_sync(
             log.warning("sync lock for %s/%s expired before the run ended", organization_id, entity.name)
 
 
-def _run(settings, entity, organization_id, client, progress, enqueue) -> SyncResult:
+def _run(settings, entity, organization_id, client, progress, enqueue, renew) -> SyncResult:
     engine = get_engine(settings.database_url)
     started = time.monotonic()
     with engine.begin() as conn:
@@ -113,6 +115,7 @@ def _run(settings, entity, organization_id, client, progress, enqueue) -> SyncRe
                 result.follow_up = []
             if progress:
                 progress(len(page))
+            renew()
     except Exception as exc:
         _finish(engine, result, "failed", str(exc)[:4000])
         raise
