@@ -202,23 +202,47 @@ stock_levels = child_table(
     sa.Column("synced_at", UTCDateTime(), nullable=False),
 )
 
+def _contact_columns() -> list[sa.Column]:
+    """Name and reach of a contact, the same for customers and vendors."""
+    return [
+        sa.Column("full_name", sa.String(500)),
+        sa.Column("company_name", sa.String(500)),
+        sa.Column("email", sa.String(255), index=True),
+        sa.Column("phone", sa.String(100)),
+        sa.Column("mobile", sa.String(100)),
+    ]
+
+
+def _terms_and_address_columns() -> list[sa.Column]:
+    return [
+        sa.Column("currency_code", sa.String(10)),
+        sa.Column("payment_terms", sa.Integer()),
+        sa.Column("payment_terms_label", sa.String(100)),
+        sa.Column("billing_address", JSONType),
+        sa.Column("shipping_address", JSONType),
+    ]
+
+
+def _contact_person_columns() -> list[sa.Column]:
+    return [
+        sa.Column("first_name", sa.String(255)),
+        sa.Column("last_name", sa.String(255)),
+        sa.Column("email", sa.String(255)),
+        sa.Column("phone", sa.String(100)),
+        sa.Column("mobile", sa.String(100)),
+        sa.Column("is_primary", sa.Boolean(), nullable=False, server_default=sa.false()),
+    ]
+
+
 customers = mirrored_table(
     "customers",
     "zoho_contact_id",
     sa.Column("name", sa.String(500), nullable=False),
-    sa.Column("full_name", sa.String(500)),
-    sa.Column("company_name", sa.String(500)),
-    sa.Column("email", sa.String(255), index=True),
-    sa.Column("phone", sa.String(100)),
-    sa.Column("mobile", sa.String(100)),
+    *_contact_columns(),
     sa.Column("customer_type", sa.String(32)),
     sa.Column("is_active", sa.Boolean(), nullable=False),
     sa.Column("status", sa.String(32)),
-    sa.Column("currency_code", sa.String(10)),
-    sa.Column("payment_terms", sa.Integer()),
-    sa.Column("payment_terms_label", sa.String(100)),
-    sa.Column("billing_address", JSONType),
-    sa.Column("shipping_address", JSONType),
+    *_terms_and_address_columns(),
     sa.Column("outstanding_receivable", Money),
     sa.Column("unused_credits", Money),
     sa.Column("zoho_created_time", UTCDateTime()),
@@ -229,12 +253,7 @@ customer_contact_persons = child_table(
     "customer_id",
     "customers",
     "zoho_contact_person_id",
-    sa.Column("first_name", sa.String(255)),
-    sa.Column("last_name", sa.String(255)),
-    sa.Column("email", sa.String(255)),
-    sa.Column("phone", sa.String(100)),
-    sa.Column("mobile", sa.String(100)),
-    sa.Column("is_primary", sa.Boolean(), nullable=False, server_default=sa.false()),
+    *_contact_person_columns(),
 )
 
 vendors = mirrored_table(
@@ -242,18 +261,10 @@ vendors = mirrored_table(
     "zoho_vendor_id",
     sa.Column("vendor_name", sa.String(500), nullable=False),
     sa.Column("vendor_name_ar", sa.String(500)),
-    sa.Column("full_name", sa.String(500)),
-    sa.Column("company_name", sa.String(500)),
-    sa.Column("email", sa.String(255), index=True),
-    sa.Column("phone", sa.String(100)),
-    sa.Column("mobile", sa.String(100)),
+    *_contact_columns(),
     sa.Column("is_active", sa.Boolean(), nullable=False),
     sa.Column("status", sa.String(32), nullable=False),
-    sa.Column("currency_code", sa.String(10)),
-    sa.Column("payment_terms", sa.Integer()),
-    sa.Column("payment_terms_label", sa.String(100)),
-    sa.Column("billing_address", JSONType),
-    sa.Column("shipping_address", JSONType),
+    *_terms_and_address_columns(),
     sa.Column("outstanding_payable", Money),
     sa.Column("zoho_created_time", UTCDateTime()),
 )
@@ -263,12 +274,7 @@ vendor_contact_persons = child_table(
     "vendor_id",
     "vendors",
     "zoho_contact_person_id",
-    sa.Column("first_name", sa.String(255)),
-    sa.Column("last_name", sa.String(255)),
-    sa.Column("email", sa.String(255)),
-    sa.Column("phone", sa.String(100)),
-    sa.Column("mobile", sa.String(100)),
-    sa.Column("is_primary", sa.Boolean(), nullable=False, server_default=sa.false()),
+    *_contact_person_columns(),
 )
 
 

@@ -19,6 +19,26 @@ def _full_name(record: dict) -> str | None:
     return joined or text(record.get("contact_name"))
 
 
+def _reach(record: dict) -> dict:
+    return {
+        "full_name": _full_name(record),
+        "company_name": text(record.get("company_name"), 500),
+        "email": text(record.get("email"), 255),
+        "phone": text(record.get("phone"), 100),
+        "mobile": text(record.get("mobile"), 100),
+    }
+
+
+def _terms_and_addresses(record: dict) -> dict:
+    return {
+        "currency_code": text(record.get("currency_code"), 10),
+        "payment_terms": integer(record.get("payment_terms")),
+        "payment_terms_label": text(record.get("payment_terms_label"), 100),
+        "billing_address": _address(record.get("billing_address")),
+        "shipping_address": _address(record.get("shipping_address")),
+    }
+
+
 def _persons(record: dict) -> list[dict] | None:
     persons = record.get("contact_persons")
     if not isinstance(persons, list):
@@ -52,19 +72,11 @@ def map_customer(record: dict, ctx: MapContext) -> Mapped:
         ctx,
         {
             "name": text(record.get("contact_name"), 500),
-            "full_name": _full_name(record),
-            "company_name": text(record.get("company_name"), 500),
-            "email": text(record.get("email"), 255),
-            "phone": text(record.get("phone"), 100),
-            "mobile": text(record.get("mobile"), 100),
+            **_reach(record),
             "customer_type": text(record.get("customer_sub_type"), 32),
             "is_active": status == "active",
             "status": status,
-            "currency_code": text(record.get("currency_code"), 10),
-            "payment_terms": integer(record.get("payment_terms")),
-            "payment_terms_label": text(record.get("payment_terms_label"), 100),
-            "billing_address": _address(record.get("billing_address")),
-            "shipping_address": _address(record.get("shipping_address")),
+            **_terms_and_addresses(record),
             "outstanding_receivable": dec(record.get("outstanding_receivable_amount")),
             "unused_credits": dec(record.get("unused_credits_receivable_amount")),
             "zoho_created_time": parse_zoho_time(record.get("created_time")),
@@ -109,18 +121,10 @@ def map_vendor(record: dict, ctx: MapContext) -> Mapped:
         {
             "vendor_name": text(record.get("contact_name"), 500),
             "vendor_name_ar": vendor_name_ar(record, field_name),
-            "full_name": _full_name(record),
-            "company_name": text(record.get("company_name"), 500),
-            "email": text(record.get("email"), 255),
-            "phone": text(record.get("phone"), 100),
-            "mobile": text(record.get("mobile"), 100),
+            **_reach(record),
             "is_active": status == "active",
             "status": status,
-            "currency_code": text(record.get("currency_code"), 10),
-            "payment_terms": integer(record.get("payment_terms")),
-            "payment_terms_label": text(record.get("payment_terms_label"), 100),
-            "billing_address": _address(record.get("billing_address")),
-            "shipping_address": _address(record.get("shipping_address")),
+            **_terms_and_addresses(record),
             "outstanding_payable": dec(record.get("outstanding_payable_amount")),
             "zoho_created_time": parse_zoho_time(record.get("created_time")),
         },
