@@ -84,6 +84,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
@@ -268,8 +269,19 @@ class Settings:
             value = getattr(self, f.name)
             if f.metadata["secret"] and value:
                 value = "***"
+            elif f.name in ("database_url", "redis_url"):
+                value = _hide_password(value)
             shown.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(shown)})"
+
+
+def _hide_password(url: str) -> str:
+    """``postgresql://tds:secret@db/erp`` → ``postgresql://tds:***@db/erp``."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 _cached: Settings | None = None

@@ -61,9 +61,13 @@ def test_env_file_is_read_and_environment_wins(tmp_path, monkeypatch):
 
 def test_secrets_are_not_in_repr():
     s = Settings.from_env({"ZOHO_CLIENT_SECRET": "verysecretvalue", "ZOHO_REFRESH_TOKEN": "1000.refreshtokenvalue",
-                           "ZOHO_WEBHOOK_SECRET": "WebhookSecret123"}, env_file=None)
+                           "ZOHO_WEBHOOK_SECRET": "WebhookSecret123",
+                           "TDS_DATABASE_URL": "postgresql://tds:dbpassword@db:5432/erp",
+                           "TDS_REDIS_URL": "redis://:redispassword@cache:6379/0"}, env_file=None)
     text = repr(s)
-    assert "verysecretvalue" not in text and "refreshtokenvalue" not in text and "WebhookSecret123" not in text
+    for secret in ("verysecretvalue", "refreshtokenvalue", "WebhookSecret123", "dbpassword", "redispassword"):
+        assert secret not in text
+    assert "postgresql://tds:***@db:5432/erp" in text and "redis://:***@cache:6379/0" in text
 
 
 def test_cli_reports_a_bad_setting_in_one_line(tmp_path):
