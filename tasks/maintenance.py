@@ -18,12 +18,12 @@ def sweep_inbox() -> int:
 
 
 @app.task(name="tds.sync_entity", bind=True, max_retries=None)
-def sync_entity(self, entity: str, organization_id: str, mode: str = "full") -> dict:
+def sync_entity(self, entity: str, organization_id: str, mode: str = "full", refetch: bool = False) -> dict:
     settings = get_settings()
     ent = registry.get(entity)
     try:
         result = sync.full_sync(settings, ent, organization_id, services.zoho_client(settings),
-                                redis=services.redis_client(settings), enqueue=enqueue_event)
+                                redis=services.redis_client(settings), enqueue=enqueue_event, refetch=refetch)
     except sync.SyncAlreadyRunning:
         return {"entity": entity, "organization_id": organization_id, "status": "already running"}
     except Exception as exc:

@@ -60,8 +60,10 @@ def db_current() -> None:
 @click.option("--entities", "-e", multiple=True, help="Entities to sync (names or webhook slugs); default all.")
 @click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
 @click.option("--celery", "via_celery", is_flag=True, help="Send the syncs to the Celery workers instead.")
+@click.option("--refetch", is_flag=True,
+              help="Fetch the details of records stored at the same Zoho time too (a repair run).")
 @click.argument("more_entities", nargs=-1)
-def sync_command(mode: str, entities: tuple[str, ...], orgs: tuple[str, ...], via_celery: bool,
+def sync_command(mode: str, entities: tuple[str, ...], orgs: tuple[str, ...], via_celery: bool, refetch: bool,
                  more_entities: tuple[str, ...]) -> None:
     """Full sync of ENTITIES (e.g. ``tds sync --full --entities items customers``)."""
     settings = get_settings()
@@ -74,13 +76,13 @@ def sync_command(mode: str, entities: tuple[str, ...], orgs: tuple[str, ...], vi
 
         for org in org_ids:
             for entity in chosen:
-                sync_entity.apply_async(args=[entity.name, org, mode])
+                sync_entity.apply_async(args=[entity.name, org, mode], kwargs={"refetch": refetch})
                 click.echo(f"queued {mode} sync of {entity.name} for {org}")
         return
-    _sync_here(settings, chosen, org_ids)
+    _sync_here(settings, chosen, org_ids, refetch)
 
 
-def _sync_here(settings, chosen, org_ids) -> None:
+def _sync_here(settings, chosen, org_ids, refetch: bool) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -97,7 +99,8 @@ def _sync_here(settings, chosen, org_ids) -> None:
                 task = progress.add_task(f"{entity.name} ({org})", total=None)
                 try:
                     result = sync.full_sync(settings, entity, org, client, redis=services.redis_client(settings),
-                                            progress=lambda n, t=task: progress.advance(t, n), enqueue=enqueue)
+                                            progress=lambda n, t=task: progress.advance(t, n), enqueue=enqueue,
+                                            refetch=refetch)
                 except sync.SyncAlreadyRunning as exc:
                     progress.update(task, description=f"{entity.name} ({org}): {exc}")
                     continue
@@ -107,6 +110,7 @@ def _sync_here(settings, chosen, org_ids) -> None:
                     continue
                 progress.update(task, total=result.records_seen, completed=result.records_seen,
                                 description=f"{entity.name} ({org}): {result.records_written} written"
+                                + (f", {result.records_unchanged} unchanged" if result.records_unchanged else "")
                                 + (f", {result.records_failed} dead-lettered" if result.records_failed else ""))
     if failed:
         sys.exit(1)

@@ -2,7 +2,9 @@
 
 Lists leave out what only details carry (line items, per-warehouse stock, contact
 persons); for such entities each page is completed with detail calls, in bulk where Zoho
-has a bulk endpoint (``/itemdetails``, 100 ids a call). Each page is written in one
+has a bulk endpoint (``/itemdetails``, 100 ids a call). Records already stored at the
+Zoho time their list row shows are not fetched again, so only the first full sync pays a
+detail call per record. Each page is written in one
 transaction through the same stale-write-guarded upsert webhooks use, so a sync running
 beside webhook processing can never put an older version over a newer one.
 
@@ -24,7 +26,7 @@ import sqlalchemy as sa
 from tds import failures, registry
 from tds.config import Settings
 from tds.db import get_engine, utcnow
-from tds.mapping import MapContext, MappingError
+from tds.mapping import MapContext, MappingError, parse_zoho_time
 from tds.models import sync_runs, sync_state
 from tds.processing import request_missing
 from tds.registry import Entity
@@ -47,6 +49,7 @@ class SyncResult:
     records_seen: int = 0
     records_written: int = 0
     records_failed: int = 0
+    records_unchanged: int = 0  # not fetched again: stored at the same Zoho time
     seconds: float = 0.0
     follow_up: list[tuple[int, str]] = field(default_factory=list)
 
@@ -63,13 +66,19 @@ def full_sync(
     redis: redis_lib.Redis | None = None,
     progress: Callable[[int], None] | None = None,
     enqueue: Callable[[int, str], None] | None = None,
+    refetch: bool = False,
 ) -> SyncResult:
+    """Page through ``entity`` and write every record; see the module docstring.
+
+    ``refetch`` fetches the details of records stored at the same Zoho time too (a repair
+    run); by default only new and changed records cost a detail call.
+    """
     redis = redis or redis_lib.Redis.from_url(settings.redis_url)
     lock = redis.lock(_lock_name(organization_id, entity), timeout=LOCK_TIMEOUT_SECONDS, blocking=False)
     if not lock.acquire(blocking=False):
         raise SyncAlreadyRunning(f"a sync of {entity.name} for organization {organization_id} is already running")
     try:
-        return _run(settings, entity, organization_id, client, progress, enqueue, renew=lock.reacquire)
+        return _run(settings, entity, organization_id, client, progress, enqueue, refetch, renew=lock.reacquire)
     finally:
         try:
             lock.release()
@@ -77,7 +86,7 @@ def full_sync(
             log.warning("sync lock for %s/%s expired before the run ended", organization_id, entity.name)
 
 
-def _run(settings, entity, organization_id, client, progress, enqueue, renew) -> SyncResult:
+def _run(settings, entity, organization_id, client, progress, enqueue, refetch, renew) -> SyncResult:
     engine = get_engine(settings.database_url)
     started = time.monotonic()
     with engine.begin() as conn:
@@ -92,7 +101,9 @@ def _run(settings, entity, organization_id, client, progress, enqueue, renew) ->
     newest = None
     try:
         for page in client.iter_pages(entity, organization_id):
-            records = _complete(entity, organization_id, client, page)
+            with engine.connect() as conn:
+                records, unchanged = _complete(conn, entity, organization_id, client, page, refetch)
+            result.records_unchanged += unchanged
             mapped = []
             for record in records:
                 try:
@@ -106,9 +117,9 @@ def _run(settings, entity, organization_id, client, progress, enqueue, renew) ->
                 result.follow_up += request_missing(conn, written.missing)
             result.records_seen += len(page)
             result.records_written += written.written
-            for m in mapped:
-                if m.modified and (newest is None or m.modified > newest):
-                    newest = m.modified
+            page_newest = _newest(entity, page)
+            if page_newest and (newest is None or page_newest > newest):
+                newest = page_newest
             if enqueue:
                 for event_id, name in result.follow_up:
                     enqueue(event_id, name)
@@ -124,12 +135,57 @@ def _run(settings, entity, organization_id, client, progress, enqueue, renew) ->
     return result
 
 
-def _complete(entity: Entity, organization_id: str, client, page: list[dict]) -> list[dict]:
-    """Replace list rows with detail records when lists leave out what details carry."""
+def _complete(conn, entity: Entity, organization_id: str, client, page: list[dict], refetch: bool
+              ) -> tuple[list[dict], int]:
+    """Replace list rows with detail records when lists leave out what details carry.
+
+    A record is not fetched again (unless ``refetch``) when it is stored at the Zoho time its
+    list row shows *and* every field of the list row equals the stored record: a change
+    that Zoho makes without moving ``last_modified_time`` (a balance, a status, stock on
+    hand) still shows in the list row and still gets the record fetched. A second full sync
+    then costs the list pages plus one detail call per changed record, not one per record.
+    Returns the records to write and how many were skipped as unchanged.
+    """
     if not (entity.list_omits and entity.detail_path) or not page:
-        return page
+        return page, 0
     ids = [str(r[entity.id_field]) for r in page if r.get(entity.id_field) not in (None, "")]
-    return client.get_bulk_details(entity, organization_id, ids)
+    unchanged = set() if refetch else _unchanged(conn, entity, organization_id, page)
+    wanted = [i for i in ids if i not in unchanged]
+    return (client.get_bulk_details(entity, organization_id, wanted) if wanted else []), len(ids) - len(wanted)
+
+
+def _unchanged(conn, entity: Entity, organization_id: str, page: list[dict]) -> set[str]:
+    if not entity.modified_field:
+        return set()
+    listed = {str(row[entity.id_field]): row for row in page if row.get(entity.id_field) not in (None, "")}
+    tbl = sql_sink.table(entity.table)
+    idcol = tbl.c[entity.zoho_id_column]
+    stored = conn.execute(
+        sa.select(idcol, tbl.c.zoho_last_modified_time, tbl.c.zoho_metadata).where(
+            tbl.c.organization_id == organization_id, idcol.in_(list(listed)), tbl.c.deleted_at.is_(None)
+        )
+    )
+    return {zid for zid, modified, raw in stored if _same(entity, listed[zid], modified, raw)}
+
+
+def _same(entity: Entity, row: dict, stored_time, stored_raw) -> bool:
+    try:
+        listed_time = parse_zoho_time(row.get(entity.modified_field))
+    except MappingError:
+        return False
+    if stored_time is None or listed_time != stored_time or not isinstance(stored_raw, dict):
+        return False
+    return all(stored_raw[key] == value for key, value in row.items() if key in stored_raw)
+
+
+def _newest(entity: Entity, page: list[dict]):
+    times = []
+    for row in page:
+        try:
+            times.append(parse_zoho_time(row.get(entity.modified_field)) if entity.modified_field else None)
+        except MappingError:
+            continue
+    return max(filter(None, times), default=None)
 
 
 def _finish(engine, result: SyncResult, status: str, error: str | None, cursor=None) -> None:

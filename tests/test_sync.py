@@ -151,3 +151,68 @@ def test_tds_sync_command(engine, database_url, redis_url, redis_client, simulat
                           env=missing, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "configuration error: ZOHO_REFRESH_TOKEN is not set; it is needed to call Zoho"
+
+
+def test_second_full_sync_fetches_only_changed_records(engine, database_url, redis_url, redis_client,
+                                                       simulator_factory):
+    from tds.models import invoices
+
+    sim = simulator_factory(scale="small")
+    org = sim.simulator.config.organizations[0]
+    settings = use(settings_for(sim, database_url, redis_url, org))
+    client = services.zoho_client(settings)
+    entity = registry.get("invoices")
+    total = len(sim.simulator.store.records(org, "invoices"))
+
+    first = sync.full_sync(settings, entity, org, client)
+    assert (first.records_seen, first.records_written, first.records_unchanged) == (total, total, 0)
+
+    sim.simulator.reset_counters()
+    second = sync.full_sync(settings, entity, org, client)
+    assert (second.records_seen, second.records_written, second.records_unchanged) == (total, 0, total)
+    assert sim.simulator.counters().get("GET /books/v3/invoices/{id}", 0) == 0
+
+    changed = sim.simulator.mutate(org, "invoices", 3, send_webhooks=False)
+    sim.simulator.reset_counters()
+    third = sync.full_sync(settings, entity, org, client)
+    assert (third.records_written, third.records_unchanged) == (3, total - 3)
+    assert sim.simulator.counters().get("GET /books/v3/invoices/{id}", 0) == 3
+    with engine.connect() as conn:
+        rows = {r.zoho_invoice_id: r for r in conn.execute(sa.select(invoices).where(
+            invoices.c.zoho_invoice_id.in_(changed)))}
+    for invoice_id in changed:
+        src = sim.simulator.store.get(org, "invoices", invoice_id)
+        assert rows[invoice_id].zoho_last_modified_time == parse_zoho_time(src["last_modified_time"])
+        assert rows[invoice_id].total_amount == _dec(src["total"])
+
+    sim.simulator.reset_counters()
+    forced = sync.full_sync(settings, entity, org, client, refetch=True)
+    assert forced.records_unchanged == 0
+    assert sim.simulator.counters().get("GET /books/v3/invoices/{id}", 0) == total
+
+
+def test_change_without_a_new_time_is_still_fetched(engine, database_url, redis_url, redis_client,
+                                                   simulator_factory):
+    """Zoho can move a figure (a balance, stock) without touching last_modified_time; the
+    list row shows it, so the record is fetched again."""
+    from tds.models import invoices
+
+    sim = simulator_factory(scale="small")
+    org = sim.simulator.config.organizations[0]
+    settings = use(settings_for(sim, database_url, redis_url, org))
+    client = services.zoho_client(settings)
+    entity = registry.get("invoices")
+    sync.full_sync(settings, entity, org, client)
+
+    target = sim.simulator.store.records(org, "invoices")[0]
+    with sim.simulator.store.lock:  # an edit made behind the API, keeping the time
+        raw = sim.simulator.store.rows(org, "invoices")[target["invoice_id"]]
+        raw["balance"] = Decimal(str(raw["balance"])) + Decimal("1.00")
+    sim.simulator.reset_counters()
+    again = sync.full_sync(settings, entity, org, client)
+    assert again.records_written == 1
+    assert sim.simulator.counters().get("GET /books/v3/invoices/{id}", 0) == 1
+    with engine.connect() as conn:
+        balance = conn.execute(sa.select(invoices.c.balance).where(
+            invoices.c.zoho_invoice_id == target["invoice_id"])).scalar_one()
+    assert balance == Decimal(str(raw["balance"]))
