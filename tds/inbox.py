@@ -6,9 +6,9 @@ Redis loses the message (restart, flush, a worker killed during ack), the sweepe
 unfinished event and enqueues it again; processing is idempotent, so a second delivery
 does no harm.
 
-The dedup key is the entity, organization, Zoho id and Zoho's ``last_modified_time``
-(or, without a time, a hash of the body): Zoho resending the same version is stored once,
-while every new version of a record is a new event.
+The dedup key is the entity, organization, Zoho id, Zoho's ``last_modified_time`` and a
+hash of the body: Zoho resending the same webhook is stored once, while every new version
+of a record, even two within one second, is a new event.
 """
 
 from __future__ import annotations
@@ -116,12 +116,14 @@ def organization_of(
 
 
 def dedup_key(entity: Entity, org: str, zoho_id: str, record: dict, body: bytes | str) -> str:
+    """Same record, same Zoho time, same body: the same event.
+
+    Zoho's times have one-second resolution, so two edits within a second share a time;
+    the body tells them apart, while a redelivery of one webhook (same body) collapses.
+    """
     modified = record.get(entity.modified_field) if entity.modified_field else None
-    if modified:
-        basis = f"webhook|{entity.name}|{org}|{zoho_id}|{modified}"
-    else:
-        raw = body.encode("utf-8") if isinstance(body, str) else body
-        basis = f"webhook|{entity.name}|{org}|{zoho_id}|body:" + hashlib.sha256(raw).hexdigest()
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    basis = f"webhook|{entity.name}|{org}|{zoho_id}|{modified or ''}|" + hashlib.sha256(raw).hexdigest()
     return hashlib.sha256(basis.encode("utf-8")).hexdigest()
 
 

@@ -867,3 +867,34 @@ def test_vendor_arabic_name_field_is_configurable():
     assert vendor_name_ar(record, "cf_arabic") == "مؤسسة الهدى"
     assert vendor_name_ar(record, "cf_vendor_name_ar") is None
     assert vendor_name_ar({"cf_vendor_name_ar": "شركة"}, "cf_vendor_name_ar") == "شركة"
+
+
+def test_foreign_keys_follow_a_changed_customer_and_item(live):
+    """A document moved to another customer, and a line changed to another item, point at
+    the new rows, never at the old ones."""
+    sim, org, engine = live["sim"], live["org"], live["engine"]
+    invoice = sim.create(org, "invoices", {}, send_webhook=False)
+    post(live, "invoices", "invoice", invoice)
+    first = wait_for(lambda: (r := one(engine, invoices, zoho_invoice_id=invoice["invoice_id"]))
+                     and r.customer_id is not None and r, what="the invoice linked to its customer")
+    other_customer = next(c for c in sim.store.records(org, "contacts")
+                          if c["contact_type"] == "customer" and c["contact_id"] != invoice["customer_id"])
+    item_line = next(line for line in invoice["line_items"] if line.get("item_id"))
+    other_item = next(i for i in sim.store.records(org, "items") if i["item_id"] != item_line["item_id"])
+    lines = [{**line, "item_id": other_item["item_id"]} if line["line_item_id"] == item_line["line_item_id"]
+             else line for line in invoice["line_items"]]
+    moved = sim.update(org, "invoices", invoice["invoice_id"],
+                       {"customer_id": other_customer["contact_id"], "line_items": lines}, send_webhook=False)
+    post(live, "invoices", "invoice", moved)
+
+    def relinked():
+        row = one(engine, invoices, zoho_invoice_id=invoice["invoice_id"])
+        line = _line_rows(engine, invoice["invoice_id"])[item_line["line_item_id"]]
+        return row.zoho_customer_id == other_customer["contact_id"] and row.customer_id is not None \
+            and line.product_id is not None and (row, line)
+
+    row, line = wait_for(relinked, what="the invoice and line linked to the new customer and item")
+    assert row.customer_id != first.customer_id
+    assert row.customer_id == one(engine, customers, zoho_contact_id=other_customer["contact_id"]).id
+    assert line.zoho_item_id == other_item["item_id"]
+    assert line.product_id == one(engine, products, zoho_item_id=other_item["item_id"]).id

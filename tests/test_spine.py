@@ -113,3 +113,42 @@ def test_invalid_record_goes_to_dead_letter(worker, engine, settings):
         letter = wait_for(lambda: conn.execute(sa.select(dead_letters)).first(), what="the dead letter")
     assert "rate" in letter.error
     assert product_row(engine) is None
+
+
+def test_version_without_a_time_never_overwrites_one_with_a_time(worker, engine, settings):
+    from tds.models import users
+
+    client = create_app(settings).test_client()
+    timed = {"user_id": "4600000000055", "name": "Timed Name", "email": "a@example.com", "status": "active",
+             "last_modified_time": "2024-03-01T10:00:00+0300"}
+    untimed = {**timed, "name": "Untimed Name"}
+    del untimed["last_modified_time"]
+    assert signed_post(client, "users", {"user": timed}).status_code == 202
+    with engine.connect() as conn:
+        wait_for(lambda: conn.execute(sa.select(users.c.name)).scalar() == "Timed Name", what="the user row")
+    assert signed_post(client, "users", {"user": untimed}).status_code == 202
+    with engine.connect() as conn:
+        wait_for(lambda: conn.execute(sa.select(sa.func.count()).select_from(inbox_events)
+                                      .where(inbox_events.c.status == "done")).scalar() == 2,
+                 what="both events processed")
+        assert conn.execute(sa.select(users.c.name)).scalar_one() == "Timed Name"
+
+
+def test_two_edits_in_one_second_are_two_events(worker, engine, settings):
+    """Zoho's times have one-second resolution: a second edit within the same second is a
+    new event and is applied (equal time overwrites), while a redelivery is a duplicate."""
+    client = create_app(settings).test_client()
+
+    def done():
+        with engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(inbox_events)
+                                .where(inbox_events.c.status == "done")).scalar()
+
+    first = signed_post(client, "items", {"item": item(name="FIRST EDIT")})
+    wait_for(lambda: done() == 1, what="the first edit")
+    second = signed_post(client, "items", {"item": item(name="SECOND EDIT")})  # same last_modified_time
+    again = signed_post(client, "items", {"item": item(name="SECOND EDIT")})  # a redelivery
+    assert first.get_json()["duplicate"] is False and second.get_json()["duplicate"] is False
+    assert again.get_json() == {**second.get_json(), "duplicate": True}
+    wait_for(lambda: done() == 2, what="the second edit")
+    assert product_row(engine).name == "SECOND EDIT"

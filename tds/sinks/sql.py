@@ -130,6 +130,9 @@ def _write_entity(conn: Connection, entity: Entity, records: list[Mapped]) -> Wr
             "synced_at": now,
             "deleted_at": None,
             "zoho_metadata": rec.raw,
+            # foreign keys are cleared and filled again from the Zoho ids below, in this
+            # transaction, so a document moved to another customer never keeps the old one
+            **{ref.column: None for ref in entity.references},
         }
         for rec in records
     ]
@@ -142,7 +145,9 @@ def _write_entity(conn: Connection, entity: Entity, records: list[Mapped]) -> Wr
     stmt = stmt.on_conflict_do_update(
         index_elements=["organization_id", idcol],
         set_={col: stmt.excluded[col] for col in columns},
-        where=sa.or_(stored.is_(None), incoming.is_(None), stored <= incoming),
+        # a version without a time never overwrites one with a time (entities Zoho gives
+        # no time at all are stored without one, and are always overwritten)
+        where=sa.or_(stored.is_(None), sa.and_(incoming.is_not(None), stored <= incoming)),
     ).returning(tbl.c.id, tbl.c.organization_id, tbl.c[idcol])
     applied = {(row.organization_id, row[2]): row.id for row in conn.execute(stmt)}
 
@@ -229,7 +234,8 @@ def _replace_children(conn: Connection, child: registry.Child, parents: list[tup
             if r[child.key] in seen:
                 continue  # Zoho ids are unique within a parent; keep the first if not
             seen.add(r[child.key])
-            row = {"organization_id": rec.organization_id, child.parent_column: parent_id, **r}
+            row = {"organization_id": rec.organization_id, child.parent_column: parent_id, **r,
+                   **{ref.column: None for ref in child.references}}  # filled again from the Zoho ids
             if has_synced_at:
                 row["synced_at"] = now
             rows.append(row)
