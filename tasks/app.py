@@ -24,8 +24,6 @@ def route_task(name, args, kwargs, options, task=None, **_):
         entity = kwargs.get("entity") or (args[1] if len(args) > 1 else None)
         if entity:
             return {"queue": registry.get(entity).queue}
-    if name == "tds.replay_dead_letter":
-        return {"queue": DEAD_LETTER_QUEUE}
     return {"queue": MAINTENANCE_QUEUE}
 
 

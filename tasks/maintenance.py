@@ -30,6 +30,9 @@ def sync_entity(self, entity: str, organization_id: str, mode: str = "full", ref
         decision = failures.decide(settings, exc, self.request.retries)
         if decision.action == "retry":
             raise self.retry(countdown=decision.countdown, exc=exc)
+        if decision.action == "wait":  # daily quota spent: the run is recorded as failed, the next one resumes
+            return {"entity": entity, "organization_id": organization_id, "status": "waiting for the Zoho quota",
+                    "until": decision.wait_until.isoformat()}
         failures.dead_letter_task(settings, self.name, entity, {"entity": entity, "organization_id": organization_id,
                                                                  "mode": mode}, exc, organization_id)
         return {"entity": entity, "organization_id": organization_id, "status": decision.action}

@@ -162,6 +162,9 @@ def _scale(value: str):
         return value
 
 
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s'
+
+
 @cli.command("receiver")
 @click.option("--bind", default="0.0.0.0:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=int)
@@ -170,8 +173,10 @@ def receiver_command(bind: str, workers: int) -> None:
     from webhook_receiver import create_app
 
     create_app(get_settings(), enqueue=lambda *a: None)  # fail here, clearly, on a bad configuration
+    # the access log shows the path without the query string: ?token= carries the secret
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers),
-                               "--access-logfile", "-", "webhook_receiver:create_app()"])
+                               "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
+                               "webhook_receiver:create_app()"])
 
 
 @cli.command("worker", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

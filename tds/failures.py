@@ -35,7 +35,7 @@ BACKOFF_BASE_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class Decision:
-    action: str  # retry | wait | dead
+    action: str  # retry | wait | dead | superseded (another attempt holds the event)
     countdown: float = 0.0
     wait_until: dt.datetime | None = None
 
@@ -87,6 +87,18 @@ def handle_event_failure(settings: Settings, event_id: int, exc: BaseException, 
             values.update(status="waiting", next_attempt_at=decision.wait_until)
         else:
             values.update(status="dead", processed_at=now)
+        # Only the attempt that holds the event records its failure: a second delivery of
+        # the same event (re-driven by the sweeper) may already have finished it, or the
+        # event may have been asked for again meanwhile (status back to "received").
+        held = conn.execute(
+            sa.update(inbox_events)
+            .where(inbox_events.c.id == event_id, inbox_events.c.status == "processing")
+            .values(**values)
+        ).rowcount
+        if not held:
+            log.info("inbox event %s failed after another attempt took it over; leaving it to that one", event_id)
+            return Decision("superseded")
+        if decision.action == "dead":
             conn.execute(
                 sa.insert(dead_letters).values(
                     inbox_event_id=event_id,
@@ -101,7 +113,6 @@ def handle_event_failure(settings: Settings, event_id: int, exc: BaseException, 
                     created_at=now,
                 )
             )
-        conn.execute(sa.update(inbox_events).where(inbox_events.c.id == event_id).values(**values))
     log.log(
         logging.WARNING if decision.action != "dead" else logging.ERROR,
         "inbox event %s (%s %s) failed: %s → %s",

@@ -201,16 +201,19 @@ def store(
 
 
 def request_fetch(conn: Connection, entity: str, organization_id: str, zoho_id: str, reason: str) -> InboxEvent:
-    """A durable request to fetch one record from Zoho by id (a missing reference).
+    """A durable request to fetch one record from Zoho by id (a missing reference, or a
+    record another one says has changed).
 
     Keyed by the record, so many invoices missing the same customer ask for it once while
-    that request is unfinished; a finished one may be asked for again.
+    the request waits in the queue. A request already being fetched, retried or finished is
+    asked for again: the fetch under way may have read Zoho before the change that prompted
+    this request (two stock adjustments of one item in quick succession).
     """
     key = hashlib.sha256(f"fetch|{entity}|{organization_id}|{zoho_id}".encode()).hexdigest()
     existing = conn.execute(
         sa.select(inbox_events.c.id, inbox_events.c.status).where(inbox_events.c.dedup_key == key)
     ).first()
-    if existing is not None and existing.status in FINISHED:
+    if existing is not None and existing.status != "received":
         conn.execute(
             sa.update(inbox_events)
             .where(inbox_events.c.id == existing.id)

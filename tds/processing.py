@@ -16,9 +16,10 @@ from tds import inbox, registry
 from tds.config import Settings
 from tds.db import get_engine, utcnow
 from tds.mapping import MapContext, Mapped
-from tds.models import inbox_events
+from tds.models import inbox_events, metadata
 from tds.registry import Entity
 from tds.sinks import sql as sql_sink
+from tds.zoho.errors import ZohoNotFound
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Outcome:
     event_id: int
-    status: str  # done | stale | skipped
+    status: str  # done | stale | deleted | skipped
     entity: str = ""
     follow_up: list[tuple[int, str]] = field(default_factory=list)  # (inbox event id, entity)
 
@@ -57,10 +58,33 @@ def process_event(settings: Settings, event_id: int, client=None) -> Outcome:
             .values(status="processing", attempts=inbox_events.c.attempts + 1)
         )
     entity = registry.get(event.entity)
-    record = _record_for(settings, event, entity, client)
+    try:
+        record = _record_for(settings, event, entity, client)
+    except ZohoNotFound:
+        return _gone(engine, event, entity)
     entity = registry.route(entity, record)
     mapped = entity.map(record, MapContext(event.organization_id, settings))
     return _apply(engine, event_id, [mapped])
+
+
+def _gone(engine, event, entity: Entity) -> Outcome:
+    """Zoho says the record does not exist: it was deleted there. Soft-delete our row.
+
+    A fetch asked for by a reference that Zoho does not know is an error an operator must
+    see, so it is raised (and dead-lettered) when there is no row to mark.
+    """
+    tbl = metadata.tables[entity.table]
+    with engine.begin() as conn:
+        marked = conn.execute(
+            sa.update(tbl)
+            .where(tbl.c.organization_id == event.organization_id,
+                   tbl.c[entity.zoho_id_column] == event.zoho_id, tbl.c.deleted_at.is_(None))
+            .values(deleted_at=utcnow())
+        ).rowcount
+        if not marked and event.source == "fetch":
+            raise ZohoNotFound(f"{entity.name} {event.zoho_id} is referenced but does not exist in Zoho")
+        _finish(conn, event.id, note=f"{entity.name} {event.zoho_id} not found in Zoho: marked deleted")
+    return Outcome(event.id, "deleted", entity.name)
 
 
 def _record_for(settings: Settings, event, entity: Entity, client) -> dict:
@@ -80,13 +104,19 @@ def _apply(engine, event_id: int, records: list[Mapped]) -> Outcome:
             sql_sink.MissingReference(name, rec.organization_id, zid) for rec in records for name, zid in rec.refresh
         }
         follow_up = request_missing(conn, wanted)
-        conn.execute(
-            sa.update(inbox_events)
-            .where(inbox_events.c.id == event_id)
-            .values(status="done", processed_at=utcnow(), last_error=None, next_attempt_at=None)
-        )
+        _finish(conn, event_id)
     status = "done" if result.written else "stale"
     return Outcome(event_id, status, records[0].entity.name if records else "", follow_up)
+
+
+def _finish(conn, event_id: int, note: str | None = None) -> None:
+    """Mark the event done, unless it was asked for again while this attempt ran (then the
+    new request's message processes it once more)."""
+    conn.execute(
+        sa.update(inbox_events)
+        .where(inbox_events.c.id == event_id, inbox_events.c.status == "processing")
+        .values(status="done", processed_at=utcnow(), last_error=note, next_attempt_at=None)
+    )
 
 
 def request_missing(conn, missing) -> list[tuple[int, str]]:

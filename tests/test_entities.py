@@ -898,3 +898,35 @@ def test_foreign_keys_follow_a_changed_customer_and_item(live):
     assert row.customer_id == one(engine, customers, zoho_contact_id=other_customer["contact_id"]).id
     assert line.zoho_item_id == other_item["item_id"]
     assert line.product_id == one(engine, products, zoho_item_id=other_item["item_id"]).id
+
+
+def test_record_deleted_in_zoho_is_soft_deleted(live):
+    sim, org, engine = live["sim"], live["org"], live["engine"]
+    invoice = sim.create(org, "invoices", {}, send_webhook=False)
+    post(live, "invoices", "invoice", invoice)
+    wait_for(lambda: one(engine, invoices, zoho_invoice_id=invoice["invoice_id"]), what="the invoice")
+    sim.delete(org, "invoices", invoice["invoice_id"])
+    # a later webhook in list form makes TDS fetch the record, and Zoho answers 404
+    stale = {**list_row(RESOURCES["invoices"], invoice), "last_modified_time": invoice["last_modified_time"]}
+    stale["status"] = "void"
+    post(live, "invoices", "invoice", stale)
+    row = wait_for(lambda: (r := one(engine, invoices, zoho_invoice_id=invoice["invoice_id"]))
+                   and r.deleted_at is not None and r, what="the soft delete")
+    assert row.status == invoice["status"]  # the row is kept as it was, only marked deleted
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(dead_letters)).scalar() == 0
+
+
+def test_reference_zoho_does_not_know_is_dead_lettered_with_the_reason(live):
+    sim, org, engine = live["sim"], live["org"], live["engine"]
+    invoice = sim.create(org, "invoices", {}, send_webhook=False)
+    orphan = {**invoice, "customer_id": "9999999999999999999"}
+    post(live, "invoices", "invoice", orphan)
+    row = wait_for(lambda: one(engine, invoices, zoho_invoice_id=invoice["invoice_id"]), what="the invoice")
+    assert row.zoho_customer_id == "9999999999999999999" and row.customer_id is None
+    with engine.connect() as conn:
+        letter = wait_for(lambda: conn.execute(sa.select(dead_letters)
+                                               .where(dead_letters.c.entity == "customers")).first(),
+                          what="the dead letter for the unknown customer")
+    assert letter.zoho_id == "9999999999999999999"
+    assert "does not exist in Zoho" in letter.error

@@ -162,3 +162,45 @@ def test_healthz(client):
     resp = client.get("/healthz")
     assert resp.status_code == 200
     assert resp.get_json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_tds_receiver_serves_with_gunicorn_and_keeps_the_token_out_of_the_log(engine, database_url, redis_url,
+                                                                              tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "TDS_DATABASE_URL": database_url, "TDS_REDIS_URL": redis_url,
+           "ZOHO_WEBHOOK_SECRET": WEBHOOK_SECRET, "ZOHO_ORGANIZATION_ID": ORG}
+    log_path = tmp_path / "receiver.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "tds.cli", "receiver", "--bind", f"127.0.0.1:{port}",
+                                 "--workers", "1"], env=env, cwd=tmp_path, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        resp = requests.post(f"{base}/api/zoho/webhooks/items?organization_id={ORG}&token={WEBHOOK_SECRET}",
+                             json={"item": RECORD}, timeout=10)
+        assert resp.status_code == 202
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    text = log_path.read_text()
+    assert "/api/zoho/webhooks/items" in text and " 202 " in text
+    assert WEBHOOK_SECRET not in text
+    assert stored(engine)[0].zoho_id == RECORD["item_id"]

@@ -1,0 +1,63 @@
+"""Inbox bookkeeping under concurrent attempts: nothing finished is undone, nothing asked for is lost."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tds import failures, inbox, processing
+from tds.models import dead_letters, inbox_events
+from tds.zoho.errors import ZohoFatalError, ZohoTransientError
+from tests.conftest import ORG
+
+
+def _status(engine, event_id):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(inbox_events.c.status).where(inbox_events.c.id == event_id)).scalar_one()
+
+
+def _set_status(engine, event_id, status):
+    with engine.begin() as conn:
+        conn.execute(sa.update(inbox_events).where(inbox_events.c.id == event_id).values(status=status))
+
+
+def test_fetch_asked_for_again_while_running_is_fetched_again(engine, settings):
+    with engine.begin() as conn:
+        first = inbox.request_fetch(conn, "items", ORG, "111", reason="stock adjustment")
+        queued_twice = inbox.request_fetch(conn, "items", ORG, "111", reason="stock adjustment")
+    assert not first.duplicate and queued_twice.duplicate  # still waiting in the queue: asked once
+
+    _set_status(engine, first.id, "processing")  # a worker is reading Zoho right now
+    with engine.begin() as conn:
+        again = inbox.request_fetch(conn, "items", ORG, "111", reason="second stock adjustment")
+    assert again.id == first.id and not again.duplicate  # the caller enqueues it once more
+    assert _status(engine, first.id) == "received"
+
+    with engine.begin() as conn:  # the running attempt ends: it must not mark the new request done
+        processing._finish(conn, first.id)
+    assert _status(engine, first.id) == "received"
+
+
+def test_failure_after_another_attempt_finished_changes_nothing(engine, settings):
+    with engine.begin() as conn:
+        event = inbox.request_fetch(conn, "items", ORG, "222", reason="missing reference")
+    _set_status(engine, event.id, "done")  # a second delivery already finished it
+    decision = failures.handle_event_failure(settings, event.id, ZohoFatalError("boom"), 0, "tds.process_event")
+    assert decision.action == "superseded"
+    assert _status(engine, event.id) == "done"
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(dead_letters)).scalar() == 0
+
+
+def test_failure_of_the_running_attempt_is_recorded(engine, settings):
+    with engine.begin() as conn:
+        event = inbox.request_fetch(conn, "items", ORG, "333", reason="missing reference")
+    _set_status(engine, event.id, "processing")
+    decision = failures.handle_event_failure(settings, event.id, ZohoTransientError("503"), 0, "tds.process_event")
+    assert decision.action == "retry" and 0 < decision.countdown <= settings.task_retry_backoff_max
+    assert _status(engine, event.id) == "retrying"
+    _set_status(engine, event.id, "processing")
+    decision = failures.handle_event_failure(settings, event.id, ZohoFatalError("400 bad"), 1, "tds.process_event")
+    assert decision.action == "dead" and _status(engine, event.id) == "dead"
+    with engine.connect() as conn:
+        letter = conn.execute(sa.select(dead_letters)).one()
+    assert [a["error"] for a in letter.attempts] == ["ZohoTransientError: 503", "ZohoFatalError: 400 bad"]
