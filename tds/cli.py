@@ -216,6 +216,80 @@ def inbox_sweep() -> None:
     click.echo(f"re-enqueued {n} events")
 
 
+@cli.group("dead-letters")
+def dead_letters_group() -> None:
+    """What failed for good: list, replay, purge."""
+
+
+def _selection(ids, entity, everything):
+    from tds.deadletters import Selection
+
+    if not (ids or entity or everything):
+        raise click.UsageError("name dead letter ids, or --entity NAME, or --all")
+    return Selection(ids=tuple(ids), entity=registry.get(entity).name if entity else None, everything=everything)
+
+
+@dead_letters_group.command("list")
+@click.option("--entity", default=None, help="Only this entity.")
+@click.option("--replayed", is_flag=True, help="Include letters already replayed.")
+@click.option("--limit", default=100, show_default=True, type=int)
+def dead_letters_list(entity, replayed, limit) -> None:
+    """List dead letters, newest first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tds.db import get_engine
+    from tds.deadletters import list_letters
+
+    settings = get_settings()
+    rows = list_letters(get_engine(settings.database_url), registry.get(entity).name if entity else None,
+                        replayed, limit)
+    table = Table("id", "when", "entity", "organization", "zoho id", "attempts", "error", "replayed")
+    for row in rows:
+        table.add_row(str(row.id), row.created_at.strftime("%Y-%m-%d %H:%M:%S"), row.entity,
+                      row.organization_id or "", row.zoho_id or "", str(len(row.attempts or [])),
+                      row.error[:80], str(row.replay_count) if row.replay_count else "")
+    console = Console()
+    if not console.is_terminal:  # piped or captured: do not cut ids to fit 80 columns
+        console = Console(width=240)
+    console.print(table)
+    click.echo(f"{len(rows)} dead letters")
+
+
+@dead_letters_group.command("replay")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--entity", default=None, help="Every dead letter of this entity not replayed yet.")
+@click.option("--all", "everything", is_flag=True, help="Every dead letter not replayed yet.")
+def dead_letters_replay(ids, entity, everything) -> None:
+    """Send dead letters' work to the workers again."""
+    from tasks import enqueue_event
+    from tasks.maintenance import sync_entity
+    from tds.db import get_engine
+    from tds.deadletters import replay
+
+    settings = get_settings()
+    n = replay(get_engine(settings.database_url), _selection(ids, entity, everything), enqueue_event,
+               lambda name, org: sync_entity.apply_async(args=[name, org, "full"]))
+    click.echo(f"replayed {n} dead letters")
+
+
+@dead_letters_group.command("purge")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--entity", default=None, help="Every dead letter of this entity.")
+@click.option("--all", "everything", is_flag=True, help="Every dead letter.")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+def dead_letters_purge(ids, entity, everything, yes) -> None:
+    """Delete dead letters for good."""
+    from tds.db import get_engine
+    from tds.deadletters import purge
+
+    selection = _selection(ids, entity, everything)
+    if not yes:
+        click.confirm("Delete these dead letters for good?", abort=True)
+    n = purge(get_engine(get_settings().database_url), selection)
+    click.echo(f"purged {n} dead letters")
+
+
 @cli.command("demo")
 @click.option("--scale", default="full", show_default=True, help="Simulator data size: full, small or a factor.")
 @click.option("--changes", default=100, show_default=True, type=int, help="Records the simulator changes.")

@@ -126,7 +126,7 @@ def handle_event_failure(settings: Settings, event_id: int, exc: BaseException, 
 
 
 def dead_letter_task(settings: Settings, task_name: str, entity: str, payload: dict, exc: BaseException,
-                     organization_id: str | None = None) -> None:
+                     organization_id: str | None = None, zoho_id: str | None = None) -> None:
     """Dead-letter a task that is not tied to an inbox event (a sync run)."""
     now = utcnow()
     with get_engine(settings.database_url).begin() as conn:
@@ -135,6 +135,7 @@ def dead_letter_task(settings: Settings, task_name: str, entity: str, payload: d
                 task_name=task_name,
                 entity=entity,
                 organization_id=organization_id,
+                zoho_id=zoho_id,
                 payload=payload,
                 error_class=exc.__class__.__name__,
                 error=describe(exc),

@@ -111,7 +111,7 @@ def _run(settings, entity, organization_id, client, progress, enqueue, refetch, 
                 except MappingError as exc:
                     result.records_failed += 1
                     failures.dead_letter_task(settings, "tds.sync_entity", entity.name, {"record": record}, exc,
-                                              organization_id)
+                                              organization_id, zoho_id=str(record.get(entity.id_field) or "") or None)
             with engine.begin() as conn:
                 written = sql_sink.write(conn, mapped)
                 result.follow_up += request_missing(conn, written.missing)
