@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from contextlib import contextmanager
 from decimal import Decimal
-from typing import Iterator
 
 import simplejson
 import sqlalchemy as sa
@@ -116,20 +114,9 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
-@contextmanager
-def transaction(url: str) -> Iterator[Connection]:
-    """A connection inside one committed-or-rolled-back transaction."""
-    with get_engine(url).begin() as conn:
-        yield conn
-
-
 def dialect_insert(conn: Connection, table: sa.Table):
     """``INSERT`` with ``ON CONFLICT`` support for the connection's dialect."""
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
-def is_postgres(conn_or_engine) -> bool:
-    return conn_or_engine.dialect.name == "postgresql"
 
 
 def as_decimal(value) -> Decimal | None:

@@ -143,7 +143,7 @@ sync_runs = sa.Table(
     sa.Column("finished_at", UTCDateTime()),
     sa.Column("records_seen", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("records_written", sa.Integer(), nullable=False, server_default="0"),
-    sa.Column("api_calls", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("api_calls", sa.Integer(), nullable=False, server_default="0"),  # retries not counted
     sa.Column("error", sa.Text()),
     sa.Index("ix_tds_sync_runs_org_entity_started", "organization_id", "entity", "started_at"),
 )

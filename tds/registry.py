@@ -60,7 +60,6 @@ class Entity:
     route_value: str | None = None
     pagination: str = "page_context"  # or ``crm_info``
     incremental_filter: bool = True  # the list endpoint takes last_modified_time
-    extra_tables: tuple[str, ...] = ()
 
     @property
     def queue(self) -> str:
@@ -68,7 +67,7 @@ class Entity:
 
     @property
     def tables(self) -> tuple[str, ...]:
-        return (self.table, *(c.table for c in self.children), *self.extra_tables)
+        return (self.table, *(c.table for c in self.children))
 
     def map(self, record: dict, ctx) -> "object":
         return load_mapper(self.mapper)(record, ctx)

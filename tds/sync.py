@@ -50,6 +50,7 @@ class SyncResult:
     records_written: int = 0
     records_failed: int = 0
     records_unchanged: int = 0  # not fetched again: stored at the same Zoho time
+    api_calls: int = 0  # list pages and detail calls asked for (retries not counted)
     seconds: float = 0.0
     follow_up: list[tuple[int, str]] = field(default_factory=list)
 
@@ -104,6 +105,7 @@ def _run(settings, entity, organization_id, client, progress, enqueue, refetch, 
             with engine.connect() as conn:
                 records, unchanged = _complete(conn, entity, organization_id, client, page, refetch)
             result.records_unchanged += unchanged
+            result.api_calls += 1 + (_detail_calls(entity, len(page) - unchanged) if records is not page else 0)
             mapped = []
             for record in records:
                 try:
@@ -154,6 +156,13 @@ def _complete(conn, entity: Entity, organization_id: str, client, page: list[dic
     return (client.get_bulk_details(entity, organization_id, wanted) if wanted else []), len(ids) - len(wanted)
 
 
+def _detail_calls(entity: Entity, fetched: int) -> int:
+    """Detail calls a page cost (bulk endpoints take many ids a call); retries not counted."""
+    if entity.bulk_detail:
+        return -(-fetched // entity.bulk_detail[2])
+    return fetched
+
+
 def _unchanged(conn, entity: Entity, organization_id: str, page: list[dict]) -> set[str]:
     if not entity.modified_field:
         return set()
@@ -195,7 +204,7 @@ def _finish(engine, result: SyncResult, status: str, error: str | None, cursor=N
             sa.update(sync_runs)
             .where(sync_runs.c.id == result.run_id)
             .values(status=status, finished_at=now, error=error, records_seen=result.records_seen,
-                    records_written=result.records_written)
+                    records_written=result.records_written, api_calls=result.api_calls)
         )
         if status != "succeeded":
             return

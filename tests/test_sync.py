@@ -62,6 +62,7 @@ def test_full_sync_of_2218_items_matches_the_simulator(engine, database_url, red
     assert calls.get("GET /inventory/v1/itemdetails", 0) == 23  # 2,218 ids, 100 a call
     assert not any(k.startswith("GET /inventory/v1/items/") for k in calls)
     assert (run.status, run.records_seen, run.records_written) == ("succeeded", 2218, 2218)
+    assert run.api_calls == calls["GET /inventory/v1/items"] + calls["GET /inventory/v1/itemdetails"] == 12 + 23
     assert state.cursor == max(parse_zoho_time(s["last_modified_time"]) for s in expected.values())
 
 
