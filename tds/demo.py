@@ -183,10 +183,10 @@ def run_demo(scale="full", changes: int = 100) -> int:
         engine = get_engine(settings.database_url)
         before = _count_events(engine)
         _say(f"\nthe simulator changes {changes} records and sends their webhooks")
+        wait_started = time.monotonic()  # from the first change: the webhooks are sent as Zoho would
         sent = _make_changes(sim.simulator, org, changes)
         deliveries = list(sim.simulator.webhook_log)[-sent:]
         accepted = sum(1 for d in deliveries if str(d.get("status", "")).startswith("2"))
-        wait_started = time.monotonic()
         done = _wait_for_events(engine, before, accepted, timeout=180, alive=lambda: worker.poll() is None)
         if worker.poll() is not None:
             _say(f"the worker exited with status {worker.returncode}; see {worker_log}")
@@ -211,7 +211,7 @@ def run_demo(scale="full", changes: int = 100) -> int:
         _say(f"  dead letters           {dead}")
         _say(f"  Zoho API calls         {api_calls}")
         _say(f"  full sync              {sync_seconds:.1f}s")
-        _say(f"  webhooks landed in     {webhook_seconds:.1f}s")
+        _say(f"  changes landed in      {webhook_seconds:.1f}s  (from the first change to the last row written)")
         _say(f"  total                  {time.monotonic() - started:.1f}s")
         if not done:
             _say("\nnot every webhook was processed in time; see the inbox statuses above")
