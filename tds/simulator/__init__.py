@@ -1,7 +1,7 @@
 """A faithful local stand-in for Zoho Books, Zoho Inventory and Zoho CRM.
 
-The simulator serves Zoho's real shapes (described in ``docs/simulator.md``): the OAuth refresh flow with its HTTP-200 errors and its
-10-per-10-minutes throttle, ``Zoho-oauthtoken`` authentication, list envelopes with
+The simulator serves Zoho's real shapes (described in ``docs/simulator.md``): the OAuth
+refresh flow with its HTTP-200 errors and its 10-per-10-minutes throttle, ``Zoho-oauthtoken`` authentication, list envelopes with
 ``page_context``, detail envelopes, ``last_modified_time`` filtering, per-warehouse stock only in
 item details (legacy ``warehouses[]`` for the first organization, ``locations[]`` for the
 second, alternating), Decimal numbers that keep their digits (``85.00``, ``1.000000``), Zoho
