@@ -28,9 +28,9 @@ from tds.zoho import (
     ZohoRateLimited,
     ZohoTokenThrottled,
     ZohoTransientError,
-    format_modified_since,
 )
 from tds.zoho.auth import TokenManager
+from tds.zoho.ratelimit import QUOTA_PREFIX
 
 TOKEN_URL = "https://accounts.zoho.com/oauth/v2/token"
 INV = "https://www.zohoapis.com/inventory/v1"
@@ -204,15 +204,15 @@ def test_401_code_57_refreshes_once_and_retries(mocked, client):
 def test_401_that_persists_after_a_refresh_is_auth_error_and_not_refreshed_again(mocked, client):
     token_ok(mocked, token="1000.access.a")
     token_ok(mocked, token="1000.access.b")
-    mocked.add(responses.GET, f"{INV}/items/1/image", status=401,
+    mocked.add(responses.GET, f"{INV}/items/1", status=401,
                json={"code": 57, "message": "You are not authorized to perform this operation"})
     with pytest.raises(ZohoAuthError) as info:
-        client.request_bytes("inventory", "/items/1/image", ORG)
+        client.request_json("inventory", "/items/1", ORG)
     assert info.value.status == 401 and info.value.code == 57
     assert len(calls_to(mocked, TOKEN_URL)) == 2
 
     with pytest.raises(ZohoAuthError):  # a scope problem: the refresh budget is not spent again
-        client.request_bytes("inventory", "/items/1/image", ORG)
+        client.request_json("inventory", "/items/1", ORG)
     assert len(calls_to(mocked, TOKEN_URL)) == 2
 
 
@@ -254,7 +254,7 @@ def test_code_45_is_quota_exceeded_and_blocks_the_org_without_http(mocked, clien
         client.request_json("inventory", "/items", ORG)
     assert len(calls_to(mocked, INV)) == 1  # refused before the network
     assert 34000 < again.value.retry_after <= 34881
-    assert client.rate_limit_status(ORG)["quota_exhausted_until"] > time.time() + 34000
+    assert redis_client.ttl(QUOTA_PREFIX + ORG) > 34000
 
 
 def test_quota_without_reset_header_lasts_until_utc_midnight(mocked, client):
@@ -267,7 +267,7 @@ def test_quota_without_reset_header_lasts_until_utc_midnight(mocked, client):
     assert abs(info.value.retry_after - (midnight - now).total_seconds()) < 5
 
 
-def test_rate_limit_headers_are_kept_and_remaining_zero_blocks_the_org(mocked, client):
+def test_remaining_zero_in_the_rate_limit_headers_blocks_the_org(mocked, client, redis_client):
     token_ok(mocked)
     mocked.add(responses.GET, f"{INV}/items/1", json=ITEM_OK, headers={
         "X-Rate-Limit-Limit": "7500", "X-Rate-Limit-Remaining": "6775", "X-Rate-Limit-Reset": "34881"})
@@ -275,17 +275,14 @@ def test_rate_limit_headers_are_kept_and_remaining_zero_blocks_the_org(mocked, c
         "X-Rate-Limit-Limit": "7500", "X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": "120"})
 
     client.request_json("inventory", "/items/1", ORG)
-    status = client.rate_limit_status(ORG)
-    assert (status["limit"], status["remaining"], status["reset"]) == (7500, 6775, 34881)
-    assert status["quota_exhausted_until"] is None
+    assert not redis_client.exists(QUOTA_PREFIX + ORG)
 
     client.request_json("inventory", "/items/1", ORG)  # this answer is still good
-    assert client.rate_limit_status(ORG)["remaining"] == 0
     with pytest.raises(ZohoQuotaExceeded) as info:
         client.request_json("inventory", "/items/1", ORG)
     assert 100 < info.value.retry_after <= 120
     assert len(calls_to(mocked, INV)) == 2
-    assert client.rate_limit_status("999")["quota_exhausted_until"] is None  # other orgs unaffected
+    assert not redis_client.exists(QUOTA_PREFIX + "999")  # other orgs unaffected
 
 
 def test_nonzero_code_under_200_is_fatal_and_not_retried(mocked, client, sleep):
@@ -369,20 +366,6 @@ def test_books_and_inventory_send_organization_id_crm_does_not(mocked, client):
     assert lead == {"id": "7", "Last_Name": "Doe"}
 
 
-def test_request_bytes_returns_content_and_type(mocked, client):
-    token_ok(mocked)
-    mocked.add(responses.GET, f"{INV}/items/1/image", body=b"\xff\xd8\xff\xe0jpeg", content_type="image/jpeg")
-    content, content_type = client.request_bytes("inventory", "/items/1/image", ORG)
-    assert content == b"\xff\xd8\xff\xe0jpeg" and content_type == "image/jpeg"
-
-
-def test_request_bytes_reads_a_json_error_envelope(mocked, client):
-    token_ok(mocked)
-    mocked.add(responses.GET, f"{INV}/items/1/image", json={"code": 1002, "message": "Item does not exist."})
-    with pytest.raises(ZohoNotFound):
-        client.request_bytes("inventory", "/items/1/image", ORG)
-
-
 def test_get_record_unwraps_detail_key_and_missing_record_is_not_found(mocked, client):
     token_ok(mocked)
     mocked.add(responses.GET, f"{BOOKS}/contacts/5", json={"code": 0, "contact": {"contact_id": "5"}})
@@ -393,12 +376,6 @@ def test_get_record_unwraps_detail_key_and_missing_record_is_not_found(mocked, c
         client.get_record(CUSTOMERS, ORG, "6")
     with pytest.raises(ZohoNotFound):
         client.get_record(CRM_LEADS, ORG, "8")
-
-
-def test_format_modified_since_is_zoho_utc_style():
-    aware = dt.datetime(2024, 2, 26, 15, 44, 57, tzinfo=dt.timezone(dt.timedelta(hours=2)))
-    assert format_modified_since(aware) == "2024-02-26T13:44:57+0000"
-    assert ZohoClient.format_modified_since(dt.datetime(2024, 1, 9, 14, 30, 1)) == "2024-01-09T14:30:01+0000"
 
 
 # -- pagination and bulk details --------------------------------------------------------
@@ -577,9 +554,9 @@ def test_no_secret_reaches_the_log(mocked, client, caplog):
 
 def test_missing_scope_under_400_is_auth_error_without_refresh(mocked, client):
     token_ok(mocked)
-    mocked.add(responses.GET, f"{INV}/items/1/image", status=400,
+    mocked.add(responses.GET, f"{INV}/items/1", status=400,
                json={"code": 57, "message": "You are not authorized to perform this operation"})
     with pytest.raises(ZohoAuthError) as info:
-        client.request_bytes("inventory", "/items/1/image", ORG)
+        client.request_json("inventory", "/items/1", ORG)
     assert info.value.status == 400 and info.value.transient is False
     assert len(calls_to(mocked, TOKEN_URL)) == 1 and len(calls_to(mocked, INV)) == 1

@@ -1,6 +1,6 @@
 """The Zoho client: reads Books, Inventory and CRM within one budget shared through Redis."""
 
-from .client import ZohoClient, format_modified_since
+from .client import ZohoClient
 from .errors import (
     ZohoAuthError,
     ZohoCircuitOpen,
@@ -15,7 +15,6 @@ from .errors import (
 
 __all__ = [
     "ZohoClient",
-    "format_modified_since",
     "ZohoError",
     "ZohoTransientError",
     "ZohoRateLimited",

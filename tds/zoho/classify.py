@@ -72,7 +72,7 @@ def quota_reset_seconds(headers) -> int:
     return max(1, value)
 
 
-def error_for(response: requests.Response, body: dict | None, *, expect_json: bool = True) -> ZohoError | None:
+def error_for(response: requests.Response, body: dict | None) -> ZohoError | None:
     """The error ``response`` stands for, or ``None`` when it is a success.
 
     ``body`` is the parsed JSON object (``None`` when the body is not JSON).
@@ -97,7 +97,7 @@ def error_for(response: requests.Response, body: dict | None, *, expect_json: bo
         return ZohoFatalError(message or "request refused", **where)
     if code not in (0, None):
         return ZohoFatalError(message or "Zoho reported an error", **where)
-    if expect_json and body is None and status != 204:
+    if body is None and status != 204:
         return ZohoFatalError("response is not a JSON object", **where)
     return None
 

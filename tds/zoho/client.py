@@ -18,7 +18,6 @@ one. Nothing secret is logged: DEBUG lines carry method, path, status and millis
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import random
 import time
@@ -27,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 import redis as redis_lib
 import requests
 
+from tds.backoff import backoff
 from tds.config import Settings
 from tds.registry import Entity
 
@@ -47,24 +47,12 @@ API_PATHS = {"books": "/books/v3", "inventory": "/inventory/v1", "crm": "/crm/v2
 CRM_BUDGET = "crm"  # CRM calls carry no organization_id; they share one budget of their own
 
 
-def format_modified_since(when: dt.datetime) -> str:
-    """Zoho's ``last_modified_time`` filter value, in UTC: ``2024-02-26T13:44:57+0000``.
-
-    A naive datetime is taken to be UTC.
-    """
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
-
-
 def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(values), size):
         yield values[start:start + size]
 
 
 class ZohoClient:
-    format_modified_since = staticmethod(format_modified_since)
-
     def __init__(
         self,
         settings: Settings,
@@ -91,14 +79,8 @@ class ZohoClient:
     def request_json(self, api: str, path: str, organization_id: str | None = None,
                      params: dict | None = None) -> dict:
         """GET ``path`` under ``api``'s root and return the JSON body (floats as Decimal)."""
-        _, body = self._request(api, path, organization_id, params, expect_json=True)
+        body = self._request(api, path, organization_id, params)
         return body if body is not None else {}
-
-    def request_bytes(self, api: str, path: str, organization_id: str | None = None,
-                      params: dict | None = None) -> tuple[bytes, str]:
-        """GET a binary body (an item image): ``(content, content type)``."""
-        response, _ = self._request(api, path, organization_id, params, expect_json=False)
-        return response.content, response.headers.get("Content-Type", "application/octet-stream")
 
     def iter_pages(self, entity: Entity, organization_id: str, params: dict | None = None,
                    per_page: int = 200) -> Iterator[list[dict]]:
@@ -148,14 +130,10 @@ class ZohoClient:
             records.extend(body.get(entity.list_key) or [])
         return records
 
-    def rate_limit_status(self, org_id: str) -> dict:
-        """Zoho's latest ``X-Rate-Limit-*`` values for ``org_id`` and the quota marker."""
-        return self.quota.status(org_id)
-
     # -- the ladder ---------------------------------------------------------------------
 
     def _request(self, api: str, path: str, organization_id: str | None, params: dict | None,
-                 *, expect_json: bool) -> tuple[requests.Response, dict | None]:
+                 ) -> dict | None:
         """Admit the call, exchange it, retry transient failures with backoff, then give up.
 
         Admission refusals (quota spent, rate-limit wait too long, circuit open) go straight
@@ -169,11 +147,11 @@ class ZohoClient:
         while True:
             self._admit(budget, breaker)
             try:
-                return self._exchange(api, path, org, params, budget, breaker, expect_json)
+                return self._exchange(api, path, org, params, budget, breaker)
             except ZohoTransientError as exc:
                 if attempt >= self.settings.zoho_max_attempts or (exc.retry_after or 0) > self.backoff_max:
                     raise
-                delay = self._backoff(attempt)
+                delay = backoff(attempt, self.backoff_base, self.backoff_max, self._random)
                 log.debug("zoho %s%s: %s; attempt %d, retrying in %.2fs", api, path, exc.message, attempt, delay)
                 self.sleep(delay)
                 attempt += 1
@@ -189,11 +167,11 @@ class ZohoClient:
         self.limiter.acquire(budget)
 
     def _exchange(self, api: str, path: str, org: str | None, params: dict | None, budget: str,
-                  breaker: ApiBreaker, expect_json: bool) -> tuple[requests.Response, dict | None]:
+                  breaker: ApiBreaker) -> dict | None:
         """One request with the shared token; a 401 drops that token and retries once with a fresh one."""
         token = self.tokens.get_token()
         try:
-            return self._send(api, path, org, params, token, budget, breaker, expect_json)
+            return self._send(api, path, org, params, token, budget, breaker)
         except ZohoAuthError as exc:
             if exc.status != 401 or self.tokens.was_refused(token):
                 raise
@@ -201,21 +179,21 @@ class ZohoClient:
         fresh = self.tokens.get_token()
         self.limiter.acquire(budget)  # the repeat is one more request against the budget
         try:
-            return self._send(api, path, org, params, fresh, budget, breaker, expect_json)
+            return self._send(api, path, org, params, fresh, budget, breaker)
         except ZohoAuthError as exc:
             if exc.status == 401:
                 self.tokens.mark_refused(fresh)
             raise
 
     def _send(self, api: str, path: str, org: str | None, params: dict | None, token: str, budget: str,
-              breaker: ApiBreaker, expect_json: bool) -> tuple[requests.Response, dict | None]:
+              breaker: ApiBreaker) -> dict | None:
         response = self._http_get(api, path, org, params, token, breaker)
         self.quota.record_headers(budget, response.headers)
-        body = self._json_body(response, expect_json)
-        error = error_for(response, body, expect_json=expect_json)
+        body = body_of(response)
+        error = error_for(response, body)
         if error is None:
             breaker.record_success()
-            return response, body
+            return body
         if error.transient:
             breaker.record_failure()
         else:
@@ -244,12 +222,6 @@ class ZohoClient:
         return response
 
     # -- helpers ------------------------------------------------------------------------
-
-    @staticmethod
-    def _json_body(response: requests.Response, expect_json: bool) -> dict | None:
-        if expect_json or response.status_code >= 300 or "json" in response.headers.get("Content-Type", ""):
-            return body_of(response)
-        return None
 
     @staticmethod
     def _has_more(entity: Entity, body: dict) -> bool:
@@ -289,10 +261,3 @@ class ZohoClient:
                                  self.settings.zoho_breaker_reset)
             self._breakers[root] = breaker
         return breaker
-
-    def _backoff(self, attempt: int) -> float:
-        """Full jitter: uniform in [0, min(max, base * 2**(attempt-1))]."""
-        return self._random.uniform(0, min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)))
-
-
-

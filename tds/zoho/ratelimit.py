@@ -10,8 +10,6 @@ organization blocked (code 44) for everyone, so both counts live in Redis:
     "daily quota exhausted": present, with the reset as its expiry, after Zoho answered
     code 45 or ``X-Rate-Limit-Remaining: 0``. While it exists no call for the
     organization leaves the process.
-``tds:zoho:ratelimit-status:<org>``
-    the latest ``X-Rate-Limit-Limit/Remaining/Reset`` Zoho sent, for the status page.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ from .errors import ZohoQuotaExceeded, ZohoRateLimited
 log = logging.getLogger(__name__)
 
 QUOTA_PREFIX = "tds:zoho:quota:"
-STATUS_PREFIX = "tds:zoho:ratelimit-status:"
 LIMITER_PREFIX = "tds:zoho:ratelimit"
 
 
@@ -70,7 +67,7 @@ class OrgRateLimiter:
 
 
 class DailyQuota:
-    """The shared "quota exhausted until T" marker and the latest rate-limit headers."""
+    """The shared "quota exhausted until T" marker."""
 
     def __init__(self, redis: redis_lib.Redis) -> None:
         self.redis = redis
@@ -88,36 +85,12 @@ class DailyQuota:
         self.redis.set(QUOTA_PREFIX + org_id, int(time.time()) + seconds, ex=seconds)
         log.warning("daily Zoho quota of organization %s exhausted for %ss", org_id, seconds)
 
-    def blocked_until(self, org_id: str) -> float | None:
-        raw = self.redis.get(QUOTA_PREFIX + org_id)
-        return float(raw) if raw is not None else None
-
     def record_headers(self, org_id: str, headers: Mapping[str, str]) -> None:
-        """Keep Zoho's latest ``X-Rate-Limit-*`` values; mark the quota spent at Remaining 0."""
-        status = {
-            name: headers.get(f"X-Rate-Limit-{name.capitalize()}")
-            for name in ("limit", "remaining", "reset")
-        }
-        status = {k: v for k, v in status.items() if v is not None}
-        if not status:
-            return
-        status["seen_at"] = str(int(time.time()))
-        key = STATUS_PREFIX + org_id
-        self.redis.hset(key, mapping=status)
-        self.redis.expire(key, 2 * 86400)
-        remaining = _number(status.get("remaining"))
+        """Mark the quota spent when Zoho says ``X-Rate-Limit-Remaining: 0``."""
+        remaining = _number(headers.get("X-Rate-Limit-Remaining"))
         if remaining is not None and remaining <= 0:
-            reset = _number(status.get("reset"))
+            reset = _number(headers.get("X-Rate-Limit-Reset"))
             self.exhaust(org_id, reset if reset and reset > 0 else seconds_until_utc_midnight())
-
-    def status(self, org_id: str) -> dict:
-        raw = self.redis.hgetall(STATUS_PREFIX + org_id)
-        out: dict = {}
-        for key, value in raw.items():
-            key = key.decode() if isinstance(key, bytes) else key
-            out[key] = _number(value.decode() if isinstance(value, bytes) else value)
-        out["quota_exhausted_until"] = self.blocked_until(org_id)
-        return out
 
 
 def _number(raw) -> int | None:
