@@ -1,14 +1,50 @@
 """Celery side of TDS: ``celery -A tasks worker`` finds the app here.
 
-The app, its queues, routes and beat schedule are in :mod:`tasks.app`; the task functions
-are thin wrappers over :mod:`tds` in :mod:`tasks.events` and :mod:`tasks.maintenance`.
+The app is built by :func:`tasks.celery_app.create_celery` from the process's settings the
+first time ``tasks.app`` is read, so importing this package configures nothing. The task
+functions are thin wrappers over :mod:`tds` in :mod:`tasks.events` and
+:mod:`tasks.maintenance`; their retry policy is declared once, in :mod:`tasks.policy`.
 """
 
-import tasks.events  # noqa: F401  (registers the tasks)
-import tasks.maintenance  # noqa: F401
-from tasks.app import all_queues as app_queues
-from tasks.app import app, enqueue_event
+from __future__ import annotations
 
-celery = app
+import threading
 
-__all__ = ["app", "celery", "enqueue_event", "app_queues"]
+from tasks.celery_app import all_queues
+
+__all__ = ["app", "celery", "all_queues", "enqueue_event", "send_sync"]
+
+_lock = threading.Lock()
+_app = None
+
+
+def default_app():
+    """The process's Celery app, built once from :func:`tds.config.get_settings`."""
+    global _app
+    with _lock:
+        if _app is None:
+            from tasks.celery_app import create_celery
+            from tds.config import get_settings
+
+            _app = create_celery(get_settings())
+            _app.set_current()
+            _app.set_default()
+        return _app
+
+
+def enqueue_event(event_id: int, entity: str) -> None:
+    from tasks.celery_app import enqueue_event as send
+
+    send(default_app(), event_id, entity)
+
+
+def send_sync(entity: str, organization_id: str, refetch: bool = False) -> None:
+    from tasks.celery_app import send_sync as send
+
+    send(default_app(), entity, organization_id, refetch)
+
+
+def __getattr__(name: str):
+    if name in ("app", "celery"):
+        return default_app()
+    raise AttributeError(f"module 'tasks' has no attribute {name!r}")

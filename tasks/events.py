@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from tasks.app import app, enqueue_event
-from tds import failures, processing, services
+from tasks.celery_app import enqueue_event
+from tasks.policy import zoho_task
+from tds import inbox, processing, services
 from tds.config import get_settings
+from tds.db import get_engine
+from tds.decisions import Decision
 
 
-@app.task(name="tds.process_event", bind=True, max_retries=None)
+def _record_failure(task, exc: BaseException, decision: Decision, event_id: int, entity: str = "") -> Decision:
+    with get_engine(get_settings().database_url).begin() as conn:
+        return inbox.record_failure(conn, event_id, decision, exc, task.name)
+
+
+@zoho_task("tds.process_event", on_failure=_record_failure)
 def process_event(self, event_id: int, entity: str = ""):
     settings = get_settings()
-    try:
-        outcome = processing.process_event(settings, event_id, client=services.zoho_client(settings))
-    except Exception as exc:  # classified in tds.failures: retry, wait, or dead letter
-        decision = failures.handle_event_failure(settings, event_id, exc, self.request.retries, self.name)
-        if decision.action == "retry":
-            raise self.retry(countdown=decision.countdown, exc=exc)
-        return decision.action
+    outcome = processing.process_event(settings, event_id, client=services.zoho_client(settings))
     for follow_id, follow_entity in outcome.follow_up:
-        enqueue_event(follow_id, follow_entity)
-    return outcome.status
+        enqueue_event(self.app, follow_id, follow_entity)
+    return str(outcome.status)

@@ -1,51 +1,56 @@
-"""Maintenance tasks: inbox sweeper and syncs. The logic is in :mod:`tds`."""
+"""Maintenance tasks: the inbox sweeper and syncs. The logic is in :mod:`tds`."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
-from tasks.app import app, enqueue_event
-from tds import failures, inbox, registry, services, sync
+from celery import shared_task
+
+from tasks.celery_app import SYNC_ENTITY, enqueue_event, send_sync
+from tasks.policy import zoho_task
+from tds import deadletters, inbox, registry, services, sync
 from tds.config import get_settings
 from tds.db import get_engine
+from tds.decisions import Action, Decision
 
 
-@app.task(name="tds.sweep_inbox")
-def sweep_inbox() -> int:
+@shared_task(name="tds.sweep_inbox", bind=True)
+def sweep_inbox(self) -> int:
     settings = get_settings()
     return inbox.sweep(get_engine(settings.database_url), dt.timedelta(seconds=settings.inbox_sweep_after),
-                       enqueue_event)
+                       functools.partial(enqueue_event, self.app))
 
 
-@app.task(name="tds.sync_entity", bind=True, max_retries=None)
-def sync_entity(self, entity: str, organization_id: str, mode: str = "full", refetch: bool = False) -> dict:
+def _record_sync_failure(task, exc: BaseException, decision: Decision, entity: str, organization_id: str,
+                         refetch: bool = False) -> Decision:
+    """A sync that failed for good is a dead letter replay sends again; a sync stopped by
+    the daily quota is recorded as a failed run, and the next one resumes."""
+    if decision.action is Action.DEAD:
+        with get_engine(get_settings().database_url).begin() as conn:
+            deadletters.add(conn, task_name=task.name, entity=entity, exc=exc, organization_id=organization_id,
+                            payload={"entity": entity, "organization_id": organization_id})
+    return decision
+
+
+@zoho_task(SYNC_ENTITY, on_failure=_record_sync_failure)
+def sync_entity(self, entity: str, organization_id: str, refetch: bool = False) -> dict:
     settings = get_settings()
-    ent = registry.get(entity)
     try:
-        result = sync.full_sync(settings, ent, organization_id, services.zoho_client(settings),
-                                redis=services.redis_client(settings), enqueue=enqueue_event, refetch=refetch)
+        result = sync.full_sync(settings, registry.get(entity), organization_id, services.zoho_client(settings),
+                                redis=services.redis_client(settings),
+                                enqueue=functools.partial(enqueue_event, self.app), refetch=refetch)
     except sync.SyncAlreadyRunning:
         return {"entity": entity, "organization_id": organization_id, "status": "already running"}
-    except Exception as exc:
-        decision = failures.decide(settings, exc, self.request.retries)
-        if decision.action == "retry":
-            raise self.retry(countdown=decision.countdown, exc=exc)
-        if decision.action == "wait":  # daily quota spent: the run is recorded as failed, the next one resumes
-            return {"entity": entity, "organization_id": organization_id, "status": "waiting for the Zoho quota",
-                    "until": decision.wait_until.isoformat()}
-        failures.dead_letter_task(settings, self.name, entity, {"entity": entity, "organization_id": organization_id,
-                                                                 "mode": mode}, exc, organization_id)
-        return {"entity": entity, "organization_id": organization_id, "status": decision.action}
     return {"entity": entity, "organization_id": organization_id, "status": "succeeded",
             "seen": result.records_seen, "written": result.records_written}
 
 
-@app.task(name="tds.sync_all")
-def sync_all(mode: str = "full") -> int:
-    settings = get_settings()
+@shared_task(name="tds.sync_all", bind=True)
+def sync_all(self) -> int:
     sent = 0
-    for org in settings.zoho_organization_ids:
+    for org in get_settings().zoho_organization_ids:
         for entity in registry.ENTITIES:
-            sync_entity.apply_async(args=[entity.name, org, mode])
+            send_sync(self.app, entity.name, org)
             sent += 1
     return sent

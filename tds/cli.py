@@ -56,14 +56,14 @@ def db_current() -> None:
 
 
 @cli.command("sync")
-@click.option("--full", "mode", flag_value="full", default=True, help="Page through every record (default).")
+@click.option("--full", is_flag=True, default=True, help="Page through every record (the only mode yet).")
 @click.option("--entities", "-e", multiple=True, help="Entities to sync (names or webhook slugs); default all.")
 @click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
 @click.option("--celery", "via_celery", is_flag=True, help="Send the syncs to the Celery workers instead.")
 @click.option("--refetch", is_flag=True,
               help="Fetch the details of records stored at the same Zoho time too (a repair run).")
 @click.argument("more_entities", nargs=-1)
-def sync_command(mode: str, entities: tuple[str, ...], orgs: tuple[str, ...], via_celery: bool, refetch: bool,
+def sync_command(full: bool, entities: tuple[str, ...], orgs: tuple[str, ...], via_celery: bool, refetch: bool,
                  more_entities: tuple[str, ...]) -> None:
     """Full sync of ENTITIES (e.g. ``tds sync --full --entities items customers``)."""
     settings = get_settings()
@@ -72,12 +72,12 @@ def sync_command(mode: str, entities: tuple[str, ...], orgs: tuple[str, ...], vi
     chosen = [registry.get(n) for n in names] if names else list(registry.ENTITIES)
     org_ids = list(orgs) or list(settings.zoho_organization_ids)
     if via_celery:
-        from tasks.maintenance import sync_entity
+        from tasks import send_sync
 
         for org in org_ids:
             for entity in chosen:
-                sync_entity.apply_async(args=[entity.name, org, mode], kwargs={"refetch": refetch})
-                click.echo(f"queued {mode} sync of {entity.name} for {org}")
+                send_sync(entity.name, org, refetch)
+                click.echo(f"queued full sync of {entity.name} for {org}")
         return
     _sync_here(settings, chosen, org_ids, refetch)
 
@@ -183,7 +183,7 @@ def receiver_command(bind: str, workers: int) -> None:
 @click.pass_context
 def worker_command(ctx) -> None:
     """Run a Celery worker on every TDS queue (extra arguments go to celery)."""
-    from tasks.app import all_queues
+    from tasks import all_queues
 
     args = ["-A", "tasks", "worker", "-E", "-Q", ",".join(all_queues()), *ctx.args]
     os.execvp(sys.executable, [sys.executable, "-m", "celery", *args])
@@ -262,14 +262,13 @@ def dead_letters_list(entity, replayed, limit) -> None:
 @click.option("--all", "everything", is_flag=True, help="Every dead letter not replayed yet.")
 def dead_letters_replay(ids, entity, everything) -> None:
     """Send dead letters' work to the workers again."""
-    from tasks import enqueue_event
-    from tasks.maintenance import sync_entity
+    from tasks import enqueue_event, send_sync
     from tds.db import get_engine
-    from tds.deadletters import replay
+    from tds.replay import replay_dead_letters
 
     settings = get_settings()
-    n = replay(get_engine(settings.database_url), _selection(ids, entity, everything), enqueue_event,
-               lambda name, org: sync_entity.apply_async(args=[name, org, "full"]))
+    n = replay_dead_letters(get_engine(settings.database_url), _selection(ids, entity, everything), enqueue_event,
+                            send_sync)
     click.echo(f"replayed {n} dead letters")
 
 

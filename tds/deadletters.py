@@ -1,22 +1,22 @@
 """Dead letters: what failed for good, kept with its payload, error and every attempt.
 
-They are listed, replayed (one, by entity, or all) and purged from ``tds dead-letters``.
-Replaying puts the work back where it came from: a webhook or fetch event goes back into
-the inbox as received and is enqueued; a record that failed during a sync is fetched again
-by id; a failed sync run is sent again.
+An inbox event reaches here through :func:`tds.inbox.record_failure`; a sync task or a
+record that failed during a sync through :func:`add` directly. They are listed, replayed
+(:mod:`tds.replay`) and purged from ``tds dead-letters``. Letters stay until an operator
+purges them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from tds import inbox
 from tds.db import utcnow
-from tds.models import dead_letters, inbox_events
+from tds.decisions import describe
+from tds.models import dead_letters
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,27 @@ class Selection:
         raise ValueError("say which dead letters: ids, an entity, or all")
 
 
+def add(conn: Connection, *, task_name: str, entity: str, exc: BaseException, payload: dict,
+        organization_id: str | None = None, zoho_id: str | None = None, attempts: list | None = None,
+        inbox_event_id: int | None = None) -> None:
+    """Keep one letter; ``attempts`` defaults to this one failure."""
+    now = utcnow()
+    conn.execute(
+        sa.insert(dead_letters).values(
+            inbox_event_id=inbox_event_id,
+            task_name=task_name,
+            entity=entity,
+            organization_id=organization_id,
+            zoho_id=zoho_id,
+            payload=payload,
+            error_class=exc.__class__.__name__,
+            error=describe(exc),
+            attempts=attempts if attempts is not None else [{"at": now.isoformat(), "error": describe(exc)}],
+            created_at=now,
+        )
+    )
+
+
 def list_letters(engine: Engine, entity: str | None = None, include_replayed: bool = False, limit: int = 100):
     stmt = sa.select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)
     if entity:
@@ -45,50 +66,18 @@ def list_letters(engine: Engine, entity: str | None = None, include_replayed: bo
         return conn.execute(stmt).fetchall()
 
 
-def replay(
-    engine: Engine,
-    selection: Selection,
-    enqueue_event: Callable[[int, str], None],
-    enqueue_sync: Callable[[str, str], None],
-) -> int:
-    """Send the selected dead letters' work again; returns how many were replayed.
-
-    By entity or all, only letters not replayed yet are taken; named ids are replayed again
-    even if they were before.
-    """
+def take_for_replay(conn: Connection, selection: Selection):
+    """The selected letters, marked replayed. By entity or all, only letters not replayed
+    yet are taken; named ids are taken again even if they were replayed before."""
     where = selection.where()
     if not selection.ids:
         where = sa.and_(where, dead_letters.c.replayed_at.is_(None))
-    events: list[tuple[int, str]] = []
-    syncs: list[tuple[str, str]] = []
-    with engine.begin() as conn:
-        letters = conn.execute(sa.select(dead_letters).where(where).order_by(dead_letters.c.id)).fetchall()
-        for letter in letters:
-            if letter.inbox_event_id is not None:
-                conn.execute(
-                    sa.update(inbox_events)
-                    .where(inbox_events.c.id == letter.inbox_event_id)
-                    .values(status="received", attempts=0, last_error=None, next_attempt_at=None,
-                            processed_at=None)
-                )
-                events.append((letter.inbox_event_id, letter.entity))
-            elif letter.zoho_id and letter.organization_id:
-                ev = inbox.request_fetch(conn, letter.entity, letter.organization_id, letter.zoho_id,
-                                         reason=f"replay of dead letter {letter.id}")
-                if not ev.duplicate:
-                    events.append((ev.id, ev.entity))
-            elif letter.organization_id:
-                syncs.append((letter.entity, letter.organization_id))
-        inbox.mark_enqueued(conn, [event_id for event_id, _ in events])
-        _mark_replayed(conn, [letter.id for letter in letters])
-    for event_id, entity in events:
-        enqueue_event(event_id, entity)
-    for entity, org in syncs:
-        enqueue_sync(entity, org)
-    return len(letters)
+    letters = conn.execute(sa.select(dead_letters).where(where).order_by(dead_letters.c.id)).fetchall()
+    _mark_replayed(conn, [letter.id for letter in letters])
+    return letters
 
 
-def _mark_replayed(conn, ids: Iterable[int]) -> None:
+def _mark_replayed(conn: Connection, ids: Iterable[int]) -> None:
     ids = list(ids)
     if ids:
         conn.execute(

@@ -26,7 +26,7 @@ import redis as redis_lib
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
-from tds import registry
+from tds import inbox, registry
 from tds.config import Settings, set_settings
 from tds.db import get_engine, utcnow
 from tds.models import dead_letters, inbox_events, metadata
@@ -151,7 +151,7 @@ def run_demo(scale="full", changes: int = 100) -> int:
         stack.enter_context(_ThreadedServer(create_app(settings), receiver_port))
         _say(f"receiver    http://127.0.0.1:{receiver_port}/api/zoho/webhooks/<entity>")
 
-        from tasks.app import all_queues
+        from tasks import all_queues
 
         worker_log = os.path.join(workdir, "worker.log")
         with open(worker_log, "wb") as log_file:
@@ -199,14 +199,14 @@ def run_demo(scale="full", changes: int = 100) -> int:
             statuses = dict(conn.execute(sa.select(inbox_events.c.status, sa.func.count()).where(this_run)
                                          .group_by(inbox_events.c.status)).all())
             by_source = dict(conn.execute(sa.select(inbox_events.c.source, sa.func.count())
-                                          .where(this_run, inbox_events.c.status == "done")
+                                          .where(this_run, inbox_events.c.status == inbox.Status.DONE)
                                           .group_by(inbox_events.c.source)).all())
             dead = conn.execute(sa.select(sa.func.count()).select_from(dead_letters)
                                 .where(dead_letters.c.created_at >= run_started_at)).scalar()
         api_calls = sim.simulator.counters()["api_calls_total"]
         _say(f"  webhooks sent          {sent} ({accepted} accepted with 202)")
-        _say(f"  events processed       {by_source.get('webhook', 0)} webhooks, "
-             f"{by_source.get('fetch', 0)} fetches of records other records referenced")
+        _say(f"  events processed       {by_source.get(inbox.Source.WEBHOOK, 0)} webhooks, "
+             f"{by_source.get(inbox.Source.FETCH, 0)} fetches of records other records referenced")
         _say(f"  inbox (this run)       {', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))}")
         _say(f"  dead letters           {dead}")
         _say(f"  Zoho API calls         {api_calls}")
@@ -226,7 +226,7 @@ def _safe_url(url: str) -> str:
 
 def _reset_redis_queues(url: str) -> None:
     """Leave no messages from an earlier demo in the demo's queues."""
-    from tasks.app import all_queues
+    from tasks import all_queues
 
     client = redis_lib.Redis.from_url(url)
     client.delete(*all_queues())
@@ -259,7 +259,7 @@ def _serves(simulator, resource: str) -> bool:
 def _count_events(engine) -> int:
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(inbox_events)
-                            .where(inbox_events.c.source == "webhook")).scalar()
+                            .where(inbox_events.c.source == inbox.Source.WEBHOOK)).scalar()
 
 
 def _wait_for_events(engine, before: int, expected: int, timeout: float, alive) -> bool:
@@ -267,9 +267,9 @@ def _wait_for_events(engine, before: int, expected: int, timeout: float, alive) 
     while time.monotonic() < deadline and alive():
         with engine.connect() as conn:
             unfinished = conn.execute(sa.select(sa.func.count()).select_from(inbox_events)
-                                      .where(inbox_events.c.status.not_in(("done", "dead")))).scalar()
+                                      .where(inbox_events.c.status.in_(inbox.UNFINISHED))).scalar()
             total = conn.execute(sa.select(sa.func.count()).select_from(inbox_events)
-                                 .where(inbox_events.c.source == "webhook")).scalar()
+                                 .where(inbox_events.c.source == inbox.Source.WEBHOOK)).scalar()
         if total - before >= expected and unfinished == 0:
             return True
         time.sleep(0.5)

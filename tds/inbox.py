@@ -1,40 +1,68 @@
-"""The inbox: every webhook is committed here before Zoho gets its answer.
+"""The inbox: every event TDS processes, and the one owner of an event's life.
 
 The broker is transport, not the record. A webhook is answered 202 only after its raw body
 is committed to ``tds_inbox_events``; the Celery message carries just the event id. If
 Redis loses the message (restart, flush, a worker killed during ack), the sweeper finds the
 unfinished event and enqueues it again; processing is idempotent, so a second delivery
-does no harm.
+does no harm. Records TDS must fetch by id (a missing reference, a record another one says
+has changed, a replayed dead letter) are inbox events too (``source = fetch``).
 
-The dedup key is the entity, organization, Zoho id, Zoho's ``last_modified_time`` and a
-hash of the body: Zoho resending the same webhook is stored once, while every new version
-of a record, even two within one second, is a new event.
+The states, and the only functions here that move an event between them::
+
+      store ─────────┐      request_fetch / reset_for_replay (from any state)
+                     ▼                 │
+                 RECEIVED ◀────────────┘
+                     │ claim                      finish
+                     ▼            ┌───────────────────────────▶ DONE
+      claim ──▶ PROCESSING ───────┤ record_failure: retry ────▶ RETRYING ──claim──┐
+        ▲            ▲            │ record_failure: wait  ────▶ WAITING  ──claim──┤
+        │            │            └ record_failure: dead  ────▶ DEAD              │
+        └────────────┴────────────────────────────────────────────────────────────┘
+
+Two attempts can hold one event: the sweeper re-drives an event whose message it believes
+lost while the first delivery is still running, and a fetch can be asked for again while a
+worker is reading Zoho for it. So every move out of PROCESSING is conditional on the
+event still being PROCESSING: an attempt that ends after another one finished the event,
+or after the event was asked for again (back to RECEIVED), changes nothing, and the newer
+request's message processes the event once more. ``claim`` never undoes DONE or DEAD.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
+import logging
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
-from urllib.parse import parse_qsl
+from typing import Callable, Iterable
 
-import simplejson
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
-from tds import registry
-from tds.db import dialect_insert, json_loads, utcnow
-from tds.mapping import MappingError, parse_zoho_time
+from tds import deadletters
+from tds.db import dialect_insert, utcnow
+from tds.decisions import Action, Decision, describe
 from tds.models import inbox_events
-from tds.registry import Entity
 
-KEPT_HEADERS = ("Content-Type", "User-Agent", "X-Zoho-Event", "X-Zoho-Skip-Webhook-Trigger", "X-Request-Id")
-FINISHED = ("done", "dead")
+log = logging.getLogger(__name__)
 
 
-class PayloadError(ValueError):
-    """The webhook body is not a Zoho record TDS can use (answered 400, nothing stored)."""
+class Status(enum.StrEnum):
+    RECEIVED = "received"  # stored, waiting for a worker
+    PROCESSING = "processing"  # claimed by an attempt
+    RETRYING = "retrying"  # a transient failure; the task retries after a short countdown
+    WAITING = "waiting"  # parked until ``next_attempt_at`` (the daily Zoho quota is spent)
+    DONE = "done"
+    DEAD = "dead"  # in ``tds_dead_letters``
+
+
+class Source(enum.StrEnum):
+    WEBHOOK = "webhook"
+    FETCH = "fetch"
+
+
+FINISHED = frozenset({Status.DONE, Status.DEAD})
+UNFINISHED = frozenset(Status) - FINISHED
 
 
 @dataclass(frozen=True)
@@ -46,124 +74,13 @@ class InboxEvent:
     duplicate: bool
 
 
-def extract_record(entity: Entity, body: bytes | str, content_type: str | None) -> dict:
-    """The Zoho record inside a webhook body.
-
-    Accepts Zoho's default payload ``{"item": {...}}``, a bare record object, and a form
-    body whose ``JSONString`` field holds either of those.
-    """
-    if isinstance(body, bytes):
-        try:
-            body = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise PayloadError("body is not UTF-8 text") from None
-    content_type = (content_type or "").lower()
-    if "x-www-form-urlencoded" in content_type:
-        form = dict(parse_qsl(body, keep_blank_values=True))
-        if "JSONString" in form:
-            return _unwrap(entity, _parse_json(form["JSONString"]))
-        return _unwrap(entity, form)
-    return _unwrap(entity, _parse_json(body))
-
-
-def _parse_json(text: str):
-    if not text.strip():
-        raise PayloadError("empty body")
-    try:
-        return json_loads(text)
-    except (simplejson.JSONDecodeError, ValueError) as exc:
-        raise PayloadError(f"body is not valid JSON: {exc}") from None
-
-
-def _unwrap(entity: Entity, payload) -> dict:
-    if not isinstance(payload, dict):
-        raise PayloadError("body must be a JSON object")
-    for key in (*entity.payload_keys, entity.detail_key):
-        if key and isinstance(payload.get(key), dict):
-            return payload[key]
-    if isinstance(payload.get("JSONString"), str):
-        return _unwrap(entity, _parse_json(payload["JSONString"]))
-    if len(payload) == 1:
-        (only,) = payload.values()
-        if isinstance(only, dict) and entity.id_field in only:
-            return only
-    return payload
-
-
-def record_id(entity: Entity, record: dict) -> str:
-    value = record.get(entity.id_field)
-    if value in (None, ""):
-        raise PayloadError(f"no {entity.id_field} in the {entity.name} record")
-    return str(value).strip()
-
-
-def organization_of(
-    record: dict, query: Mapping[str, str], headers: Mapping[str, str], configured: tuple[str, ...]
-) -> str:
-    org = (
-        query.get("organization_id")
-        or headers.get("X-Zoho-Organization-Id")
-        or (str(record["organization_id"]) if record.get("organization_id") else None)
-    )
-    if not org:
-        if len(configured) == 1:
-            return configured[0]
-        raise PayloadError("no organization_id: add ?organization_id= to the webhook URL")
-    org = str(org).strip()
-    if configured and org not in configured:
-        raise PayloadError(f"organization {org} is not configured in ZOHO_ORGANIZATION_ID")
-    return org
-
-
-def dedup_key(entity: Entity, org: str, zoho_id: str, record: dict, body: bytes | str) -> str:
-    """Same record, same Zoho time, same body: the same event.
-
-    Zoho's times have one-second resolution, so two edits within a second share a time;
-    the body tells them apart, while a redelivery of one webhook (same body) collapses.
-    """
-    modified = record.get(entity.modified_field) if entity.modified_field else None
-    raw = body.encode("utf-8") if isinstance(body, str) else body
-    basis = f"webhook|{entity.name}|{org}|{zoho_id}|{modified or ''}|" + hashlib.sha256(raw).hexdigest()
-    return hashlib.sha256(basis.encode("utf-8")).hexdigest()
-
-
-def receive(
-    conn: Connection,
-    slug_entity: Entity,
-    body: bytes,
-    content_type: str | None,
-    query: Mapping[str, str],
-    headers: Mapping[str, str],
-    configured_orgs: tuple[str, ...],
-) -> InboxEvent:
-    """Parse and store one webhook; the caller commits and then enqueues."""
-    record = extract_record(slug_entity, body, content_type)
-    entity = registry.route(slug_entity, record)
-    zoho_id = record_id(entity, record)
-    org = organization_of(record, query, headers, configured_orgs)
-    try:
-        modified = parse_zoho_time(record.get(entity.modified_field)) if entity.modified_field else None
-    except MappingError as exc:
-        raise PayloadError(str(exc)) from None
-    kept = {h: headers[h] for h in KEPT_HEADERS if headers.get(h)}
-    return store(
-        conn,
-        source="webhook",
-        entity=entity.name,
-        organization_id=org,
-        zoho_id=zoho_id,
-        key=dedup_key(entity, org, zoho_id, record, body),
-        modified=modified,
-        body=body.decode("utf-8"),
-        content_type=content_type,
-        headers=kept,
-    )
+# ------------------------------------------------------------------ new events
 
 
 def store(
     conn: Connection,
     *,
-    source: str,
+    source: Source,
     entity: str,
     organization_id: str,
     zoho_id: str,
@@ -173,7 +90,7 @@ def store(
     content_type: str | None = None,
     headers: dict | None = None,
 ) -> InboxEvent:
-    """Insert an event unless its dedup key is already stored; say which happened."""
+    """Insert an event as RECEIVED unless its dedup key is already stored; say which happened."""
     stmt = (
         dialect_insert(conn, inbox_events)
         .values(
@@ -186,7 +103,7 @@ def store(
             content_type=content_type,
             body=body,
             headers=headers,
-            status="received",
+            status=Status.RECEIVED,
             attempts=0,
             received_at=utcnow(),
         )
@@ -201,28 +118,52 @@ def store(
 
 
 def request_fetch(conn: Connection, entity: str, organization_id: str, zoho_id: str, reason: str) -> InboxEvent:
-    """A durable request to fetch one record from Zoho by id (a missing reference, or a
-    record another one says has changed).
+    """A durable request to fetch one record from Zoho by id (a missing reference, a record
+    another one says has changed, a replayed dead letter).
 
     Keyed by the record, so many invoices missing the same customer ask for it once while
     the request waits in the queue. A request already being fetched, retried or finished is
-    asked for again: the fetch under way may have read Zoho before the change that prompted
-    this request (two stock adjustments of one item in quick succession).
+    asked for again (back to RECEIVED): the fetch under way may have read Zoho before the
+    change that prompted this request (two stock adjustments of one item in quick
+    succession).
     """
     key = hashlib.sha256(f"fetch|{entity}|{organization_id}|{zoho_id}".encode()).hexdigest()
     existing = conn.execute(
         sa.select(inbox_events.c.id, inbox_events.c.status).where(inbox_events.c.dedup_key == key)
     ).first()
-    if existing is not None and existing.status != "received":
+    if existing is not None and existing.status != Status.RECEIVED:
+        _reset(conn, [existing.id], body=reason, received_at=utcnow())
+        return InboxEvent(existing.id, entity, organization_id, zoho_id, duplicate=False)
+    return store(conn, source=Source.FETCH, entity=entity, organization_id=organization_id, zoho_id=zoho_id,
+                 key=key, body=reason)
+
+
+def request_missing(conn: Connection, missing: Iterable, reason: str = "missing reference") -> list[tuple[int, str]]:
+    """Fetch requests for missing (or changed) references (anything with ``entity``,
+    ``organization_id`` and ``zoho_id``, such as :class:`tds.sinks.sql.MissingReference`);
+    returns the (event id, entity) pairs the caller enqueues once its transaction commits."""
+    follow_up = []
+    for ref in sorted(set(missing), key=lambda m: (m.entity, m.organization_id, m.zoho_id)):
+        ev = request_fetch(conn, ref.entity, ref.organization_id, ref.zoho_id, reason=reason)
+        if not ev.duplicate:
+            follow_up.append((ev.id, ev.entity))
+    mark_enqueued(conn, [eid for eid, _ in follow_up])
+    return follow_up
+
+
+def reset_for_replay(conn: Connection, event_ids: Iterable[int]) -> None:
+    """Put finished or failed events back to RECEIVED, their attempts forgotten."""
+    _reset(conn, list(event_ids))
+
+
+def _reset(conn: Connection, ids: list[int], **values) -> None:
+    if ids:
         conn.execute(
             sa.update(inbox_events)
-            .where(inbox_events.c.id == existing.id)
-            .values(status="received", attempts=0, last_error=None, received_at=utcnow(), body=reason)
+            .where(inbox_events.c.id.in_(ids))
+            .values(status=Status.RECEIVED, attempts=0, last_error=None, next_attempt_at=None, processed_at=None,
+                    **values)
         )
-        return InboxEvent(existing.id, entity, organization_id, zoho_id, duplicate=False)
-    return store(
-        conn, source="fetch", entity=entity, organization_id=organization_id, zoho_id=zoho_id, key=key, body=reason
-    )
 
 
 def mark_enqueued(conn: Connection, event_ids: Iterable[int]) -> None:
@@ -231,17 +172,94 @@ def mark_enqueued(conn: Connection, event_ids: Iterable[int]) -> None:
         conn.execute(sa.update(inbox_events).where(inbox_events.c.id.in_(ids)).values(enqueued_at=utcnow()))
 
 
+# ------------------------------------------------------------------ an attempt
+
+
+def claim(conn: Connection, event_id: int) -> Row | None:
+    """Start an attempt: the event moves to PROCESSING and counts one more attempt.
+
+    Returns the event as it was, or ``None`` when there is nothing to do (no such event,
+    or it is DONE or DEAD already: a second delivery of a finished event).
+    """
+    event = conn.execute(sa.select(inbox_events).where(inbox_events.c.id == event_id)).first()
+    if event is None or event.status in FINISHED:
+        return None
+    conn.execute(
+        sa.update(inbox_events)
+        .where(inbox_events.c.id == event_id)
+        .values(status=Status.PROCESSING, attempts=inbox_events.c.attempts + 1)
+    )
+    return event
+
+
+def finish(conn: Connection, event_id: int, note: str | None = None) -> bool:
+    """PROCESSING → DONE. False when another attempt moved the event meanwhile."""
+    return bool(
+        conn.execute(
+            sa.update(inbox_events)
+            .where(inbox_events.c.id == event_id, inbox_events.c.status == Status.PROCESSING)
+            .values(status=Status.DONE, processed_at=utcnow(), last_error=note, next_attempt_at=None)
+        ).rowcount
+    )
+
+
+def record_failure(conn: Connection, event_id: int, decision: Decision, exc: BaseException,
+                   task_name: str) -> Decision:
+    """PROCESSING → RETRYING, WAITING or DEAD (with its dead letter), as ``decision`` says.
+
+    Every failed attempt is added to the event's attempt log. Only the attempt that holds
+    the event records its failure; otherwise nothing changes and the decision returned is
+    :attr:`Action.SUPERSEDED`.
+    """
+    now = utcnow()
+    event = conn.execute(sa.select(inbox_events).where(inbox_events.c.id == event_id)).first()
+    if event is None:
+        return Decision(Action.DEAD)
+    attempts = list(event.attempt_log or []) + [{"at": now.isoformat(), "error": describe(exc)}]
+    values = {"last_error": describe(exc), "attempt_log": attempts}
+    if decision.action is Action.RETRY:
+        values.update(status=Status.RETRYING, enqueued_at=now + dt.timedelta(seconds=decision.countdown))
+    elif decision.action is Action.WAIT:
+        values.update(status=Status.WAITING, next_attempt_at=decision.wait_until)
+    else:
+        values.update(status=Status.DEAD, processed_at=now)
+    held = conn.execute(
+        sa.update(inbox_events)
+        .where(inbox_events.c.id == event_id, inbox_events.c.status == Status.PROCESSING)
+        .values(**values)
+    ).rowcount
+    if not held:
+        log.info("inbox event %s failed after another attempt took it over; leaving it to that one", event_id)
+        return Decision(Action.SUPERSEDED)
+    if values["status"] is Status.DEAD:
+        deadletters.add(
+            conn, task_name=task_name, entity=event.entity, organization_id=event.organization_id,
+            zoho_id=event.zoho_id, exc=exc, attempts=attempts, inbox_event_id=event_id,
+            payload={"source": event.source, "content_type": event.content_type, "body": event.body},
+        )
+    log.log(
+        logging.ERROR if values["status"] is Status.DEAD else logging.WARNING,
+        "inbox event %s (%s %s) failed: %s → %s", event_id, event.entity, event.zoho_id, describe(exc),
+        decision.action,
+    )
+    return decision
+
+
+# ------------------------------------------------------------------ the sweeper
+
+
 def due_for_redrive(conn: Connection, older_than: dt.timedelta, limit: int = 1000) -> list[tuple[int, str]]:
     """Unfinished events whose message may have been lost, and waiting events now due."""
     now = utcnow()
     cutoff = now - older_than
     last_touch = sa.func.coalesce(inbox_events.c.enqueued_at, inbox_events.c.received_at)
+    stuck = (Status.RECEIVED, Status.PROCESSING, Status.RETRYING)
     stmt = (
         sa.select(inbox_events.c.id, inbox_events.c.entity)
         .where(
             sa.or_(
-                sa.and_(inbox_events.c.status.in_(("received", "processing", "retrying")), last_touch < cutoff),
-                sa.and_(inbox_events.c.status == "waiting", inbox_events.c.next_attempt_at <= now),
+                sa.and_(inbox_events.c.status.in_(stuck), last_touch < cutoff),
+                sa.and_(inbox_events.c.status == Status.WAITING, inbox_events.c.next_attempt_at <= now),
             )
         )
         .order_by(inbox_events.c.id)

@@ -1,12 +1,15 @@
-"""Processing one inbox event: load → (fetch) → map → validate → upsert → mark done.
+"""Processing one inbox event: claim → (fetch) → map → validate → upsert → finish.
 
-Idempotent: an event already done is skipped, and applying the same record twice leaves
-the same row (the stale-write guard compares Zoho's times). Missing references found while
-writing become durable fetch requests in the inbox, returned to the caller to enqueue.
+Idempotent: an event already finished is skipped, and applying the same record twice
+leaves the same row (the stale-write guard compares Zoho's times). Missing references found
+while writing become durable fetch requests in the inbox, returned to the caller to
+enqueue. Failures are not handled here: they propagate to the task's retry policy
+(:mod:`tasks.policy`), which records them through :func:`tds.inbox.record_failure`.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from dataclasses import dataclass, field
 
@@ -16,18 +19,26 @@ from tds import inbox, registry
 from tds.config import Settings
 from tds.db import get_engine, utcnow
 from tds.mapping import MapContext, Mapped
-from tds.models import inbox_events, metadata
+from tds.models import metadata
 from tds.registry import Entity
 from tds.sinks import sql as sql_sink
+from tds.webhook_payload import extract_record
 from tds.zoho.errors import ZohoNotFound
 
 log = logging.getLogger(__name__)
 
 
+class Result(enum.StrEnum):
+    DONE = "done"  # the record was written
+    STALE = "stale"  # the stored version is newer: nothing written
+    DELETED = "deleted"  # Zoho no longer has the record: soft-deleted here
+    SKIPPED = "skipped"  # no such event, or already finished
+
+
 @dataclass
 class Outcome:
     event_id: int
-    status: str  # done | stale | deleted | skipped
+    status: Result
     entity: str = ""
     follow_up: list[tuple[int, str]] = field(default_factory=list)  # (inbox event id, entity)
 
@@ -46,17 +57,10 @@ def needs_detail(entity: Entity, record: dict, mode: str) -> bool:
 def process_event(settings: Settings, event_id: int, client=None) -> Outcome:
     engine = get_engine(settings.database_url)
     with engine.begin() as conn:
-        event = conn.execute(sa.select(inbox_events).where(inbox_events.c.id == event_id)).first()
-        if event is None:
-            log.warning("inbox event %s does not exist; nothing to do", event_id)
-            return Outcome(event_id, "skipped")
-        if event.status in inbox.FINISHED:
-            return Outcome(event_id, "skipped", event.entity)
-        conn.execute(
-            sa.update(inbox_events)
-            .where(inbox_events.c.id == event_id)
-            .values(status="processing", attempts=inbox_events.c.attempts + 1)
-        )
+        event = inbox.claim(conn, event_id)
+    if event is None:
+        log.debug("inbox event %s is finished or does not exist; nothing to do", event_id)
+        return Outcome(event_id, Result.SKIPPED)
     entity = registry.get(event.entity)
     try:
         record = _record_for(settings, event, entity, client)
@@ -81,15 +85,15 @@ def _gone(engine, event, entity: Entity) -> Outcome:
                    tbl.c[entity.zoho_id_column] == event.zoho_id, tbl.c.deleted_at.is_(None))
             .values(deleted_at=utcnow())
         ).rowcount
-        if not marked and event.source == "fetch":
+        if not marked and event.source == inbox.Source.FETCH:
             raise ZohoNotFound(f"{entity.name} {event.zoho_id} is referenced but does not exist in Zoho")
-        _finish(conn, event.id, note=f"{entity.name} {event.zoho_id} not found in Zoho: marked deleted")
-    return Outcome(event.id, "deleted", entity.name)
+        inbox.finish(conn, event.id, note=f"{entity.name} {event.zoho_id} not found in Zoho: marked deleted")
+    return Outcome(event.id, Result.DELETED, entity.name)
 
 
 def _record_for(settings: Settings, event, entity: Entity, client) -> dict:
-    if event.source == "webhook":
-        record = inbox.extract_record(entity, event.body or "", event.content_type)
+    if event.source == inbox.Source.WEBHOOK:
+        record = extract_record(entity, event.body or "", event.content_type)
         if not needs_detail(entity, record, settings.fetch_detail):
             return record
     if client is None:
@@ -103,28 +107,7 @@ def _apply(engine, event_id: int, records: list[Mapped]) -> Outcome:
         wanted = set(result.missing) | {
             sql_sink.MissingReference(name, rec.organization_id, zid) for rec in records for name, zid in rec.refresh
         }
-        follow_up = request_missing(conn, wanted)
-        _finish(conn, event_id)
-    status = "done" if result.written else "stale"
+        follow_up = inbox.request_missing(conn, wanted)
+        inbox.finish(conn, event_id)
+    status = Result.DONE if result.written else Result.STALE
     return Outcome(event_id, status, records[0].entity.name if records else "", follow_up)
-
-
-def _finish(conn, event_id: int, note: str | None = None) -> None:
-    """Mark the event done, unless it was asked for again while this attempt ran (then the
-    new request's message processes it once more)."""
-    conn.execute(
-        sa.update(inbox_events)
-        .where(inbox_events.c.id == event_id, inbox_events.c.status == "processing")
-        .values(status="done", processed_at=utcnow(), last_error=note, next_attempt_at=None)
-    )
-
-
-def request_missing(conn, missing) -> list[tuple[int, str]]:
-    """Turn missing (or changed) references into inbox fetch requests; return those to enqueue."""
-    follow_up = []
-    for ref in sorted(missing, key=lambda m: (m.entity, m.zoho_id)):
-        ev = inbox.request_fetch(conn, ref.entity, ref.organization_id, ref.zoho_id, reason="missing reference")
-        if not ev.duplicate:
-            follow_up.append((ev.id, ev.entity))
-    inbox.mark_enqueued(conn, [eid for eid, _ in follow_up])
-    return follow_up

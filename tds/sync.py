@@ -23,12 +23,11 @@ from typing import Callable
 import redis as redis_lib
 import sqlalchemy as sa
 
-from tds import failures, registry
+from tds import deadletters, inbox, registry
 from tds.config import Settings
 from tds.db import get_engine, utcnow
 from tds.mapping import MapContext, MappingError, parse_zoho_time
 from tds.models import sync_runs, sync_state
-from tds.processing import request_missing
 from tds.registry import Entity
 from tds.sinks import sql as sql_sink
 
@@ -106,17 +105,20 @@ def _run(settings, entity, organization_id, client, progress, enqueue, refetch, 
                 records, unchanged = _complete(conn, entity, organization_id, client, page, refetch)
             result.records_unchanged += unchanged
             result.api_calls += 1 + (_detail_calls(entity, len(page) - unchanged) if records is not page else 0)
-            mapped = []
+            mapped, refused = [], []
             for record in records:
                 try:
                     mapped.append(registry.route(entity, record).map(record, ctx))
                 except MappingError as exc:
-                    result.records_failed += 1
-                    failures.dead_letter_task(settings, "tds.sync_entity", entity.name, {"record": record}, exc,
-                                              organization_id, zoho_id=str(record.get(entity.id_field) or "") or None)
+                    refused.append((record, exc))
+            result.records_failed += len(refused)
             with engine.begin() as conn:
+                for record, exc in refused:  # the record is kept whole; the rest of the page goes on
+                    deadletters.add(conn, task_name="tds.sync_entity", entity=entity.name, exc=exc,
+                                    payload={"record": record}, organization_id=organization_id,
+                                    zoho_id=str(record.get(entity.id_field) or "") or None)
                 written = sql_sink.write(conn, mapped)
-                result.follow_up += request_missing(conn, written.missing)
+                result.follow_up += inbox.request_missing(conn, written.missing)
             result.records_seen += len(page)
             result.records_written += written.written
             page_newest = _newest(entity, page)

@@ -166,7 +166,7 @@ def celery_worker_session(database_url):
         pool="threads",
         concurrency=4,
         perform_ping_check=False,
-        queues=tasks.app_queues(),
+        queues=tasks.all_queues(),
         shutdown_timeout=30,
     ) as worker:
         yield worker

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import threading
 
 import sqlalchemy as sa
 
@@ -86,3 +88,62 @@ def test_retries_exhausted_goes_to_dead_letter_with_every_attempt(worker, engine
     assert letter.error_class.startswith("Zoho")
     assert json.loads(letter.payload["body"])["item"]["item_id"] == item["item_id"]
     assert _product(engine, item["item_id"]) is None
+
+
+@contextlib.contextmanager
+def flower_view(app):
+    """Watch the worker's task events the way Flower does (an event receiver feeding a
+    ``celery.events.State``); yields the state and the list of events seen."""
+    state, seen, ready = app.events.State(), [], threading.Event()
+
+    def on_event(event):
+        seen.append(event)
+        state.event(event)
+
+    with app.connection_for_read() as conn:
+        receiver = app.events.Receiver(conn, handlers={"*": on_event})
+        consume_ready = receiver.on_consume_ready
+
+        def on_ready(*args, **kwargs):
+            consume_ready(*args, **kwargs)
+            ready.set()
+
+        receiver.on_consume_ready = on_ready
+        thread = threading.Thread(target=receiver.capture, kwargs={"limit": None, "timeout": None}, daemon=True)
+        thread.start()
+        assert ready.wait(10), "the event receiver did not start"
+        try:
+            yield state, seen
+        finally:
+            receiver.should_stop = True
+            thread.join(10)
+
+
+def test_flower_shows_retries_as_retry_and_the_dead_letter_as_failure(worker, engine, database_url, redis_url,
+                                                                      simulator_factory):
+    import tasks
+
+    sim = simulator_factory(scale="small")
+    org = sim.simulator.config.organizations[0]
+    settings = use(settings_for(sim, database_url, redis_url, org, TDS_ZOHO_MAX_ATTEMPTS="1",
+                                TDS_TASK_MAX_RETRIES="2", TDS_ZOHO_BREAKER_FAILURES="1000"))
+    item = sim.simulator.store.records(org, "items")[3]
+    partial = {k: v for k, v in item.items() if k not in ("warehouses", "locations")}
+    sim.simulator.configure(error_rate=1.0)
+    with flower_view(tasks.app) as (state, seen):
+        event_id = signed_post(create_app(settings).test_client(), "items", {"item": partial},
+                               org=org).get_json()["event_id"]
+        wait_for(lambda: _event(engine, event_id).status == "dead", timeout=60, what="the dead letter")
+
+        def the_task():
+            return next((t for t in state.tasks.values()  # Flower shows args as their repr
+                         if t.name == "tds.process_event" and (t.args or "").lstrip("[(").startswith(f"{event_id},")),
+                        None)
+
+        wait_for(lambda: the_task() is not None and the_task().state == "FAILURE", timeout=20,
+                 what="Flower to see the task fail")
+    task = the_task()
+    kinds = [e["type"] for e in seen if e.get("uuid") == task.uuid]
+    assert kinds.count("task-retried") == 2  # each retry is shown as RETRY
+    assert kinds[-1] == "task-failed" and "task-succeeded" not in kinds
+    assert "ZohoTransientError" in (task.exception or "")

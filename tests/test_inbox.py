@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tds import failures, inbox, processing
+from tds import failures, inbox
+from tds.decisions import Action
 from tds.models import dead_letters, inbox_events
 from tds.zoho.errors import ZohoFatalError, ZohoTransientError
 from tests.conftest import ORG
@@ -33,16 +34,22 @@ def test_fetch_asked_for_again_while_running_is_fetched_again(engine, settings):
     assert _status(engine, first.id) == "received"
 
     with engine.begin() as conn:  # the running attempt ends: it must not mark the new request done
-        processing._finish(conn, first.id)
+        assert not inbox.finish(conn, first.id)
     assert _status(engine, first.id) == "received"
+
+
+def _fail(settings, engine, event_id, exc, retries):
+    """What the task's retry policy does with a failed attempt."""
+    with engine.begin() as conn:
+        return inbox.record_failure(conn, event_id, failures.decide(settings, exc, retries), exc, "tds.process_event")
 
 
 def test_failure_after_another_attempt_finished_changes_nothing(engine, settings):
     with engine.begin() as conn:
         event = inbox.request_fetch(conn, "items", ORG, "222", reason="missing reference")
     _set_status(engine, event.id, "done")  # a second delivery already finished it
-    decision = failures.handle_event_failure(settings, event.id, ZohoFatalError("boom"), 0, "tds.process_event")
-    assert decision.action == "superseded"
+    decision = _fail(settings, engine, event.id, ZohoFatalError("boom"), 0)
+    assert decision.action is Action.SUPERSEDED
     assert _status(engine, event.id) == "done"
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(dead_letters)).scalar() == 0
@@ -52,12 +59,12 @@ def test_failure_of_the_running_attempt_is_recorded(engine, settings):
     with engine.begin() as conn:
         event = inbox.request_fetch(conn, "items", ORG, "333", reason="missing reference")
     _set_status(engine, event.id, "processing")
-    decision = failures.handle_event_failure(settings, event.id, ZohoTransientError("503"), 0, "tds.process_event")
-    assert decision.action == "retry" and 0 < decision.countdown <= settings.task_retry_backoff_max
+    decision = _fail(settings, engine, event.id, ZohoTransientError("503"), 0)
+    assert decision.action is Action.RETRY and 0 < decision.countdown <= settings.task_retry_backoff_max
     assert _status(engine, event.id) == "retrying"
     _set_status(engine, event.id, "processing")
-    decision = failures.handle_event_failure(settings, event.id, ZohoFatalError("400 bad"), 1, "tds.process_event")
-    assert decision.action == "dead" and _status(engine, event.id) == "dead"
+    decision = _fail(settings, engine, event.id, ZohoFatalError("400 bad"), 1)
+    assert decision.action is Action.DEAD and _status(engine, event.id) == "dead"
     with engine.connect() as conn:
         letter = conn.execute(sa.select(dead_letters)).one()
     assert [a["error"] for a in letter.attempts] == ["ZohoTransientError: 503", "ZohoFatalError: 400 bad"]

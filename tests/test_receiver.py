@@ -204,3 +204,24 @@ def test_tds_receiver_serves_with_gunicorn_and_keeps_the_token_out_of_the_log(en
     assert "/api/zoho/webhooks/items" in text and " 202 " in text
     assert WEBHOOK_SECRET not in text
     assert stored(engine)[0].zoho_id == RECORD["item_id"]
+
+
+def test_the_receiver_loads_neither_the_sync_nor_processing_nor_the_zoho_client():
+    """The thin receiver imports what it needs to verify, store and send a task by name."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from tds.config import Settings\n"
+        "from webhook_receiver import create_app\n"
+        "s = Settings.from_env({'TDS_DATABASE_URL': 'sqlite://', 'ZOHO_WEBHOOK_SECRET': 'TestWebhookSecret123',"
+        " 'ZOHO_ORGANIZATION_ID': '1'}, env_file=None)\n"
+        "create_app(s)\n"
+        "loaded = [m for m in sys.modules if m.split('.')[:2] in (['tds', 'sync'], ['tds', 'processing'],"
+        " ['tds', 'zoho'], ['tasks', 'events'], ['tasks', 'maintenance'])]\n"
+        "print(','.join(loaded))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""

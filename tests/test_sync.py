@@ -108,7 +108,7 @@ def test_overlapping_syncs_of_one_entity_are_refused(engine, database_url, redis
 
 
 def test_sync_runs_as_a_celery_task(worker, engine, database_url, redis_url, simulator_factory):
-    from tasks.maintenance import sync_entity
+    from tasks import send_sync
     from tests.helpers import wait_for
 
     sim = simulator_factory(scale="small")
@@ -116,7 +116,7 @@ def test_sync_runs_as_a_celery_task(worker, engine, database_url, redis_url, sim
     use(settings_for(sim, database_url, redis_url, org))
     expected = {r["contact_id"] for r in sim.simulator.store.records(org, "contacts")
                 if r["contact_type"] == "customer"}
-    sync_entity.apply_async(args=["customers", org, "full"])
+    send_sync("customers", org)
 
     def finished():
         with engine.connect() as conn:

@@ -1,4 +1,9 @@
-"""Flask app factory and routes. No business logic lives here: verify → store → enqueue → 202."""
+"""Flask app factory and routes. No business logic lives here: verify → store → enqueue → 202.
+
+The receiver loads only what it needs for that: the registry, the webhook signature check,
+the inbox and a sending-only Celery app (tasks are sent by name). It never imports the
+sync, event processing or the Zoho client.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +13,24 @@ import sqlalchemy as sa
 from flask import Flask, jsonify, request
 from sqlalchemy import exc as sa_exc
 
-from tds import inbox, registry, webhook_auth
+from tds import inbox, registry, webhook_auth, webhook_payload
 from tds.config import ConfigError, Settings, get_settings
 from tds.db import get_engine
+from tds.services import redis_client
 
 log = logging.getLogger("tds.receiver")
 
 
 def create_app(settings: Settings | None = None, enqueue=None) -> Flask:
-    """Build the receiver. ``enqueue(event_id, entity)`` defaults to the Celery sender."""
+    """Build the receiver. ``enqueue(event_id, entity)`` defaults to sending the event's
+    task by name through a Celery app built from ``settings``."""
     settings = settings or get_settings()
     if not settings.zoho_webhook_secret and not settings.webhook_allow_unsigned:
         raise ConfigError(
             "ZOHO_WEBHOOK_SECRET is not set; set it, or set TDS_WEBHOOK_ALLOW_UNSIGNED=true to accept unsigned webhooks"
         )
     if enqueue is None:
-        from tasks import enqueue_event as enqueue
+        enqueue = _celery_sender(settings)
 
     app = Flask("webhook_receiver")
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
@@ -49,9 +56,9 @@ def create_app(settings: Settings | None = None, enqueue=None) -> Flask:
             return jsonify(error="invalid webhook signature or token"), 401
         try:
             with engine.begin() as conn:
-                event = inbox.receive(conn, entity, body, request.content_type, request.args, request.headers,
+                event = webhook_payload.receive(conn, entity, body, request.content_type, request.args, request.headers,
                                       settings.zoho_organization_ids)
-        except inbox.PayloadError as exc:
+        except webhook_payload.PayloadError as exc:
             return jsonify(error=str(exc)), 400
         except sa_exc.SQLAlchemyError as exc:
             log.error("inbox unavailable, answering 503 so Zoho retries: %s", exc.__class__.__name__)
@@ -79,8 +86,6 @@ def create_app(settings: Settings | None = None, enqueue=None) -> Flask:
         except sa_exc.SQLAlchemyError as exc:
             checks["database"] = f"error: {exc.__class__.__name__}"
         try:
-            from tds.services import redis_client
-
             redis_client(settings).ping()
             checks["redis"] = "ok"
         except Exception as exc:
@@ -89,3 +94,11 @@ def create_app(settings: Settings | None = None, enqueue=None) -> Flask:
         return jsonify(status="ok" if healthy else "degraded", checks=checks), 200 if healthy else 503
 
     return app
+
+
+def _celery_sender(settings: Settings):
+    from functools import partial
+
+    from tasks.celery_app import create_celery, enqueue_event
+
+    return partial(enqueue_event, create_celery(settings, include=()))

@@ -1,0 +1,52 @@
+"""The retry policy every TDS task declares, once: ``@zoho_task(name, on_failure=…)``.
+
+In the spirit of Celery's ``autoretry_for``/``retry_backoff``: the task body only does
+its work; when it raises, :func:`tds.failures.decide` says what the failure means, the
+task's ``on_failure`` records it (for an inbox event: :func:`tds.inbox.record_failure`),
+and then, read top-down:
+
+* retry → ``self.retry(countdown=…)``: the task shows as RETRY in Flower;
+* wait (daily quota spent) → the task returns; the event waits in PostgreSQL and the
+  sweeper enqueues it when its time has come (never as a long ETA message);
+* dead → the exception is raised again, so the task ends as FAILURE in Flower and in its
+  metrics, with the dead letter already committed;
+* superseded (another attempt holds the event) → the task returns; that attempt decides.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+from celery import shared_task
+
+from tds import failures
+from tds.config import get_settings
+from tds.decisions import Action, Decision
+
+# on_failure(task, exc, decision, *args, **kwargs) -> the decision that stands
+FailureRecorder = Callable[..., Decision]
+
+
+def zoho_task(name: str, on_failure: FailureRecorder | None = None):
+    """Declare a task with TDS's retry policy (see the module docstring)."""
+
+    def decorate(body):
+        @functools.wraps(body)
+        def run(self, *args, **kwargs):
+            try:
+                return body(self, *args, **kwargs)
+            except Exception as exc:
+                decision = failures.decide(get_settings(), exc, self.request.retries)
+                if on_failure is not None:
+                    decision = on_failure(self, exc, decision, *args, **kwargs)
+                if decision.action is Action.RETRY:
+                    raise self.retry(exc=exc, countdown=decision.countdown)
+                if decision.action is Action.DEAD:
+                    raise
+                return {"status": str(decision.action),
+                        "until": decision.wait_until.isoformat() if decision.wait_until else None}
+
+        return shared_task(name=name, bind=True, max_retries=None)(run)
+
+    return decorate

@@ -1,0 +1,145 @@
+"""What a Zoho webhook body holds, and how it becomes an inbox event.
+
+Zoho's default payload is ``{"item": {...}}`` with no event type and no id of its own; a
+user may also configure a bare record, or a form body whose ``JSONString`` field holds
+either. This module finds the record, its id and its organization, builds the dedup key
+and hands the event to :func:`tds.inbox.store`.
+
+The dedup key is the entity, organization, Zoho id, Zoho's ``last_modified_time`` and a
+hash of the body: Zoho resending the same webhook is stored once, while every new version
+of a record, even two within one second, is a new event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Mapping
+from urllib.parse import parse_qsl
+
+import simplejson
+from sqlalchemy.engine import Connection
+
+from tds import inbox, registry
+from tds.db import json_loads
+from tds.mapping import MappingError, parse_zoho_time
+from tds.registry import Entity
+
+KEPT_HEADERS = ("Content-Type", "User-Agent", "X-Zoho-Event", "X-Zoho-Skip-Webhook-Trigger", "X-Request-Id")
+
+
+class PayloadError(ValueError):
+    """The webhook body is not a Zoho record TDS can use (answered 400, nothing stored)."""
+
+
+def extract_record(entity: Entity, body: bytes | str, content_type: str | None) -> dict:
+    """The Zoho record inside a webhook body.
+
+    Accepts Zoho's default payload ``{"item": {...}}``, a bare record object, and a form
+    body whose ``JSONString`` field holds either of those.
+    """
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PayloadError("body is not UTF-8 text") from None
+    content_type = (content_type or "").lower()
+    if "x-www-form-urlencoded" in content_type:
+        form = dict(parse_qsl(body, keep_blank_values=True))
+        if "JSONString" in form:
+            return _unwrap(entity, _parse_json(form["JSONString"]))
+        return _unwrap(entity, form)
+    return _unwrap(entity, _parse_json(body))
+
+
+def _parse_json(text: str):
+    if not text.strip():
+        raise PayloadError("empty body")
+    try:
+        return json_loads(text)
+    except (simplejson.JSONDecodeError, ValueError) as exc:
+        raise PayloadError(f"body is not valid JSON: {exc}") from None
+
+
+def _unwrap(entity: Entity, payload) -> dict:
+    if not isinstance(payload, dict):
+        raise PayloadError("body must be a JSON object")
+    for key in (*entity.payload_keys, entity.detail_key):
+        if key and isinstance(payload.get(key), dict):
+            return payload[key]
+    if isinstance(payload.get("JSONString"), str):
+        return _unwrap(entity, _parse_json(payload["JSONString"]))
+    if len(payload) == 1:
+        (only,) = payload.values()
+        if isinstance(only, dict) and entity.id_field in only:
+            return only
+    return payload
+
+
+def record_id(entity: Entity, record: dict) -> str:
+    value = record.get(entity.id_field)
+    if value in (None, ""):
+        raise PayloadError(f"no {entity.id_field} in the {entity.name} record")
+    return str(value).strip()
+
+
+def organization_of(
+    record: dict, query: Mapping[str, str], headers: Mapping[str, str], configured: tuple[str, ...]
+) -> str:
+    org = (
+        query.get("organization_id")
+        or headers.get("X-Zoho-Organization-Id")
+        or (str(record["organization_id"]) if record.get("organization_id") else None)
+    )
+    if not org:
+        if len(configured) == 1:
+            return configured[0]
+        raise PayloadError("no organization_id: add ?organization_id= to the webhook URL")
+    org = str(org).strip()
+    if configured and org not in configured:
+        raise PayloadError(f"organization {org} is not configured in ZOHO_ORGANIZATION_ID")
+    return org
+
+
+def dedup_key(entity: Entity, org: str, zoho_id: str, record: dict, body: bytes | str) -> str:
+    """Same record, same Zoho time, same body: the same event.
+
+    Zoho's times have one-second resolution, so two edits within a second share a time;
+    the body tells them apart, while a redelivery of one webhook (same body) collapses.
+    """
+    modified = record.get(entity.modified_field) if entity.modified_field else None
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    basis = f"webhook|{entity.name}|{org}|{zoho_id}|{modified or ''}|" + hashlib.sha256(raw).hexdigest()
+    return hashlib.sha256(basis.encode("utf-8")).hexdigest()
+
+
+def receive(
+    conn: Connection,
+    slug_entity: Entity,
+    body: bytes,
+    content_type: str | None,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    configured_orgs: tuple[str, ...],
+) -> inbox.InboxEvent:
+    """Parse and store one webhook; the caller commits and then enqueues."""
+    record = extract_record(slug_entity, body, content_type)
+    entity = registry.route(slug_entity, record)
+    zoho_id = record_id(entity, record)
+    org = organization_of(record, query, headers, configured_orgs)
+    try:
+        modified = parse_zoho_time(record.get(entity.modified_field)) if entity.modified_field else None
+    except MappingError as exc:
+        raise PayloadError(str(exc)) from None
+    kept = {h: headers[h] for h in KEPT_HEADERS if headers.get(h)}
+    return inbox.store(
+        conn,
+        source=inbox.Source.WEBHOOK,
+        entity=entity.name,
+        organization_id=org,
+        zoho_id=zoho_id,
+        key=dedup_key(entity, org, zoho_id, record, body),
+        modified=modified,
+        body=body.decode("utf-8"),
+        content_type=content_type,
+        headers=kept,
+    )
