@@ -21,10 +21,6 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
-def downgrade(database_url: str, revision: str) -> None:
-    command.downgrade(alembic_config(database_url), revision)
-
-
 def current_revision(database_url: str) -> str | None:
     with get_engine(database_url).connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
@@ -33,6 +29,3 @@ def current_revision(database_url: str) -> str | None:
 def head_revision(database_url: str) -> str | None:
     return ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
 
-
-def is_current(database_url: str) -> bool:
-    return current_revision(database_url) == head_revision(database_url)
