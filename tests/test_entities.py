@@ -53,7 +53,8 @@ from tds.models import (
     warehouses,
 )
 from tds.simulator.config import SimulatorConfig
-from tds.simulator.resources import RESOURCES, list_row
+from tds.simulator.families import RESOURCES
+from tds.simulator.resources import list_row
 from tds.simulator.server import SimulatorServer
 from tests.conftest import PG_HOST_URL, TEST_REDIS_URL, WEBHOOK_SECRET, _admin
 from tests.helpers import signed_post, wait_for
