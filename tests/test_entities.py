@@ -44,7 +44,8 @@ from tds.mappers.users import users
 from tds.mapping import parse_zoho_time
 from tds.models import dead_letters, inbox_events
 from tds.simulator.config import SimulatorConfig
-from tds.simulator.resources import RESOURCES, list_row
+from tds.simulator.families import RESOURCES
+from tds.simulator.resources import list_row
 from tds.simulator.server import SimulatorServer
 from tests.conftest import PG_HOST_URL, TEST_REDIS_URL, WEBHOOK_SECRET, _admin
 from tests.helpers import signed_post, wait_for
