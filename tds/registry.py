@@ -1,7 +1,8 @@
 """The entity registry: the one place each Zoho entity TDS mirrors is described.
 
-Receiver routes, Celery queues, full and incremental sync, reconciliation, the simulator
-and the status page all read this table. An entry says how Zoho serves the entity (API,
+Receiver routes, Celery queues, event processing, sync and the demo all read this table
+(the simulator, which plays Zoho, keeps Zoho's own description in :mod:`tds.simulator`).
+An entry says how Zoho serves the entity (API,
 paths, keys, webhooks) and names its mapper and its main table; what the tables themselves
 say is read from them, never written here again: the Zoho id column, the child tables (and
 their keys), and the references to other entities' rows (each foreign key names the Zoho id
