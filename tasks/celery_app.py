@@ -57,22 +57,28 @@ def create_celery(settings: Settings, include: tuple[str, ...] = TASK_MODULES) -
         worker_send_task_events=True,
         task_send_sent_event=True,
         timezone="UTC",
-        beat_scheduler="redbeat.RedBeatScheduler",
+        beat_scheduler="tasks.beat:HealingRedBeatScheduler",
         redbeat_redis_url=settings.redis_url,
         redbeat_key_prefix="tds:redbeat:",
-        redbeat_lock_timeout=300,
-        beat_max_loop_interval=30,
+        redbeat_lock_timeout=settings.beat_lock_timeout,
+        beat_max_loop_interval=settings.beat_loop_interval,
         beat_schedule={
-            "sweep-inbox": {"task": "tds.sweep_inbox", "schedule": 60.0},
+            "sweep-inbox": {"task": "tds.sweep_inbox", "schedule": settings.sweep_interval},
             "full-sync-nightly": {"task": "tds.sync_all", "schedule": crontab(hour=2, minute=0)},
         },
     )
+    if "tasks.maintenance" in include:
+        from tasks.maintenance import WorkerSweep
+
+        app.steps["worker"].add(WorkerSweep)
     return app
 
 
-def enqueue_event(app: Celery, event_id: int, entity: str) -> None:
-    """Send an inbox event to its entity's queue (the message carries only the id)."""
-    app.send_task(PROCESS_EVENT, args=[event_id, entity], queue=registry.get(entity).queue)
+def enqueue_event(app: Celery, event_id: int, entity: str, countdown: float = 0) -> None:
+    """Send an inbox event to its entity's queue (the message carries only the id);
+    ``countdown`` lets a burst of webhooks for one record arrive before it is processed."""
+    app.send_task(PROCESS_EVENT, args=[event_id, entity], queue=registry.get(entity).queue,
+                  countdown=countdown or None)
 
 
 def send_sync(app: Celery, entity: str, organization_id: str, refetch: bool = False) -> None:

@@ -1,25 +1,62 @@
-"""Maintenance tasks: the inbox sweeper and syncs. The logic is in :mod:`tds`."""
+"""Maintenance tasks: the inbox sweeper and syncs, and the sweep every worker runs when
+beat is late. The logic is in :mod:`tds`."""
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
+import logging
+import threading
 
-from celery import shared_task
+from celery import bootsteps, shared_task
 
 from tasks.celery_app import SYNC_ENTITY, enqueue_event, send_sync
 from tasks.policy import zoho_task
-from tds import deadletters, inbox, registry, services, sync
+from tds import deadletters, healing, registry, services, sync
 from tds.config import get_settings
 from tds.db import get_engine
 from tds.decisions import Action, Decision
 
+log = logging.getLogger(__name__)
+
 
 @shared_task(name="tds.sweep_inbox", bind=True)
-def sweep_inbox(self) -> int:
+def sweep_inbox(self) -> dict:
     settings = get_settings()
-    return inbox.sweep(get_engine(settings.database_url), dt.timedelta(seconds=settings.inbox_sweep_after),
-                       functools.partial(enqueue_event, self.app))
+    try:
+        report = healing.run_sweep(settings, functools.partial(enqueue_event, self.app),
+                                   services.redis_client(settings))
+    except healing.SweepRunning:
+        return {"status": "another sweep is running"}
+    return {"status": "swept", **report.redriven, "sync_locks_cleared": report.sync_locks_cleared,
+            "broker_was_empty": report.broker_was_empty}
+
+
+class WorkerSweep(bootsteps.StartStopStep):
+    """In the worker's main process, outside the pool: every few seconds, run the sweep if
+    none has run for ``TDS_WORKER_SWEEP_AFTER`` (:func:`tds.healing.sweep_if_overdue`), so the
+    inbox heals with beat gone. A thread, so a slow database never blocks the consumer."""
+
+    def __init__(self, parent, **kwargs):
+        super().__init__(parent, **kwargs)
+        self._stop = threading.Event()
+        self._thread = None
+
+    def start(self, parent):
+        self._thread = threading.Thread(target=self._run, args=(parent.app,), name="tds-worker-sweep", daemon=True)
+        self._thread.start()
+
+    def stop(self, parent):
+        self._stop.set()
+
+    def _run(self, app) -> None:
+        settings = get_settings()
+        every = max(1.0, min(30.0, settings.worker_sweep_after / 3))
+        while not self._stop.wait(every):
+            try:
+                healing.sweep_if_overdue(settings, functools.partial(enqueue_event, app),
+                                         services.redis_client(settings))
+            except Exception as exc:  # Redis or PostgreSQL away: the next round tries again
+                log.warning("worker sweep skipped: %s: %s", exc.__class__.__name__, exc)
 
 
 def _record_sync_failure(task, exc: BaseException, decision: Decision, entity: str, organization_id: str,

@@ -11,11 +11,17 @@ and then, read top-down:
 * dead → the exception is raised again, so the task ends as FAILURE in Flower and in its
   metrics, with the dead letter already committed;
 * superseded (another attempt holds the event) → the task returns; that attempt decides.
+
+When recording the failure itself fails (PostgreSQL is down: the usual reason a task fails
+then), nothing is known to be recorded, so the task retries with the backoff countdown
+whatever the decision was: the failure is recorded by a later attempt, once the database
+answers, and the event never waits for the sweeper.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Callable
 
 from celery import shared_task
@@ -23,6 +29,8 @@ from celery import shared_task
 from tds import failures
 from tds.config import get_settings
 from tds.decisions import Action, Decision
+
+log = logging.getLogger(__name__)
 
 # on_failure(task, exc, decision, *args, **kwargs) -> the decision that stands
 FailureRecorder = Callable[..., Decision]
@@ -39,7 +47,13 @@ def zoho_task(name: str, on_failure: FailureRecorder | None = None):
             except Exception as exc:
                 decision = failures.decide(get_settings(), exc, self.request.retries)
                 if on_failure is not None:
-                    decision = on_failure(self, exc, decision, *args, **kwargs)
+                    try:
+                        decision = on_failure(self, exc, decision, *args, **kwargs)
+                    except Exception as record_exc:
+                        log.warning("%s[%s]: could not record its failure (%s: %s); retrying", self.name,
+                                    self.request.id, record_exc.__class__.__name__, record_exc)
+                        raise self.retry(exc=exc, countdown=failures.unrecorded_countdown(
+                            get_settings(), self.request.retries)) from None
                 if decision.action is Action.RETRY:
                     raise self.retry(exc=exc, countdown=decision.countdown)
                 if decision.action is Action.DEAD:

@@ -89,7 +89,7 @@ def _sync_here(settings, chosen, org_ids, refetch: bool) -> None:
     from tds import services, sync
 
     console = Console(stderr=True)
-    client = services.zoho_client(settings)
+    client = services.zoho_client(settings, budget_wait=60)  # this process may wait for the rate limit
     enqueue = _enqueue_or_none()
     failed = False
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -168,15 +168,25 @@ ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s'
 @cli.command("receiver")
 @click.option("--bind", default="0.0.0.0:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=int)
-def receiver_command(bind: str, workers: int) -> None:
-    """Serve the webhook receiver with gunicorn."""
+@click.option("--threads", default=16, show_default=True, type=int,
+              help="Threads per worker: a slow client holds one thread, never a whole worker.")
+def receiver_command(bind: str, workers: int, threads: int) -> None:
+    """Serve the webhook receiver with gunicorn (threaded workers; put a buffering reverse
+    proxy in front, see docs/reliability.md)."""
     from webhook_receiver import create_app
 
     create_app(get_settings(), enqueue=lambda *a: None)  # fail here, clearly, on a bad configuration
-    # the access log shows the path without the query string: ?token= carries the secret
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers),
-                               "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", *gunicorn_args(bind, workers, threads),
                                "webhook_receiver:create_app()"])
+
+
+def gunicorn_args(bind: str, workers: int, threads: int) -> list[str]:
+    """gthread workers, so a client that sends its body slowly (or never) holds one thread;
+    no control socket, so two receivers on one host do not take each other's; the access
+    log shows the path without the query string (``?token=`` carries the secret)."""
+    return ["--bind", bind, "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
+            "--timeout", "30", "--graceful-timeout", "20", "--keep-alive", "5", "--no-control-socket",
+            "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT]
 
 
 @cli.command("worker", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -203,22 +213,75 @@ def inbox() -> None:
 
 @inbox.command("sweep")
 def inbox_sweep() -> None:
-    """Enqueue again every inbox event that should have finished by now."""
-    import datetime as dt
-
+    """Send again every inbox event that should have finished by now (what beat and the
+    workers run on their own; see docs/reliability.md)."""
     from tasks import enqueue_event
-    from tds import inbox as inbox_mod
-    from tds.db import get_engine
+    from tds import healing, services
 
     settings = get_settings()
-    n = inbox_mod.sweep(get_engine(settings.database_url), dt.timedelta(seconds=settings.inbox_sweep_after),
-                        enqueue_event)
-    click.echo(f"re-enqueued {n} events")
+    try:
+        report = healing.run_sweep(settings, enqueue_event, services.redis_client(settings))
+    except healing.SweepRunning:
+        click.echo("a sweep is already running; nothing done")
+        return
+    except Exception as exc:  # Redis or PostgreSQL unreachable: one line, not four tracebacks
+        click.echo(f"sweep failed: {_one_line(exc)}", err=True)
+        sys.exit(1)
+    click.echo(report.describe())
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0] if text else ''}"
+
+
+@cli.group()
+def events() -> None:
+    """Inbox events: replay a past period."""
+
+
+def _since(value: str):
+    """``2026-11-30T08:00:00+00:00``, ``2026-11-30`` (UTC midnight), or an age: ``90m``, ``6h``, ``2d``."""
+    import datetime as dt
+
+    from tds.db import UTC, utcnow
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    raw = value.strip()
+    if raw[-1:] in units and raw[:-1].isdigit():
+        return utcnow() - dt.timedelta(seconds=int(raw[:-1]) * units[raw[-1]])
+    try:
+        parsed = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give an ISO time (2026-11-30T08:00:00+00:00) or an age (6h)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@events.command("replay")
+@click.option("--since", "since", required=True, help="ISO time, or an age such as 6h or 2d.")
+@click.option("--entity", default=None, help="Only this entity (name or webhook slug).")
+@click.option("--id", "zoho_id", default=None, help="Only this Zoho record id.")
+@click.option("--dry-run", is_flag=True, help="List what would be replayed; change nothing.")
+def events_replay(since, entity, zoho_id, dry_run) -> None:
+    """Process again the inbox events received since a time (idempotent: newer data stays)."""
+    from tasks import enqueue_event
+    from tds.db import get_engine
+    from tds.replay import replay_events
+
+    chosen = replay_events(get_engine(get_settings().database_url), _since(since), enqueue_event,
+                           entity=registry.get(entity).name if entity else None, zoho_id=zoho_id, dry_run=dry_run)
+    if dry_run:
+        for event in chosen:
+            click.echo(f"{event.id}\t{event.received_at:%Y-%m-%d %H:%M:%S}\t{event.entity}\t{event.zoho_id}"
+                       f"\t{event.status}")
+        click.echo(f"would replay {len(chosen)} events")
+    else:
+        click.echo(f"replayed {len(chosen)} events")
 
 
 @cli.group("dead-letters")
 def dead_letters_group() -> None:
-    """What failed for good: list, replay, purge."""
+    """What failed for good: list, show, replay, purge."""
 
 
 def _selection(ids, entity, everything):
@@ -254,6 +317,23 @@ def dead_letters_list(entity, replayed, limit) -> None:
         console = Console(width=240)
     console.print(table)
     click.echo(f"{len(rows)} dead letters")
+
+
+@dead_letters_group.command("show")
+@click.argument("letter_id", type=int)
+def dead_letters_show(letter_id: int) -> None:
+    """Show one dead letter whole: payload, error and every attempt, as JSON."""
+    import simplejson
+
+    from tds.db import get_engine, json_default
+    from tds.deadletters import get_letter
+
+    letter = get_letter(get_engine(get_settings().database_url), letter_id)
+    if letter is None:
+        click.echo(f"no dead letter {letter_id}", err=True)
+        sys.exit(1)
+    click.echo(simplejson.dumps(dict(letter._mapping), indent=2, default=json_default, use_decimal=True,
+                                ensure_ascii=False))
 
 
 @dead_letters_group.command("replay")

@@ -69,8 +69,34 @@ Tasks
 ``TDS_TASK_RETRY_BACKOFF_MAX``
     Longest retry countdown in seconds (exponential backoff with jitter). Default ``300``.
 ``TDS_INBOX_SWEEP_AFTER``
-    Seconds after which an unfinished inbox event is enqueued again by the sweeper.
-    Default ``300``.
+    Seconds after which a RECEIVED inbox event (stored, never picked up) is enqueued again
+    by the sweeper. Default ``300``. When Redis comes back empty (restarted without its
+    data, or flushed) the next sweep re-sends every unfinished event at once instead.
+``TDS_PROCESSING_LEASE``
+    Seconds an attempt holds a PROCESSING event; past that the sweeper sends it again (its
+    worker was killed). Also the grace before a lost retry or a due WAITING event is sent
+    again. Default ``60``. Make it longer than the slowest attempt you expect (a Zoho call
+    times out after ``TDS_ZOHO_TIMEOUT``): a slow attempt re-driven is done twice, harmlessly.
+``TDS_SWEEP_INTERVAL``
+    Seconds between the sweeps beat schedules. Default ``30``.
+``TDS_WORKER_SWEEP_AFTER``
+    A worker runs the sweep itself (one worker at a time, under a Redis lock) when no sweep
+    has run for this many seconds, so healing does not depend on beat. Default ``180``.
+``TDS_COALESCE_SECONDS``
+    The receiver sends an event's task this many seconds after storing it, so a burst of
+    webhooks for one record within that time is processed once, as its newest version
+    (the older events are finished as superseded). Default ``2``; ``0`` sends at once.
+
+Beat
+----
+``TDS_BEAT_LOCK_TIMEOUT``
+    Seconds the RedBeat lock lives without renewal; a standby ``tds beat`` takes over at
+    most this long (plus one ``TDS_BEAT_LOOP_INTERVAL``) after the active one died.
+    Default ``60``. Beat renews it every ``TDS_BEAT_LOOP_INTERVAL``.
+``TDS_BEAT_LOOP_INTERVAL``
+    Longest sleep between two beat ticks (lock renewal, schedule check) and the poll of a
+    standby beat waiting for the lock. Default ``5``; must be below a third of
+    ``TDS_BEAT_LOCK_TIMEOUT``.
 
 Logging
 -------
@@ -121,6 +147,16 @@ def _float(name: str, raw: str) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     if value <= 0:
         raise ConfigError(f"{name} must be greater than 0, got {value}")
+    return value
+
+
+def _nonnegative(name: str, raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {value}")
     return value
 
 
@@ -213,6 +249,12 @@ class Settings:
     task_max_retries: int = _setting("TDS_TASK_MAX_RETRIES", "8", _int(0))
     task_retry_backoff_max: int = _setting("TDS_TASK_RETRY_BACKOFF_MAX", "300", _int(1))
     inbox_sweep_after: int = _setting("TDS_INBOX_SWEEP_AFTER", "300", _int(1))
+    processing_lease: int = _setting("TDS_PROCESSING_LEASE", "60", _int(1))
+    sweep_interval: float = _setting("TDS_SWEEP_INTERVAL", "30", _float)
+    worker_sweep_after: float = _setting("TDS_WORKER_SWEEP_AFTER", "180", _float)
+    coalesce_seconds: float = _setting("TDS_COALESCE_SECONDS", "2", _nonnegative)
+    beat_lock_timeout: int = _setting("TDS_BEAT_LOCK_TIMEOUT", "60", _int(3))
+    beat_loop_interval: float = _setting("TDS_BEAT_LOOP_INTERVAL", "5", _float)
     log_level: str = _setting("TDS_LOG_LEVEL", "INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR"))
 
     @classmethod
@@ -236,6 +278,11 @@ class Settings:
             raise ConfigError(
                 "TDS_TASK_RETRY_BACKOFF_MAX must be smaller than TDS_BROKER_VISIBILITY_TIMEOUT "
                 f"({settings.task_retry_backoff_max} >= {settings.broker_visibility_timeout})"
+            )
+        if settings.beat_loop_interval * 3 > settings.beat_lock_timeout:
+            raise ConfigError(
+                "TDS_BEAT_LOOP_INTERVAL must be at most a third of TDS_BEAT_LOCK_TIMEOUT "
+                f"({settings.beat_loop_interval} * 3 > {settings.beat_lock_timeout})"
             )
         return settings
 

@@ -50,19 +50,29 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 def json_dumps(value) -> str:
     """JSON text keeping Decimals as exact numbers (``85.00`` stays ``85.00``)."""
-    return simplejson.dumps(value, use_decimal=True, default=_json_default, ensure_ascii=False)
+    return simplejson.dumps(value, use_decimal=True, default=json_default, ensure_ascii=False)
 
 
 def json_loads(text):
     return simplejson.loads(text, use_decimal=True)
 
 
-def _json_default(value):
+def json_default(value):
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or dropped the connection (down, restarting, the
+    pool exhausted), as opposed to refusing what was asked of it (a value too long, a
+    constraint): only the first is worth trying again later."""
+    if isinstance(exc, (sa.exc.OperationalError, sa.exc.DisconnectionError, sa.exc.TimeoutError,
+                        sa.exc.InterfaceError)):
+        return True
+    return isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated)
 
 
 def utcnow() -> dt.datetime:

@@ -1,7 +1,7 @@
 """Dead letters: what failed for good, kept with its payload, error and every attempt.
 
 An inbox event reaches here through :func:`tds.inbox.record_failure`; a sync task or a
-record that failed during a sync through :func:`add` directly. They are listed, replayed
+record that failed during a sync through :func:`add` directly. They are listed, shown whole, replayed
 (:mod:`tds.replay`) and purged from ``tds dead-letters``. Letters stay until an operator
 purges them.
 """
@@ -64,6 +64,12 @@ def list_letters(engine: Engine, entity: str | None = None, include_replayed: bo
         stmt = stmt.where(dead_letters.c.replayed_at.is_(None))
     with engine.connect() as conn:
         return conn.execute(stmt).fetchall()
+
+
+def get_letter(engine: Engine, letter_id: int):
+    """One dead letter, whole (``None`` when there is no such letter)."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(dead_letters).where(dead_letters.c.id == letter_id)).first()
 
 
 def take_for_replay(conn: Connection, selection: Selection):

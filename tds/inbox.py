@@ -12,12 +12,13 @@ The states, and the only functions here that move an event between them::
       store ─────────┐      request_fetch / reset_for_replay (from any state)
                      ▼                 │
                  RECEIVED ◀────────────┘
-                     │ claim                      finish
-                     ▼            ┌───────────────────────────▶ DONE
-      claim ──▶ PROCESSING ───────┤ record_failure: retry ────▶ RETRYING ──claim──┐
-        ▲            ▲            │ record_failure: wait  ────▶ WAITING  ──claim──┤
-        │            │            └ record_failure: dead  ────▶ DEAD              │
-        └────────────┴────────────────────────────────────────────────────────────┘
+                     │ claim (sets claimed_at: the lease)       finish
+                     ▼            ┌───────────────────────────▶ DONE ◀── claim: a newer version
+      claim ──▶ PROCESSING ───────┤ record_failure: retry ────▶ RETRYING ──claim──┐  of the record
+        ▲            ▲            │ record_failure: wait  ────▶ WAITING  ──claim──┤  is stored
+        │            │            └ record_failure: dead  ────▶ DEAD              │  (coalesced)
+        │            └── the sweeper re-sends it when the lease has run out ─────┤
+        └────────────────────────────────────────────────────────────────────────┘
 
 Two attempts can hold one event: the sweeper re-drives an event whose message it believes
 lost while the first delivery is still running, and a fetch can be asked for again while a
@@ -25,6 +26,17 @@ worker is reading Zoho for it. So every move out of PROCESSING is conditional on
 event still being PROCESSING: an attempt that ends after another one finished the event,
 or after the event was asked for again (back to RECEIVED), changes nothing, and the newer
 request's message processes the event once more. ``claim`` never undoes DONE or DEAD.
+
+The lease: ``claim`` stamps ``claimed_at``. A worker killed mid-attempt (kill -9, OOM, a
+lost host) never finishes the event and Redis keeps its message unacknowledged for an hour
+(the visibility timeout); once ``claimed_at`` is older than ``TDS_PROCESSING_LEASE`` the
+sweeper sends the event again. An attempt that is merely slow is harmless to re-drive:
+the second attempt claims the event, and whichever ends first finishes it.
+
+Coalescing: a burst of webhooks for one record stores one event per version. ``claim``
+finishes a webhook event at once (DONE, "superseded by event N") when a later webhook event
+of the same record, at the same or a newer Zoho time and not dead, is already stored: that
+one will fetch and write the newest version, so the burst costs one Zoho call and one write.
 """
 
 from __future__ import annotations
@@ -176,20 +188,48 @@ def mark_enqueued(conn: Connection, event_ids: Iterable[int]) -> None:
 
 
 def claim(conn: Connection, event_id: int) -> Row | None:
-    """Start an attempt: the event moves to PROCESSING and counts one more attempt.
+    """Start an attempt: the event moves to PROCESSING, counts one more attempt and takes
+    the lease (``claimed_at``).
 
-    Returns the event as it was, or ``None`` when there is nothing to do (no such event,
-    or it is DONE or DEAD already: a second delivery of a finished event).
+    Returns the event as it was, or ``None`` when there is nothing to do: no such event,
+    it is DONE or DEAD already (a second delivery of a finished event), or a newer version
+    of the same record is already stored (the event is finished as superseded).
     """
     event = conn.execute(sa.select(inbox_events).where(inbox_events.c.id == event_id)).first()
     if event is None or event.status in FINISHED:
         return None
+    newer = _newer_version(conn, event)
+    if newer is not None:
+        conn.execute(
+            sa.update(inbox_events)
+            .where(inbox_events.c.id == event_id, inbox_events.c.status == event.status)
+            .values(status=Status.DONE, processed_at=utcnow(), last_error=f"superseded by event {newer}",
+                    next_attempt_at=None)
+        )
+        log.debug("inbox event %s superseded by event %s of the same record", event_id, newer)
+        return None
     conn.execute(
         sa.update(inbox_events)
         .where(inbox_events.c.id == event_id)
-        .values(status=Status.PROCESSING, attempts=inbox_events.c.attempts + 1)
+        .values(status=Status.PROCESSING, attempts=inbox_events.c.attempts + 1, claimed_at=utcnow())
     )
     return event
+
+
+def _newer_version(conn: Connection, event: Row) -> int | None:
+    """A later webhook event of the same record whose version is at least as new, not dead."""
+    if event.source != Source.WEBHOOK:
+        return None
+    ev = inbox_events.c
+    newer = ev.zoho_last_modified_time.is_(None) if event.zoho_last_modified_time is None else (
+        ev.zoho_last_modified_time >= event.zoho_last_modified_time)
+    return conn.execute(
+        sa.select(ev.id)
+        .where(ev.entity == event.entity, ev.organization_id == event.organization_id, ev.zoho_id == event.zoho_id,
+               ev.source == Source.WEBHOOK, ev.id > event.id, ev.status != Status.DEAD, newer)
+        .order_by(ev.id.desc())
+        .limit(1)
+    ).scalar()
 
 
 def finish(conn: Connection, event_id: int, note: str | None = None) -> bool:
@@ -248,31 +288,70 @@ def record_failure(conn: Connection, event_id: int, decision: Decision, exc: Bas
 # ------------------------------------------------------------------ the sweeper
 
 
-def due_for_redrive(conn: Connection, older_than: dt.timedelta, limit: int = 1000) -> list[tuple[int, str]]:
-    """Unfinished events whose message may have been lost, and waiting events now due."""
+class Redrive(enum.StrEnum):
+    """Why the sweeper sends an event again."""
+
+    UNSENT = "unsent"  # RECEIVED: its message never reached a worker, or was lost with Redis
+    LEASE_EXPIRED = "lease_expired"  # PROCESSING: the worker holding it is gone
+    RETRY_LOST = "retry_lost"  # RETRYING: its countdown passed long ago and no retry came
+    WAIT_OVER = "wait_over"  # WAITING: its time has come
+
+
+def due_for_redrive(conn: Connection, older_than: dt.timedelta, lease: dt.timedelta,
+                    limit: int = 1000) -> list[tuple[int, str, Redrive]]:
+    """Events the sweeper sends again, as (event id, entity, why).
+
+    RECEIVED events not sent for ``older_than`` (zero when Redis came back empty: every
+    queued message was lost with it); PROCESSING events whose lease (``claimed_at``) and
+    last sending are older than ``lease``; RETRYING events whose retry was due more than
+    ``lease`` ago; WAITING events whose time has come and that were not sent in the last
+    ``lease``.
+    """
     now = utcnow()
-    cutoff = now - older_than
-    last_touch = sa.func.coalesce(inbox_events.c.enqueued_at, inbox_events.c.received_at)
-    stuck = (Status.RECEIVED, Status.PROCESSING, Status.RETRYING)
+    ev = inbox_events.c
+    sent = sa.func.coalesce(ev.enqueued_at, ev.received_at)
+    quiet = sent < now - lease
+    why = sa.case(
+        (ev.status == Status.RECEIVED, Redrive.UNSENT.value),
+        (ev.status == Status.PROCESSING, Redrive.LEASE_EXPIRED.value),
+        (ev.status == Status.RETRYING, Redrive.RETRY_LOST.value),
+        else_=Redrive.WAIT_OVER.value,
+    )
     stmt = (
-        sa.select(inbox_events.c.id, inbox_events.c.entity)
+        sa.select(ev.id, ev.entity, why.label("why"))
         .where(
             sa.or_(
-                sa.and_(inbox_events.c.status.in_(stuck), last_touch < cutoff),
-                sa.and_(inbox_events.c.status == Status.WAITING, inbox_events.c.next_attempt_at <= now),
+                sa.and_(ev.status == Status.RECEIVED, sent < now - older_than),
+                sa.and_(ev.status == Status.PROCESSING, sa.func.coalesce(ev.claimed_at, ev.received_at) < now - lease,
+                        quiet),
+                sa.and_(ev.status == Status.RETRYING, quiet),
+                sa.and_(ev.status == Status.WAITING, ev.next_attempt_at <= now, quiet),
             )
         )
-        .order_by(inbox_events.c.id)
+        .order_by(ev.id)
         .limit(limit)
     )
-    return [(row.id, row.entity) for row in conn.execute(stmt)]
+    return [(row.id, row.entity, Redrive(row.why)) for row in conn.execute(stmt)]
 
 
-def sweep(engine, older_than: dt.timedelta, enqueue: Callable[[int, str], None]) -> int:
-    """Enqueue again every event that should have finished by now. Returns how many."""
-    with engine.begin() as conn:
-        due = due_for_redrive(conn, older_than)
-        mark_enqueued(conn, [event_id for event_id, _ in due])
-    for event_id, entity in due:
-        enqueue(event_id, entity)
-    return len(due)
+def sweep(engine, older_than: dt.timedelta, enqueue: Callable[[int, str], None],
+          lease: dt.timedelta | None = None) -> dict[Redrive, int]:
+    """Send again every event that should have finished by now; how many, by reason.
+
+    Each event is sent before it is marked sent: a sweep that fails half-way (Redis down)
+    marks only what reached Redis, so the next sweep retries the rest at once instead of a
+    full ``older_than`` later. The exception is raised again after that marking.
+    """
+    with engine.connect() as conn:
+        due = due_for_redrive(conn, older_than, lease if lease is not None else older_than)
+    counts: dict[Redrive, int] = {}
+    sent: list[int] = []
+    try:
+        for event_id, entity, why in due:
+            enqueue(event_id, entity)
+            sent.append(event_id)
+            counts[why] = counts.get(why, 0) + 1
+    finally:
+        with engine.begin() as conn:
+            mark_enqueued(conn, sent)
+    return counts

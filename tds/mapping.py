@@ -65,6 +65,60 @@ class Mapped:
     refresh: list[tuple[str, str]] = field(default_factory=list)
 
 
+# ------------------------------------------------------------------ what may be stored
+# Small checks the conversions below call, kept apart from them: being liberal in what is
+# read (formats) and strict in what is stored (these limits) are separate concerns.
+
+ZOHO_ID_MAX = 32  # the width of every zoho_*_id column
+EARLIEST_TIME = dt.datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE = dt.timedelta(days=1)  # clock skew and time zones; never years ahead
+
+
+def record_id(value, name: str = "id") -> str:
+    """A record's Zoho id: digits, as Zoho sends them (a string, or a JSON integer).
+
+    Surrounding spaces are dropped, so `` 123 `` is the same record as ``123``. Floats
+    (``1.5e3``), booleans, objects and lists are refused: Zoho never sends them, and
+    ``str()`` of them would make an id that names no record.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise MappingError(f"{name} must be a string of digits, got {type(value).__name__} {value!r:.60}")
+    raw = str(value).strip()
+    if not raw:
+        raise MappingError(f"{name} is empty")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > ZOHO_ID_MAX:
+        raise MappingError(f"{name} must be 1 to {ZOHO_ID_MAX} digits, got {raw!r:.60}")
+    return raw
+
+
+def sane_time(value: dt.datetime | None, name: str = "time") -> dt.datetime | None:
+    """A Zoho time within a sane window: not before 2000 and not more than a day ahead.
+
+    A version stamped in 2999 would win every stale-write comparison and freeze the row.
+    """
+    if value is not None and not (EARLIEST_TIME <= value <= dt.datetime.now(UTC) + FUTURE_TOLERANCE):
+        raise MappingError(f"{name} {value.isoformat()} is outside the accepted window (2000 to tomorrow)")
+    return value
+
+
+def finite(value: Decimal | None, name: str = "amount") -> Decimal | None:
+    """Money and quantities are finite: NaN, sNaN and Infinity are refused."""
+    if value is not None and not value.is_finite():
+        raise MappingError(f"{name} is not a finite number: {value}")
+    return value
+
+
+def date_text(raw: str) -> str:
+    """The date part of ``2025-01-09`` or ``2025-01-09T10:00:00+0530``; anything after the
+    date other than a time is refused (``2025-01-09garbage``)."""
+    if len(raw) > 10 and raw[10] not in "T ":
+        raise MappingError(f"unreadable date {raw!r:.60}")
+    return raw[:10]
+
+
+# ------------------------------------------------------------------ conversions
+
+
 def parse_zoho_time(value) -> dt.datetime | None:
     """Zoho's ``2024-02-26T15:44:57+0200`` (Books/Inventory) or ``…+02:00`` (CRM), in UTC."""
     if value in (None, ""):
@@ -81,23 +135,27 @@ def parse_zoho_time(value) -> dt.datetime | None:
             raise MappingError(f"unreadable Zoho time {value!r}") from None
     if parsed.tzinfo is None:
         raise MappingError(f"Zoho time without an offset {value!r}")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-1200 is past the last representable time
+        raise MappingError(f"Zoho time out of range {value!r}") from None
 
 
 def parse_date(value) -> dt.date | None:
     if value in (None, ""):
         return None
     try:
-        return dt.date.fromisoformat(str(value)[:10])
+        return dt.date.fromisoformat(date_text(str(value).strip()))
     except ValueError:
         raise MappingError(f"unreadable date {value!r}") from None
 
 
 def dec(value, name: str = "amount") -> Decimal | None:
     try:
-        return as_decimal(value)
+        number = as_decimal(value)
     except (InvalidOperation, ValueError):
         raise MappingError(f"{name} is not a number: {value!r}") from None
+    return finite(number, name)
 
 
 def text(value, limit: int | None = None) -> str | None:
@@ -120,7 +178,7 @@ def integer(value) -> int | None:
     if value in (None, ""):
         return None
     try:
-        return int(Decimal(str(value)))
+        return int(finite(Decimal(str(value)), "whole number"))
     except (InvalidOperation, ValueError):
         raise MappingError(f"not a whole number: {value!r}") from None
 

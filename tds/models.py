@@ -125,6 +125,7 @@ inbox_events = sa.Table(
     sa.Column("attempt_log", JSONType),  # every failed attempt: time and error
     sa.Column("received_at", UTCDateTime(), nullable=False),
     sa.Column("enqueued_at", UTCDateTime()),
+    sa.Column("claimed_at", UTCDateTime()),  # when the attempt holding it began (its lease)
     sa.Column("next_attempt_at", UTCDateTime()),
     sa.Column("processed_at", UTCDateTime()),
     sa.Index("ix_tds_inbox_events_status_received_at", "status", "received_at"),

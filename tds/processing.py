@@ -49,7 +49,7 @@ def needs_detail(entity: Entity, record: dict, mode: str) -> bool:
         return False
     if mode == "always":
         return True
-    if entity.list_omits and not any(key in record for key in entity.list_omits):
+    if entity.list_omits and not any(key in record for key in entity.list_omits) and entity.carries_detail(record):
         return True
     return any(record.get(name) in (None, "") for name in entity.required_fields)
 

@@ -21,7 +21,7 @@ from typing import Callable
 import sqlalchemy as sa
 
 from tds.mappers import contacts, crm, documents, items, pricebooks, stock, users
-from tds.mapping import Fields, MapContext, Mapped, parse_zoho_time, require
+from tds.mapping import Fields, MapContext, Mapped, parse_zoho_time, record_id, require, sane_time
 from tds.models import metadata
 
 
@@ -72,6 +72,10 @@ class Entity:
     modified_field: str | None = "last_modified_time"  # None: Zoho gives no such time
     list_params: tuple[tuple[str, str], ...] = ()  # always sent on list calls
     list_omits: tuple[str, ...] = ()  # detail-only fields: a body lacking them is fetched
+    # (field, values): only records whose field has one of these values have the
+    # ``list_omits`` fields at all (an item tracks stock per warehouse only when its
+    # item_type is inventory); others are complete without them and cost no fetch
+    detail_only_when: tuple[str, tuple[str, ...]] | None = None
     required_fields: tuple[str, ...] = ()  # a record lacking one is fetched, then dead-lettered
     bulk_detail: tuple[str, str, int] | None = None  # (path, ids parameter, ids per call)
     webhook_slugs: tuple[str, ...] = ()  # /api/zoho/webhooks/<slug>
@@ -106,6 +110,13 @@ class Entity:
     def tables(self) -> tuple[str, ...]:
         return (self.table, *(c.table for c in self.children))
 
+    def carries_detail(self, record: dict) -> bool:
+        """Whether this record has detail-only fields (:attr:`detail_only_when`)."""
+        if self.detail_only_when is None:
+            return True
+        name, values = self.detail_only_when
+        return record.get(name) in (None, "", *values)
+
     def map(self, record: dict, ctx: MapContext) -> Mapped:
         """The record as this entity's row: required fields checked, then the mapper's fields."""
         require(record, *dict.fromkeys((self.id_field, *self.required_fields)))
@@ -113,8 +124,9 @@ class Entity:
         return Mapped(
             entity=self,
             organization_id=ctx.organization_id,
-            zoho_id=str(record[self.id_field]),
-            modified=parse_zoho_time(record.get(self.modified_field)) if self.modified_field else None,
+            zoho_id=record_id(record[self.id_field], self.id_field),
+            modified=sane_time(parse_zoho_time(record.get(self.modified_field)), self.modified_field)
+            if self.modified_field else None,
             values=fields.values,
             raw=record,
             children=fields.children,
@@ -212,6 +224,7 @@ ENTITIES: tuple[Entity, ...] = (
         mapper=items.map_item,
         list_params=(("filter_by", "Status.All"),),
         list_omits=("warehouses", "locations"),
+        detail_only_when=("item_type", ("inventory",)),
         required_fields=("item_id", "name", "last_modified_time"),
         bulk_detail=("/itemdetails", "item_ids", 100),
         webhook_slugs=("products", "items"),

@@ -1,4 +1,4 @@
-"""Replaying dead letters: the work goes back where it came from.
+"""Replaying dead letters and past inbox events: the work goes back where it came from.
 
 A webhook or fetch event goes back into the inbox as RECEIVED and is enqueued; a record
 that failed during a sync is fetched again by id; a failed sync run is sent again. The
@@ -8,11 +8,15 @@ never picks up an event still marked dead.
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Callable
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tds import deadletters, inbox
+from tds.models import inbox_events
 
 
 def replay_dead_letters(
@@ -43,3 +47,44 @@ def replay_dead_letters(
     for entity, org in syncs:
         enqueue_sync(entity, org)
     return len(letters)
+
+
+@dataclass(frozen=True)
+class ReplayedEvent:
+    id: int
+    entity: str
+    zoho_id: str
+    status: str  # before the replay
+    received_at: dt.datetime
+
+
+def replay_events(engine: Engine, since: dt.datetime, enqueue_event: Callable[[int, str], None],
+                  entity: str | None = None, zoho_id: str | None = None, dry_run: bool = False,
+                  limit: int = 100_000) -> list[ReplayedEvent]:
+    """Process again the inbox events received since ``since`` (of one entity, one record).
+
+    Idempotent: each event is applied again through the stale-write guard, which keeps
+    whatever newer version is stored, and older events of a record are finished as
+    superseded by its newest one (:func:`tds.inbox.claim`); replaying twice changes nothing.
+    ``dry_run`` only lists what would be replayed.
+    """
+    ev = inbox_events.c
+    stmt = sa.select(ev.id, ev.entity, ev.zoho_id, ev.status, ev.received_at).where(ev.received_at >= since)
+    if entity:
+        stmt = stmt.where(ev.entity == entity)
+    if zoho_id:
+        stmt = stmt.where(ev.zoho_id == zoho_id.strip())
+    with engine.begin() as conn:
+        chosen = [ReplayedEvent(*row) for row in conn.execute(stmt.order_by(ev.id).limit(limit))]
+        if dry_run:
+            return chosen
+        inbox.reset_for_replay(conn, [e.id for e in chosen])
+    sent = []
+    try:
+        for event in chosen:
+            enqueue_event(event.id, event.entity)
+            sent.append(event.id)
+    finally:  # what did not reach Redis is RECEIVED and unsent: the sweeper sends it
+        with engine.begin() as conn:
+            inbox.mark_enqueued(conn, sent)
+    return chosen

@@ -21,13 +21,18 @@ def redis_client(settings: Settings) -> redis_lib.Redis:
         return client
 
 
-def zoho_client(settings: Settings):
-    """The Zoho client for these settings; credentials are checked when it is first needed."""
-    key = (settings.zoho_api_url, settings.zoho_accounts_url, settings.zoho_client_id, settings.redis_url)
+def zoho_client(settings: Settings, budget_wait: float = 0.0):
+    """The Zoho client for these settings; credentials are checked when it is first needed.
+
+    ``budget_wait``: seconds a call may sleep for the shared rate limit. Tasks keep the
+    default 0 (they are retried after a countdown instead); the command line may wait.
+    """
+    key = (settings.zoho_api_url, settings.zoho_accounts_url, settings.zoho_client_id, settings.redis_url,
+           budget_wait)
     with _lock:
         client = _zoho.get(key)
         if client is None:
-            client = _zoho[key] = _LazyZohoClient(settings)
+            client = _zoho[key] = _LazyZohoClient(settings, budget_wait)
         return client
 
 
@@ -35,8 +40,9 @@ class _LazyZohoClient:
     """Builds the real client on first use, so a missing credential fails the one call
     that needs it (with a clear ConfigError) instead of every task that merely could."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, budget_wait: float):
         self._settings = settings
+        self._budget_wait = budget_wait
         self._client = None
 
     def __getattr__(self, name):
@@ -44,7 +50,8 @@ class _LazyZohoClient:
             from tds.zoho import ZohoClient
 
             self._settings.require_zoho_credentials()
-            self._client = ZohoClient(self._settings, redis=redis_client(self._settings))
+            self._client = ZohoClient(self._settings, redis=redis_client(self._settings),
+                                      budget_wait=self._budget_wait)
         return getattr(self._client, name)
 
 

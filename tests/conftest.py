@@ -143,6 +143,7 @@ def settings(database_url, redis_client, redis_url):
             "ZOHO_ORGANIZATION_ID": ORG,
             "ZOHO_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "TDS_TASK_RETRY_BACKOFF_MAX": "2",
+            "TDS_COALESCE_SECONDS": "0",
         },
         env_file=None,
     )

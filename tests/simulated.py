@@ -25,6 +25,7 @@ def settings_for(sim: SimulatorServer, database_url: str, redis_url: str, org: s
             "ZOHO_ORGANIZATION_ID": org,
             "ZOHO_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "TDS_TASK_RETRY_BACKOFF_MAX": "2",
+            "TDS_COALESCE_SECONDS": "0",
             # the simulator enforces Zoho's limits itself when a test turns them on
             "TDS_ZOHO_RATE_LIMIT": "100000",
             **extra,

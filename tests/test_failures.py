@@ -42,8 +42,8 @@ def test_event_whose_message_was_lost_is_redriven_by_the_sweeper(worker, engine,
     assert lost == [event_id] and _product(engine, record["item_id"]) is None  # the message never reached Redis
 
     # not yet old enough: the sweeper leaves it alone
-    assert inbox.sweep(engine, dt.timedelta(minutes=5), enqueue_event) == 0
-    assert inbox.sweep(engine, dt.timedelta(seconds=0), enqueue_event) == 1
+    assert inbox.sweep(engine, dt.timedelta(minutes=5), enqueue_event) == {}
+    assert inbox.sweep(engine, dt.timedelta(seconds=0), enqueue_event) == {inbox.Redrive.UNSENT: 1}
     wait_for(lambda: _event(engine, event_id).status == "done", what="the re-driven event")
     assert _product(engine, record["item_id"]).name == record["name"]
 

@@ -505,13 +505,33 @@ def test_fatal_4xx_do_not_trip_the_breaker(mocked, zoho_settings, redis_client, 
 
 # -- shared rate limit ------------------------------------------------------------------
 
-def test_rate_limiter_waits_for_the_window_then_proceeds(mocked, zoho_settings, redis_client):
+def test_a_full_rate_limit_gives_the_task_slot_back_instead_of_sleeping(mocked, zoho_settings, redis_client, sleep):
+    """A worker's call never waits for the window: it gets "retry in N s", which the task's
+    retry policy turns into a countdown of N seconds that does not use up its retries."""
+    from tds import failures
+    from tds.decisions import Action
+
+    zoho_settings = zoho_settings.replace(zoho_rate_limit=2)
+    token_ok(mocked)
+    mocked.add(responses.GET, f"{INV}/items/1", json=ITEM_OK)
+    client = ZohoClient(zoho_settings, redis=redis_client, sleep=sleep)
+    for _ in range(2):
+        client.request_json("inventory", "/items/1", ORG)
+    with pytest.raises(ZohoRateLimited) as info:
+        client.request_json("inventory", "/items/1", ORG)
+    assert sleep.calls == [] and len(calls_to(mocked, INV)) == 2
+    assert 55 < info.value.retry_after <= 60
+    decision = failures.decide(zoho_settings, info.value, retries=zoho_settings.task_max_retries)
+    assert decision.action is Action.RETRY and info.value.retry_after <= decision.countdown <= 61
+
+
+def test_a_command_line_client_may_wait_for_the_window(mocked, zoho_settings, redis_client):
     zoho_settings = zoho_settings.replace(zoho_rate_limit=2)
     token_ok(mocked)
     mocked.add(responses.GET, f"{INV}/items/1", json=ITEM_OK)
     holder = {}
     sleep = FakeSleep(action=lambda: holder["client"].limiter.clear(ORG))  # the minute passes
-    client = holder["client"] = ZohoClient(zoho_settings, redis=redis_client, sleep=sleep)
+    client = holder["client"] = ZohoClient(zoho_settings, redis=redis_client, sleep=sleep, budget_wait=60)
 
     for _ in range(3):
         client.request_json("inventory", "/items/1", ORG)
@@ -532,8 +552,8 @@ def test_rate_limiter_raises_past_max_wait_and_is_shared(mocked, zoho_settings, 
     assert sleep.calls == [] and 55 < info.value.retry_after <= 60
 
     with pytest.raises(ZohoRateLimited):
-        other_worker.request_json("inventory", "/items/1", ORG)  # sleeps once (fake), still full
-    assert len(sleep.calls) == 1
+        other_worker.request_json("inventory", "/items/1", ORG)
+    assert sleep.calls == []
     assert len(calls_to(mocked, INV)) == 1
     other_worker.limiter.acquire("60009999999", max_wait=0)  # another organization has its own window
 

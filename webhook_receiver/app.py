@@ -15,7 +15,7 @@ from sqlalchemy import exc as sa_exc
 
 from tds import inbox, registry, webhook_auth, webhook_payload
 from tds.config import ConfigError, Settings, get_settings
-from tds.db import get_engine
+from tds.db import get_engine, is_unavailable
 from tds.services import redis_client
 
 log = logging.getLogger("tds.receiver")
@@ -61,8 +61,13 @@ def create_app(settings: Settings | None = None, enqueue=None) -> Flask:
         except webhook_payload.PayloadError as exc:
             return jsonify(error=str(exc)), 400
         except sa_exc.SQLAlchemyError as exc:
-            log.error("inbox unavailable, answering 503 so Zoho retries: %s", exc.__class__.__name__)
-            return jsonify(error="database unavailable; retry later"), 503
+            if is_unavailable(exc):  # nothing stored: Zoho retries, and the retry is stored
+                log.error("inbox unavailable, answering 503 so Zoho retries: %s", exc.__class__.__name__)
+                return jsonify(error="database unavailable; retry later"), 503
+            # the database refused this body (a value it cannot hold): retrying cannot help
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            log.warning("webhook %s refused: the inbox cannot store it: %s", slug, reason)
+            return jsonify(error=f"the webhook cannot be stored: {reason}"), 400
         if not event.duplicate:
             try:
                 enqueue(event.id, event.entity)
@@ -101,4 +106,4 @@ def _celery_sender(settings: Settings):
 
     from tasks.celery_app import create_celery, enqueue_event
 
-    return partial(enqueue_event, create_celery(settings, include=()))
+    return partial(enqueue_event, create_celery(settings, include=()), countdown=settings.coalesce_seconds)

@@ -4,7 +4,8 @@ Every call walks the same ladder, and every rung is shared by all workers throug
 
 1. daily quota marker — spent quota fails at once (:class:`ZohoQuotaExceeded`);
 2. circuit breaker of the API — open means :class:`ZohoCircuitOpen`;
-3. per-organization rate limit — waits for the window, or :class:`ZohoRateLimited`;
+3. per-organization rate limit — :class:`ZohoRateLimited` with the seconds until a slot
+   frees (a task is retried then; only ``budget_wait`` lets a command-line process sleep);
 4. the shared access token — refreshed once for everybody;
 5. HTTP, then :func:`tds.zoho.classify.error_for`.
 
@@ -61,6 +62,7 @@ class ZohoClient:
         sleep: Callable[[float], None] = time.sleep,
         backoff_base: float = 0.5,
         backoff_max: float = 8.0,
+        budget_wait: float = 0.0,
     ) -> None:
         self.settings = settings
         self.redis = redis if redis is not None else redis_lib.Redis.from_url(settings.redis_url)
@@ -68,6 +70,7 @@ class ZohoClient:
         self.sleep = sleep
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        self.budget_wait = budget_wait  # seconds a call may sleep for the rate limit (0 in tasks)
         self.tokens = TokenManager(settings, self.redis, session=self.session)
         self.limiter = OrgRateLimiter(self.redis, settings.redis_url, settings.zoho_rate_limit, sleep=sleep)
         self.quota = DailyQuota(self.redis)
@@ -164,7 +167,7 @@ class ZohoClient:
         """
         self.quota.check(budget)
         breaker.check()
-        self.limiter.acquire(budget)
+        self.limiter.acquire(budget, self.budget_wait)
 
     def _exchange(self, api: str, path: str, org: str | None, params: dict | None, budget: str,
                   breaker: ApiBreaker) -> dict | None:
@@ -177,7 +180,7 @@ class ZohoClient:
                 raise
         self.tokens.invalidate(token)
         fresh = self.tokens.get_token()
-        self.limiter.acquire(budget)  # the repeat is one more request against the budget
+        self.limiter.acquire(budget, self.budget_wait)  # the repeat is one more request against the budget
         try:
             return self._send(api, path, org, params, fresh, budget, breaker)
         except ZohoAuthError as exc:

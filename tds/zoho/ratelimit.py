@@ -42,11 +42,14 @@ class OrgRateLimiter:
         self.item = RateLimitItemPerMinute(per_minute)
         self.sleep = sleep
 
-    def acquire(self, org_id: str, max_wait: float = 60) -> None:
-        """Take one request from ``org_id``'s window, sleeping until the window frees.
+    def acquire(self, org_id: str, max_wait: float = 0) -> None:
+        """Take one request from ``org_id``'s window.
 
-        Raises :class:`ZohoRateLimited` (with ``retry_after``) instead of sleeping when the
-        total wait would pass ``max_wait`` seconds.
+        When the window is full, raises :class:`ZohoRateLimited` with ``retry_after`` (the
+        seconds until a slot frees): a task gives its worker slot back and is retried
+        after that countdown (:mod:`tds.failures`), never sleeping. Only a process of its
+        own (``tds sync`` at the command line) passes ``max_wait`` to sleep up to that
+        many seconds instead.
         """
         waited = 0.0
         while not self.limiter.hit(self.item, "zoho", org_id):
