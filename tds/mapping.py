@@ -108,6 +108,13 @@ def finite(value: Decimal | None, name: str = "amount") -> Decimal | None:
     return value
 
 
+def plain_text(value) -> None:
+    """Text fields hold text (or a number Zoho sent bare), never an object or a list,
+    whose ``str()`` would be stored as if it were the value."""
+    if isinstance(value, (dict, list, tuple)):
+        raise MappingError(f"expected text, got {type(value).__name__} {str(value)[:60]!r}")
+
+
 def date_text(raw: str) -> str:
     """The date part of ``2025-01-09`` or ``2025-01-09T10:00:00+0530``; anything after the
     date other than a time is refused (``2025-01-09garbage``)."""
@@ -161,6 +168,7 @@ def dec(value, name: str = "amount") -> Decimal | None:
 def text(value, limit: int | None = None) -> str | None:
     if value is None:
         return None
+    plain_text(value)
     value = str(value).strip()
     if value == "":
         return None
@@ -198,7 +206,13 @@ def texts(record: dict, table: "sa.Table", *same: str, **renamed: str) -> dict[s
     column to the Zoho field it comes from (``phone="Phone"``).
     """
     sources = {**{name: name for name in same}, **renamed}
-    return {col: text(record.get(src), getattr(table.c[col].type, "length", None)) for col, src in sources.items()}
+    out = {}
+    for col, src in sources.items():
+        try:
+            out[col] = text(record.get(src), getattr(table.c[col].type, "length", None))
+        except MappingError as exc:
+            raise MappingError(f"{src}: {exc}") from None
+    return out
 
 
 def amount(record: dict, name: str, required: bool = False) -> Decimal | None:
