@@ -47,9 +47,9 @@ def _corpus(items: list[dict], invoices: list[dict], org: str):
     Every case that is stored uses a record of its own: versions of one record would be
     coalesced into the newest (the older ones finish as superseded), which is right, but
     would hide what each case does."""
-    item, invoice = items[0], invoices[0]
+    item = items[0]
     pool = iter(items[1:])
-    invoice_pool = iter(invoices[1:])
+    invoice_pool = iter(invoices)
     def with_item(_record=None, **changes):
         rec = copy.deepcopy(_record or next(pool))
         for k, v in changes.items():
