@@ -270,3 +270,11 @@ def dead_letter_count(engine) -> int:
 
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(dead_letters)).scalar()
+
+
+def superseded_count(engine) -> int:
+    from tds.models import inbox_events
+
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(inbox_events)
+                            .where(inbox_events.c.last_error.like("superseded by event%"))).scalar()
