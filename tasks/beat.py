@@ -9,7 +9,8 @@ sync. This scheduler's tick instead:
 * Redis unreachable → logs one line and tries again after a short interval; no other beat
   can take the lock meanwhile either (the lock lives in the same Redis);
 * the lock is gone (flushed, or expired while Redis was away) → takes it again if it is
-  free, and installs the schedule again (it vanished with the lock);
+  free, and installs the schedule again (it vanished with the lock) with the last run
+  times this beat remembers, so a job sent just before the flush is not sent again;
 * another beat holds the lock now → this beat becomes the standby: it sends nothing and
   tries to take the lock on every tick, so whichever beat survives goes on. Two beats
   never send the same job.
@@ -35,6 +36,23 @@ REDIS_DOWN_RETRY_SECONDS = 2.0
 
 
 class HealingRedBeatScheduler(RedBeatScheduler):
+    def __init__(self, *args, **kwargs):
+        self._last_runs: dict = {}  # entry name → when this beat last sent it
+        super().__init__(*args, **kwargs)
+
+    def reserve(self, entry):
+        sent = super().reserve(entry)
+        self._last_runs[entry.name] = sent.last_run_at
+        return sent
+
+    def _install_schedule(self) -> None:
+        self.setup_schedule()
+        for name, last_run_at in self._last_runs.items():
+            try:
+                self.Entry.from_key(self.Entry.generate_key(self.app, name), app=self.app).reschedule(last_run_at)
+            except KeyError:
+                pass
+
     def tick(self, min=min, **kwargs):
         try:
             if self.lock_key and not self._hold_lock():
@@ -55,7 +73,7 @@ class HealingRedBeatScheduler(RedBeatScheduler):
             else:
                 if not get_redis(self.app).exists(self.app.redbeat_conf.schedule_key):
                     log.warning("beat: the schedule vanished from Redis; installing it again")
-                    self.setup_schedule()
+                    self._install_schedule()
                 return True
         lock = self.lock or self._new_lock()
         if not lock.acquire(blocking=False):
@@ -65,7 +83,7 @@ class HealingRedBeatScheduler(RedBeatScheduler):
             return False
         log.warning("beat: took the beat lock; this beat is active")
         self.lock = lock
-        self.setup_schedule()
+        self._install_schedule()
         return True
 
     def _new_lock(self):
