@@ -42,6 +42,8 @@ class WorkerSweep(bootsteps.StartStopStep):
         self._thread = None
 
     def start(self, parent):
+        if not get_settings().worker_sweep_after:
+            return
         self._thread = threading.Thread(target=self._run, args=(parent.app,), name="tds-worker-sweep", daemon=True)
         self._thread.start()
 

@@ -81,7 +81,8 @@ Tasks
     Seconds between the sweeps beat schedules. Default ``30``.
 ``TDS_WORKER_SWEEP_AFTER``
     A worker runs the sweep itself (one worker at a time, under a Redis lock) when no sweep
-    has run for this many seconds, so healing does not depend on beat. Default ``180``.
+    has run for this many seconds, so healing does not depend on beat. Default ``180``;
+    ``0`` turns it off (the test suite's in-process worker).
 ``TDS_COALESCE_SECONDS``
     The receiver sends an event's task this many seconds after storing it, so a burst of
     webhooks for one record within that time is processed once, as its newest version
@@ -251,7 +252,7 @@ class Settings:
     inbox_sweep_after: int = _setting("TDS_INBOX_SWEEP_AFTER", "300", _int(1))
     processing_lease: int = _setting("TDS_PROCESSING_LEASE", "60", _int(1))
     sweep_interval: float = _setting("TDS_SWEEP_INTERVAL", "30", _float)
-    worker_sweep_after: float = _setting("TDS_WORKER_SWEEP_AFTER", "180", _float)
+    worker_sweep_after: float = _setting("TDS_WORKER_SWEEP_AFTER", "180", _nonnegative)
     coalesce_seconds: float = _setting("TDS_COALESCE_SECONDS", "2", _nonnegative)
     beat_lock_timeout: int = _setting("TDS_BEAT_LOCK_TIMEOUT", "60", _int(3))
     beat_loop_interval: float = _setting("TDS_BEAT_LOOP_INTERVAL", "5", _float)

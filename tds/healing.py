@@ -13,7 +13,11 @@ One sweep:
    persistence). Every message queued before was lost with it, so the sweep then re-sends
    every RECEIVED and RETRYING event at once, however young;
 2. re-sends the inbox events due (:func:`tds.inbox.due_for_redrive`: never sent, lease run
-   out, retry lost, wait over), each sent before it is marked sent;
+   out, retry lost, wait over), each sent before it is marked sent. A RECEIVED event is
+   due after ``TDS_INBOX_SWEEP_AFTER``, or after the lease when its entity's queue is
+   empty: then its message is not waiting in Redis but was taken ahead of time by a
+   worker (prefetched, or held for its coalescing countdown) that was killed. A long
+   backlog keeps its queue non-empty, so it is never re-sent while it merely waits;
 3. clears sync locks with no expiry (a lock whose holder can no longer renew it, so it
    would block that sync for ever); locks with an expiry free themselves, and run rows
    are left to the sync code;
@@ -30,7 +34,7 @@ from typing import Callable
 
 import redis as redis_lib
 
-from tds import inbox
+from tds import inbox, registry
 from tds.config import Settings
 from tds.db import get_engine
 
@@ -76,7 +80,8 @@ def run_sweep(settings: Settings, enqueue: Callable[[int, str], None], redis: re
         report.broker_was_empty = not redis.exists(BROKER_MARK)
         older_than = 0 if report.broker_was_empty else settings.inbox_sweep_after
         counts = inbox.sweep(get_engine(settings.database_url), dt.timedelta(seconds=older_than), enqueue,
-                             lease=dt.timedelta(seconds=settings.processing_lease))
+                             lease=dt.timedelta(seconds=settings.processing_lease),
+                             idle_entities=idle_entities(redis))
         report.redriven = {str(why): n for why, n in counts.items()}
         redis.set(BROKER_MARK, int(time.time()))  # only after the re-sends reached Redis
         report.sync_locks_cleared = clear_orphaned_sync_locks(redis)
@@ -88,6 +93,16 @@ def run_sweep(settings: Settings, enqueue: Callable[[int, str], None], redis: re
             pass
     (log.warning if report.total or report.sync_locks_cleared else log.info)("inbox sweep: %s", report.describe())
     return report
+
+
+def idle_entities(redis: redis_lib.Redis) -> list[str]:
+    """Entities whose queue holds no message right now."""
+    entities = list(registry.ENTITIES)
+    with redis.pipeline(transaction=False) as pipe:
+        for entity in entities:
+            pipe.llen(entity.queue)
+        lengths = pipe.execute()
+    return [entity.name for entity, length in zip(entities, lengths) if not length]
 
 
 def sweep_if_overdue(settings: Settings, enqueue: Callable[[int, str], None],

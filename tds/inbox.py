@@ -298,19 +298,25 @@ class Redrive(enum.StrEnum):
 
 
 def due_for_redrive(conn: Connection, older_than: dt.timedelta, lease: dt.timedelta,
-                    limit: int = 1000) -> list[tuple[int, str, Redrive]]:
+                    idle_entities: Iterable[str] = (), limit: int = 1000) -> list[tuple[int, str, Redrive]]:
     """Events the sweeper sends again, as (event id, entity, why).
 
     RECEIVED events not sent for ``older_than`` (zero when Redis came back empty: every
-    queued message was lost with it); PROCESSING events whose lease (``claimed_at``) and
-    last sending are older than ``lease``; RETRYING events whose retry was due more than
-    ``lease`` ago; WAITING events whose time has come and that were not sent in the last
-    ``lease``.
+    queued message was lost with it), or for ``lease`` when their entity's queue is empty
+    (``idle_entities``: the message is not waiting in the queue, so a worker took it ahead
+    of time — prefetched, or held for its countdown — and was killed); PROCESSING events
+    whose lease (``claimed_at``) and last sending are older than ``lease``; RETRYING events
+    whose retry was due more than ``lease`` ago; WAITING events whose time has come and
+    that were not sent in the last ``lease``.
     """
     now = utcnow()
     ev = inbox_events.c
     sent = sa.func.coalesce(ev.enqueued_at, ev.received_at)
     quiet = sent < now - lease
+    idle = list(idle_entities)
+    unsent = sent < now - older_than
+    if idle:
+        unsent = sa.or_(unsent, sa.and_(ev.entity.in_(idle), quiet))
     why = sa.case(
         (ev.status == Status.RECEIVED, Redrive.UNSENT.value),
         (ev.status == Status.PROCESSING, Redrive.LEASE_EXPIRED.value),
@@ -321,7 +327,7 @@ def due_for_redrive(conn: Connection, older_than: dt.timedelta, lease: dt.timede
         sa.select(ev.id, ev.entity, why.label("why"))
         .where(
             sa.or_(
-                sa.and_(ev.status == Status.RECEIVED, sent < now - older_than),
+                sa.and_(ev.status == Status.RECEIVED, unsent),
                 sa.and_(ev.status == Status.PROCESSING, sa.func.coalesce(ev.claimed_at, ev.received_at) < now - lease,
                         quiet),
                 sa.and_(ev.status == Status.RETRYING, quiet),
@@ -335,7 +341,7 @@ def due_for_redrive(conn: Connection, older_than: dt.timedelta, lease: dt.timede
 
 
 def sweep(engine, older_than: dt.timedelta, enqueue: Callable[[int, str], None],
-          lease: dt.timedelta | None = None) -> dict[Redrive, int]:
+          lease: dt.timedelta | None = None, idle_entities: Iterable[str] = ()) -> dict[Redrive, int]:
     """Send again every event that should have finished by now; how many, by reason.
 
     Each event is sent before it is marked sent: a sweep that fails half-way (Redis down)
@@ -343,7 +349,7 @@ def sweep(engine, older_than: dt.timedelta, enqueue: Callable[[int, str], None],
     full ``older_than`` later. The exception is raised again after that marking.
     """
     with engine.connect() as conn:
-        due = due_for_redrive(conn, older_than, lease if lease is not None else older_than)
+        due = due_for_redrive(conn, older_than, lease if lease is not None else older_than, idle_entities)
     counts: dict[Redrive, int] = {}
     sent: list[int] = []
     try:

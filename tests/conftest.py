@@ -45,6 +45,8 @@ os.environ.update(
         "ZOHO_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "ZOHO_ORGANIZATION_ID": ORG,
         "TDS_LOG_LEVEL": "INFO",
+        # the in-process worker must not sweep on its own: tests decide when a sweep runs
+        "TDS_WORKER_SWEEP_AFTER": "0",
     }
 )
 

@@ -11,27 +11,29 @@ from tds.simulator.server import SimulatorServer
 from tests.conftest import WEBHOOK_SECRET
 
 
-def settings_for(sim: SimulatorServer, database_url: str, redis_url: str, org: str, **extra) -> Settings:
+def env_for(sim: SimulatorServer, database_url: str, redis_url: str, org: str, **extra) -> dict:
+    """The environment of a TDS process pointed at ``sim``."""
     cfg = sim.simulator.config
-    return Settings.from_env(
-        {
-            "TDS_DATABASE_URL": database_url,
-            "TDS_REDIS_URL": redis_url,
-            "ZOHO_API_URL": sim.url,
-            "ZOHO_ACCOUNTS_URL": sim.url,
-            "ZOHO_CLIENT_ID": cfg.client_id,
-            "ZOHO_CLIENT_SECRET": cfg.client_secret,
-            "ZOHO_REFRESH_TOKEN": cfg.refresh_token,
-            "ZOHO_ORGANIZATION_ID": org,
-            "ZOHO_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "TDS_TASK_RETRY_BACKOFF_MAX": "2",
-            "TDS_COALESCE_SECONDS": "0",
-            # the simulator enforces Zoho's limits itself when a test turns them on
-            "TDS_ZOHO_RATE_LIMIT": "100000",
-            **extra,
-        },
-        env_file=None,
-    )
+    return {
+        "TDS_DATABASE_URL": database_url,
+        "TDS_REDIS_URL": redis_url,
+        "ZOHO_API_URL": sim.url,
+        "ZOHO_ACCOUNTS_URL": sim.url,
+        "ZOHO_CLIENT_ID": cfg.client_id,
+        "ZOHO_CLIENT_SECRET": cfg.client_secret,
+        "ZOHO_REFRESH_TOKEN": cfg.refresh_token,
+        "ZOHO_ORGANIZATION_ID": org,
+        "ZOHO_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "TDS_TASK_RETRY_BACKOFF_MAX": "2",
+        "TDS_COALESCE_SECONDS": "0",
+        # the simulator enforces Zoho's limits itself when a test turns them on
+        "TDS_ZOHO_RATE_LIMIT": "100000",
+        **extra,
+    }
+
+
+def settings_for(sim: SimulatorServer, database_url: str, redis_url: str, org: str, **extra) -> Settings:
+    return Settings.from_env(env_for(sim, database_url, redis_url, org, **extra), env_file=None)
 
 
 def use(settings: Settings) -> Settings:

@@ -49,6 +49,19 @@ def test_a_claimed_event_whose_lease_ran_out_is_redriven(engine, settings):
     assert due == [(stranded, "items", inbox.Redrive.LEASE_EXPIRED)]  # the live one is left to its worker
 
 
+def test_an_event_taken_ahead_by_a_killed_worker_is_redriven_after_the_lease(engine, settings):
+    """Prefetched or held for its countdown by a worker that died: its queue is empty, so
+    the message is not waiting there; a queue with a backlog waits the full threshold."""
+    with engine.begin() as conn:
+        event_id = _webhook_event(conn, "5")
+    _age(engine, event_id, received_at=90, enqueued_at=90)
+    with engine.connect() as conn:
+        backlog = inbox.due_for_redrive(conn, dt.timedelta(minutes=5), dt.timedelta(seconds=60), idle_entities=())
+        idle = inbox.due_for_redrive(conn, dt.timedelta(minutes=5), dt.timedelta(seconds=60),
+                                     idle_entities=["items"])
+    assert backlog == [] and idle == [(event_id, "items", inbox.Redrive.UNSENT)]
+
+
 def test_the_sweep_sends_before_it_marks_so_a_failed_sweep_retries_at_once(engine, settings):
     with engine.begin() as conn:
         ids = [_webhook_event(conn, str(n)) for n in range(3)]

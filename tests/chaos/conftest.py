@@ -7,7 +7,7 @@ import pytest
 
 from tds.config import Settings
 from tests.chaos import harness
-from tests.conftest import WEBHOOK_SECRET
+from tests.simulated import env_for
 
 # fast healing, so the reduced sizes converge in seconds; docs/reliability.md gives the defaults
 FAST_HEALING = {
@@ -32,20 +32,7 @@ def private_redis():
 
 
 def chaos_env(sim, database_url: str, redis_url: str, **extra) -> dict:
-    cfg = sim.simulator.config
-    return {
-        "TDS_DATABASE_URL": database_url,
-        "TDS_REDIS_URL": redis_url,
-        "ZOHO_API_URL": sim.url,
-        "ZOHO_ACCOUNTS_URL": sim.url,
-        "ZOHO_CLIENT_ID": cfg.client_id,
-        "ZOHO_CLIENT_SECRET": cfg.client_secret,
-        "ZOHO_REFRESH_TOKEN": cfg.refresh_token,
-        "ZOHO_ORGANIZATION_ID": cfg.organizations[0],
-        "ZOHO_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        **FAST_HEALING,
-        **extra,
-    }
+    return env_for(sim, database_url, redis_url, sim.simulator.config.organizations[0], **{**FAST_HEALING, **extra})
 
 
 def settings_of(env: dict) -> Settings:

@@ -237,12 +237,17 @@ def compare_items(engine, sim, org: str, ids: list[str]) -> tuple[int, int, list
     return lost, duplicated, diffs
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.25, what: str = "convergence") -> float:
+def wait_until(predicate, timeout: float, interval: float = 0.25, what: str = "convergence",
+               progress=None) -> float:
     """Seconds it took ``predicate()`` to hold; AssertionError after ``timeout``."""
-    start = time.monotonic()
+    start = last_note = time.monotonic()
     while not predicate():
-        if time.monotonic() - start > timeout:
+        now = time.monotonic()
+        if now - start > timeout:
             raise AssertionError(f"no {what} within {timeout}s")
+        if progress is not None and now - last_note > 10:
+            print(f"  waiting for {what}: {progress()}", flush=True)
+            last_note = now
         time.sleep(interval)
     return time.monotonic() - start
 
@@ -278,3 +283,15 @@ def superseded_count(engine) -> int:
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(inbox_events)
                             .where(inbox_events.c.last_error.like("superseded by event%"))).scalar()
+
+
+def queue_lengths(redis_url: str | None) -> dict:
+    """Messages waiting per queue, and unacknowledged (held by workers)."""
+    if not redis_url:
+        return {}
+    client = redis_lib.Redis.from_url(redis_url)
+    from tasks.celery_app import all_queues
+
+    lengths = {q: client.llen(q) for q in all_queues() if client.llen(q)}
+    lengths["unacked"] = client.hlen("unacked")
+    return lengths

@@ -23,10 +23,11 @@ def _setup(simulator_factory, engine, database_url, private_redis, **extra):
     return sim, org, env, client, ids
 
 
-def _converge_and_compare(report, engine, sim, org, ids, timeout, processes=()):
+def _converge_and_compare(report, engine, sim, org, ids, timeout, processes=(), redis_url=None):
     start = time.monotonic()
     try:
-        harness.wait_until(lambda: harness.all_finished(engine), timeout, what="every inbox event finished")
+        harness.wait_until(lambda: harness.all_finished(engine), timeout, what="every inbox event finished",
+                           progress=lambda: (harness.inbox_counts(engine), harness.queue_lengths(redis_url)))
     except AssertionError:
         for proc in processes:
             print(proc.log_path, proc.alive(), proc.log()[-4000:])
@@ -43,8 +44,11 @@ def test_worker_process_group_killed_five_times(simulator_factory, engine, datab
                                                 processes):
     """Invariant: kill -9 of the whole worker (main process and pool) five times during a
     load loses nothing and writes nothing twice; events a killed worker held are re-driven
-    once their processing lease runs out (the worker's own sweep; no beat runs)."""
-    sim, org, env, client, ids = _setup(simulator_factory, engine, database_url, private_redis)
+    once their processing lease runs out, and events it had taken ahead (prefetched, or held
+    for the coalescing countdown) once their queue is empty — the worker's own sweep; no
+    beat runs, and the five-minute threshold for unsent events is set to an hour."""
+    sim, org, env, client, ids = _setup(simulator_factory, engine, database_url, private_redis,
+                                        TDS_INBOX_SWEEP_AFTER="3600", TDS_COALESCE_SECONDS="1")
     total = harness.size(1000, 5000)
     worker = harness.worker(harness.process_env(env), log_dir)
     processes.append(worker)
@@ -57,7 +61,8 @@ def test_worker_process_group_killed_five_times(simulator_factory, engine, datab
         resp = signed_post(client, "items", {"item": harness.item_update(sim, org, ids[n % len(ids)], n)}, org=org)
         assert resp.status_code == 202, resp.get_json()
     report.notes["kills"] = len(kills)
-    _converge_and_compare(report, engine, sim, org, ids[: min(total, len(ids))], timeout=180)
+    _converge_and_compare(report, engine, sim, org, ids[: min(total, len(ids))], timeout=180,
+                          processes=[worker], redis_url=private_redis.url)
 
 
 def test_redis_flushed_and_restarted_under_load(simulator_factory, engine, database_url, private_redis, log_dir,
@@ -81,7 +86,7 @@ def test_redis_flushed_and_restarted_under_load(simulator_factory, engine, datab
         resp = signed_post(client, "items", {"item": harness.item_update(sim, org, ids[n % len(ids)], n)}, org=org)
         assert resp.status_code == 202, resp.get_json()
     _converge_and_compare(report, engine, sim, org, ids[: min(total, len(ids))], timeout=120,
-                          processes=[worker, beat])
+                          processes=[worker, beat], redis_url=private_redis.url)
     assert beat.alive() and worker.alive()
     assert "took the beat lock" in beat.log(), beat.log()[-3000:]
 
