@@ -59,7 +59,11 @@ class Entity:
     route_field: str | None = None  # a field whose value picks the entity (contact_type)
     route_value: str | None = None
     pagination: str = "page_context"  # or ``crm_info``
-    incremental_filter: bool = True  # the list endpoint takes last_modified_time
+    # incremental sync: the list parameter that takes "modified at or after" (None: the
+    # endpoint has none), and the parameters that sort the list newest first (empty: it
+    # cannot be sorted so); see tds.sync
+    modified_filter: str | None = "last_modified_time"
+    modified_sort: tuple[tuple[str, str], ...] = ()
 
     @property
     def queue(self) -> str:
@@ -77,6 +81,9 @@ class Entity:
             raise LookupError(f"{self.name} has no detail endpoint")
         return self.detail_path.format(id=zoho_id)
 
+
+_NEWEST_FIRST = (("sort_column", "last_modified_time"), ("sort_order", "D"))  # Books contacts/sales orders, Inventory items
+_CRM_NEWEST_FIRST = (("sort_by", "Modified_Time"), ("sort_order", "desc"))
 
 _LINE_ITEM_REFS = (Reference("product_id", "zoho_item_id", "items"),)
 
@@ -103,7 +110,7 @@ ENTITIES: tuple[Entity, ...] = (
         mapper="tds.mappers.items:map_warehouse",
         modified_field=None,
         required_fields=("warehouse_id", "warehouse_name"),
-        incremental_filter=False,
+        modified_filter=None,
     ),
     Entity(
         name="items",
@@ -130,6 +137,7 @@ ENTITIES: tuple[Entity, ...] = (
                 references=(Reference("warehouse_id", "zoho_warehouse_id", "warehouses"),),
             ),
         ),
+        modified_sort=_NEWEST_FIRST,
     ),
     Entity(
         name="customers",
@@ -150,6 +158,7 @@ ENTITIES: tuple[Entity, ...] = (
         route_field="contact_type",
         route_value="customer",
         children=(Child("customer_contact_persons", "zoho_contact_person_id", "customer_id"),),
+        modified_sort=_NEWEST_FIRST,
     ),
     Entity(
         name="vendors",
@@ -170,6 +179,7 @@ ENTITIES: tuple[Entity, ...] = (
         route_field="contact_type",
         route_value="vendor",
         children=(Child("vendor_contact_persons", "zoho_contact_person_id", "vendor_id"),),
+        modified_sort=_NEWEST_FIRST,
     ),
     Entity(
         name="invoices",
@@ -272,6 +282,7 @@ ENTITIES: tuple[Entity, ...] = (
         payload_keys=("salesorder", "sales_order"),
         references=_doc_refs("customer"),
         children=(_lines("sales_order_line_items", "sales_order_id"),),
+        modified_sort=_NEWEST_FIRST,
     ),
     Entity(
         name="users",
@@ -287,7 +298,7 @@ ENTITIES: tuple[Entity, ...] = (
         required_fields=("user_id", "name", "email"),
         webhook_slugs=("users",),
         payload_keys=("user",),
-        incremental_filter=False,
+        modified_filter=None,
     ),
     Entity(
         name="price_lists",
@@ -304,7 +315,7 @@ ENTITIES: tuple[Entity, ...] = (
         required_fields=("pricebook_id", "name", "pricebook_type"),
         webhook_slugs=("prices", "pricebooks"),
         payload_keys=("pricebook", "price_list"),
-        incremental_filter=False,
+        modified_filter=None,
         children=(
             Child("price_list_items", "zoho_item_id", "price_list_id", references=_LINE_ITEM_REFS),
         ),
@@ -339,7 +350,8 @@ ENTITIES: tuple[Entity, ...] = (
         modified_field="Modified_Time",
         required_fields=("id", "Account_Name", "Modified_Time"),
         pagination="crm_info",
-        incremental_filter=False,
+        modified_filter=None,
+        modified_sort=_CRM_NEWEST_FIRST,
     ),
     Entity(
         name="crm_contacts",
@@ -354,7 +366,8 @@ ENTITIES: tuple[Entity, ...] = (
         modified_field="Modified_Time",
         required_fields=("id", "Last_Name", "Modified_Time"),
         pagination="crm_info",
-        incremental_filter=False,
+        modified_filter=None,
+        modified_sort=_CRM_NEWEST_FIRST,
         references=(Reference("account_id", "zoho_crm_account_id", "crm_accounts"),),
     ),
 )
