@@ -3,7 +3,7 @@
 The stale-write guard lives in the upsert itself: one ``INSERT … ON CONFLICT DO UPDATE …
 WHERE stored.zoho_last_modified_time <= incoming.zoho_last_modified_time`` per batch. Two
 workers applying an old webhook and a newer full-sync page in any order, or a webhook that
-arrives after the reconcile that already saw a later version, cannot put older data over
+arrives after a sync that already wrote a later version, cannot put older data over
 newer: the database decides, in one statement, with Zoho's time compared to Zoho's time.
 
 Entities that share one Zoho list and are told apart by a field (contacts: customers and
