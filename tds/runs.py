@@ -199,3 +199,21 @@ def recover_stale(engine: Engine, redis: redis_lib.Redis, stale_after: float | N
                          .values(status=RunStatus.ABORTED, finished_at=now,
                                  error="the process running it is gone (its lock expired)"))
     return len(dead)
+
+
+# ------------------------------------------------------------------ scheduled runs not stacked
+
+
+def _pending_key(organization_id: str, entity: str, mode: str) -> str:
+    return f"tds:sync:pending:{organization_id}:{entity}:{mode}"
+
+
+def mark_pending(redis: redis_lib.Redis, organization_id: str, entity: str, mode: str, ttl: float) -> bool:
+    """Note that a run was sent; False when one sent earlier has not started yet (then the
+    scheduler sends nothing, so slow runs are skipped, never stacked)."""
+    return bool(redis.set(_pending_key(organization_id, entity, mode), holder_name(), nx=True,
+                          ex=max(1, int(ttl))))
+
+
+def clear_pending(redis: redis_lib.Redis, organization_id: str, entity: str, mode: str) -> None:
+    redis.delete(_pending_key(organization_id, entity, mode))
