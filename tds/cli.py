@@ -73,7 +73,7 @@ def _plan_or_refuse(settings, client, chosen, org_ids, mode, show: bool, force: 
     from tds.db import get_engine
 
     engine = get_engine(settings.database_url)
-    estimates = [plan.estimate(engine, e, org, mode, client if show else None) for org in org_ids for e in chosen]
+    estimates = [plan.estimate(engine, e, org, mode, client) for org in org_ids for e in chosen]
     remaining = client.quota.remaining
     if show:
         click.echo(f"{mode} plan:")
