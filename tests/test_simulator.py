@@ -675,7 +675,7 @@ def test_inventory_adjustments_list_and_detail(server, auth):
         since = decimal_json(requests.get(url, headers=auth, params={"organization_id": org,
                                                                     "last_modified_time": cut}))
         assert {a["inventory_adjustment_id"] for a in since["inventory_adjustments"]} == \
-            {a["inventory_adjustment_id"] for a in everything if a["last_modified_time"] >= cut}
+            {a["inventory_adjustment_id"] for a in everything if a["last_modified_time"] > cut}  # modified after
         typed = requests.get(url, headers=auth, params={"organization_id": org,
                                                         "filter_by": "AdjustmentType.Quantity"}).json()
         assert len(typed["inventory_adjustments"]) == len(everything)
