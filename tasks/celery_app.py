@@ -5,8 +5,9 @@ finds the default app, built from the process's settings, in :mod:`tasks`; the w
 receiver builds a sending-only app of its own with ``include=()``, so it loads neither
 the task modules nor what they import (sync, processing, the Zoho client).
 
-Queues: one per registry entity (``tds.items``, ``tds.invoices``, …) plus
-``tds.maintenance`` for the sweeper and syncs. Messages carry only ids.
+Queues: one per registry entity (``tds.items``, ``tds.invoices``, …), ``tds.maintenance``
+for the sweepers and syncs, and ``tds.images`` for image downloads (one task per image,
+low priority: see :mod:`tds.images`). Messages carry only ids.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from tds import registry
 from tds.config import Settings
 
 MAINTENANCE_QUEUE = "tds.maintenance"
-TASK_MODULES = ("tasks.events", "tasks.maintenance")
+IMAGES_QUEUE = "tds.images"
+TASK_MODULES = ("tasks.events", "tasks.maintenance", "tasks.images")
 PROCESS_EVENT = "tds.process_event"
 SYNC_ENTITY = "tds.sync_entity"
+DOWNLOAD_IMAGE = "tds.download_image"
 
 
 def all_queues() -> list[str]:
-    return [*registry.queues(), MAINTENANCE_QUEUE]
+    return [*registry.queues(), MAINTENANCE_QUEUE, IMAGES_QUEUE]
 
 
 def route_task(name, args, kwargs, options, task=None, **_):
@@ -34,6 +37,8 @@ def route_task(name, args, kwargs, options, task=None, **_):
         entity = kwargs.get("entity") or (args[1] if len(args) > 1 else None)
         if entity:
             return {"queue": registry.get(entity).queue}
+    if name == DOWNLOAD_IMAGE:
+        return {"queue": IMAGES_QUEUE}
     return {"queue": MAINTENANCE_QUEUE}
 
 
@@ -65,6 +70,7 @@ def create_celery(settings: Settings, include: tuple[str, ...] = TASK_MODULES) -
         beat_schedule={
             "sweep-inbox": {"task": "tds.sweep_inbox", "schedule": 60.0},
             "full-sync-nightly": {"task": "tds.sync_all", "schedule": crontab(hour=2, minute=0)},
+            "sweep-images-hourly": {"task": "tds.sweep_images", "schedule": crontab(minute=20)},
         },
     )
     return app
@@ -78,3 +84,8 @@ def enqueue_event(app: Celery, event_id: int, entity: str) -> None:
 def send_sync(app: Celery, entity: str, organization_id: str, refetch: bool = False) -> None:
     """Send one full sync of (organization, entity) to the maintenance queue."""
     app.send_task(SYNC_ENTITY, args=[entity, organization_id], kwargs={"refetch": refetch}, queue=MAINTENANCE_QUEUE)
+
+
+def send_image(app: Celery, organization_id: str, zoho_item_id: str) -> None:
+    """Send one image download to the images queue."""
+    app.send_task(DOWNLOAD_IMAGE, args=[organization_id, zoho_item_id], queue=IMAGES_QUEUE)

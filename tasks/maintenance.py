@@ -7,7 +7,7 @@ import functools
 
 from celery import shared_task
 
-from tasks.celery_app import SYNC_ENTITY, enqueue_event, send_sync
+from tasks.celery_app import SYNC_ENTITY, enqueue_event, send_image, send_sync
 from tasks.policy import zoho_task
 from tds import deadletters, inbox, registry, services, sync
 from tds.config import get_settings
@@ -42,6 +42,8 @@ def sync_entity(self, entity: str, organization_id: str, refetch: bool = False) 
                                 enqueue=functools.partial(enqueue_event, self.app), refetch=refetch)
     except sync.SyncAlreadyRunning:
         return {"entity": entity, "organization_id": organization_id, "status": "already running"}
+    for job in result.images:
+        send_image(self.app, job.organization_id, job.zoho_item_id)
     return {"entity": entity, "organization_id": organization_id, "status": "succeeded",
             "seen": result.records_seen, "written": result.records_written}
 

@@ -72,6 +72,19 @@ Tasks
     Seconds after which an unfinished inbox event is enqueued again by the sweeper.
     Default ``300``.
 
+Product images
+--------------
+``TDS_IMAGE_DIR``
+    Folder that holds the product images, as ``products/{zoho_item_id}.{jpg|png|webp}``;
+    the receiver serves them at ``/product-images/{file}``. Default ``images``. The
+    workers, the CLI and the receiver must see the same folder.
+``TDS_IMAGE_BUDGET_SHARE``
+    Share (above 0, at most 1) of the per-minute Zoho budget image downloads may use; an
+    image task that finds less of the window free gives its slot back and retries later,
+    so images never starve webhook processing. Default ``0.5``.
+``TDS_IMAGE_MAX_BYTES``
+    Largest image accepted; a larger body is refused with the reason. Default ``10485760``.
+
 Logging
 -------
 ``TDS_LOG_LEVEL``
@@ -121,6 +134,13 @@ def _float(name: str, raw: str) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     if value <= 0:
         raise ConfigError(f"{name} must be greater than 0, got {value}")
+    return value
+
+
+def _share(name: str, raw: str) -> float:
+    value = _float(name, raw)
+    if value > 1:
+        raise ConfigError(f"{name} must be a share between 0 and 1, got {value}")
     return value
 
 
@@ -213,6 +233,9 @@ class Settings:
     task_max_retries: int = _setting("TDS_TASK_MAX_RETRIES", "8", _int(0))
     task_retry_backoff_max: int = _setting("TDS_TASK_RETRY_BACKOFF_MAX", "300", _int(1))
     inbox_sweep_after: int = _setting("TDS_INBOX_SWEEP_AFTER", "300", _int(1))
+    image_dir: str = _setting("TDS_IMAGE_DIR", "images", _text)
+    image_budget_share: float = _setting("TDS_IMAGE_BUDGET_SHARE", "0.5", _share)
+    image_max_bytes: int = _setting("TDS_IMAGE_MAX_BYTES", "10485760", _int(1024))
     log_level: str = _setting("TDS_LOG_LEVEL", "INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR"))
 
     @classmethod

@@ -23,7 +23,7 @@ from typing import Callable
 import redis as redis_lib
 import sqlalchemy as sa
 
-from tds import deadletters, inbox, registry
+from tds import deadletters, images, inbox, registry
 from tds.config import Settings
 from tds.db import get_engine, utcnow
 from tds.mapping import MapContext, MappingError, parse_zoho_time
@@ -52,6 +52,7 @@ class SyncResult:
     api_calls: int = 0  # list pages and detail calls asked for (retries not counted)
     seconds: float = 0.0
     follow_up: list[tuple[int, str]] = field(default_factory=list)
+    images: list[images.Job] = field(default_factory=list)  # image references changed: downloads to send
 
 
 def _lock_name(organization_id: str, entity: Entity) -> str:
@@ -119,6 +120,7 @@ def _run(settings, entity, organization_id, client, progress, enqueue, refetch, 
                                     zoho_id=str(record.get(entity.id_field) or "") or None)
                 written = sql_sink.write(conn, mapped)
                 result.follow_up += inbox.request_missing(conn, written.missing)
+                result.images += images.after_write(conn, mapped, written.applied_ids)
             result.records_seen += len(page)
             result.records_written += written.written
             page_newest = _newest(entity, page)
