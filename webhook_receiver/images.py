@@ -26,7 +26,7 @@ def blueprint(settings: Settings) -> Blueprint:
     bp = Blueprint("product_images", __name__)
     directory = Path(settings.image_dir).resolve() / SUBDIR
 
-    @bp.get("/product-images/<path:name>")
+    @bp.get("/product-images/<path:name>", merge_slashes=False)
     def product_image(name: str):
         match = _NAME.fullmatch(name)
         if match is None:
