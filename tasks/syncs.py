@@ -8,7 +8,7 @@ import functools
 
 from celery import shared_task
 
-from tasks.celery_app import RECONCILE_ENTITY, SYNC_ENTITY, enqueue_event, send_reconcile, send_sync
+from tasks.celery_app import RECONCILE_ENTITY, SYNC_ENTITY, enqueue_event, send_image, send_reconcile, send_sync
 from tasks.policy import zoho_task
 from tds import deadletters, reconcile, registry, runs, services, sync
 from tds.config import get_settings
@@ -41,6 +41,8 @@ def sync_entity(self, entity: str, organization_id: str, mode: str = Mode.FULL, 
                                per_page=per_page, run_id=run_id)
     except runs.AlreadyRunning as exc:
         return {"entity": entity, "organization_id": organization_id, "status": "skipped", "reason": str(exc)}
+    for job in result.images:
+        send_image(self.app, job.organization_id, job.zoho_item_id)
     return {"entity": entity, "organization_id": organization_id, "status": "succeeded", "run_id": result.run_id,
             "seen": result.records_seen, "written": result.records_written}
 

@@ -107,6 +107,21 @@ Sync, reconciliation and the schedule
     Bearer token of the admin API (``/api/zoho/bulk-sync/…``, ``/api/zoho/reconcile/…``);
     separate from the webhook secret. Unset: the admin API answers 403.
 
+Product images
+--------------
+``TDS_IMAGE_DIR``
+    Folder that holds the product images, as ``products/{zoho_item_id}.{jpg|png|webp}``;
+    the receiver serves them at ``/product-images/{file}``. Default ``images``. The
+    workers, the CLI and the receiver must see the same folder.
+``TDS_IMAGE_BUDGET_SHARE``
+    Share (above 0, at most 1) of the per-minute Zoho budget image downloads may use; an
+    image task that finds less of the window free gives its slot back and retries later,
+    so images never starve webhook processing. Default ``0.5``.
+``TDS_IMAGE_MAX_BYTES``
+    Largest image accepted; a larger body is refused with the reason. Default ``10485760``.
+``TDS_SCHEDULE_IMAGES``
+    Seconds between sweeps that send what is still missing or stale. Default ``3600``.
+
 Logging
 -------
 ``TDS_LOG_LEVEL``
@@ -166,6 +181,13 @@ def _percent(name: str, raw: str) -> float:
         raise ConfigError(f"{name} must be a number from 0 to 100, got {raw!r}") from None
     if not 0 <= value <= 100:
         raise ConfigError(f"{name} must be from 0 to 100, got {value}")
+    return value
+
+
+def _share(name: str, raw: str) -> float:
+    value = _float(name, raw)
+    if value > 1:
+        raise ConfigError(f"{name} must be a share between 0 and 1, got {value}")
     return value
 
 
@@ -271,6 +293,10 @@ class Settings:
     inbox_retention_days: int = _setting("TDS_INBOX_RETENTION_DAYS", "30", _int(1))
     run_stale_after: int = _setting("TDS_RUN_STALE_AFTER", "1800", _int(60))
     admin_token: str = _setting("TDS_ADMIN_TOKEN", "", _text, secret=True)
+    image_dir: str = _setting("TDS_IMAGE_DIR", "images", _text)
+    image_budget_share: float = _setting("TDS_IMAGE_BUDGET_SHARE", "0.5", _share)
+    image_max_bytes: int = _setting("TDS_IMAGE_MAX_BYTES", "10485760", _int(1024))
+    schedule_images: int = _setting("TDS_SCHEDULE_IMAGES", "3600", _int(0))
     log_level: str = _setting("TDS_LOG_LEVEL", "INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR"))
 
     @classmethod

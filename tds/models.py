@@ -186,6 +186,27 @@ sync_runs = _per_entity_table(
 )
 
 
+product_images = sa.Table(
+    # The image file kept for each product (:mod:`tds.images`): which Zoho image reference it
+    # answers, and its sha256, so an unchanged image is never written twice.
+    "tds_product_images",
+    metadata,
+    _pk(),
+    _org(),
+    sa.Column("zoho_item_id", sa.String(32), nullable=False),
+    sa.Column("zoho_image_document_id", sa.String(64)),  # the reference last handled; NULL: none
+    sa.Column("image_name", sa.String(255)),
+    sa.Column("file_name", sa.String(64)),  # under TDS_IMAGE_DIR/products; NULL: no file
+    sa.Column("content_type", sa.String(32)),
+    sa.Column("sha256", sa.String(64)),
+    sa.Column("size_bytes", sa.Integer()),
+    sa.Column("downloaded_at", UTCDateTime()),  # the file last (re)written
+    sa.Column("checked_at", UTCDateTime()),  # last compared with Zoho
+    sa.Column("error", sa.Text()),  # why the last download was refused; NULL after a success
+    sa.UniqueConstraint("organization_id", "zoho_item_id"),
+)
+
+
 # ---------------------------------------------------------------- mirrored ERP tables
 # Last, once the helpers above exist: a mapper module imported first stops at its import of
 # this module, and by then every name it asks for here is defined.

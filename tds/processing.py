@@ -13,7 +13,7 @@ import enum
 import logging
 from dataclasses import dataclass, field
 
-from tds import inbox, registry
+from tds import images, inbox, registry
 from tds.config import Settings
 from tds.db import get_engine
 from tds.mapping import MapContext, Mapped
@@ -38,6 +38,7 @@ class Outcome:
     status: Result
     entity: str = ""
     follow_up: list[tuple[int, str]] = field(default_factory=list)  # (inbox event id, entity)
+    images: list[images.Job] = field(default_factory=list)  # image downloads to send
 
 
 def needs_detail(entity: Entity, record: dict, mode: str) -> bool:
@@ -99,6 +100,7 @@ def _apply(engine, event_id: int, records: list[Mapped]) -> Outcome:
             sql_sink.MissingReference(name, rec.organization_id, zid) for rec in records for name, zid in rec.refresh
         }
         follow_up = inbox.request_missing(conn, wanted)
+        jobs = images.after_write(conn, records, result.applied_ids)
         inbox.finish(conn, event_id)
     status = Result.DONE if result.written else Result.STALE
-    return Outcome(event_id, status, records[0].entity.name if records else "", follow_up)
+    return Outcome(event_id, status, records[0].entity.name if records else "", follow_up, jobs)
