@@ -9,7 +9,7 @@ from celery import shared_task
 
 from tasks.celery_app import SYNC_ENTITY, enqueue_event, send_sync
 from tasks.policy import zoho_task
-from tds import deadletters, inbox, registry, services, sync
+from tds import availability, deadletters, inbox, registry, services, sync
 from tds.config import get_settings
 from tds.db import get_engine
 from tds.decisions import Action, Decision
@@ -37,20 +37,24 @@ def _record_sync_failure(task, exc: BaseException, decision: Decision, entity: s
 def sync_entity(self, entity: str, organization_id: str, refetch: bool = False) -> dict:
     settings = get_settings()
     try:
-        result = sync.full_sync(settings, registry.get(entity), organization_id, services.zoho_client(settings),
-                                redis=services.redis_client(settings),
-                                enqueue=functools.partial(enqueue_event, self.app), refetch=refetch)
+        result = availability.sync_entity(settings, registry.get(entity), organization_id,
+                                          services.zoho_client(settings), redis=services.redis_client(settings),
+                                          enqueue=functools.partial(enqueue_event, self.app), refetch=refetch)
     except sync.SyncAlreadyRunning:
         return {"entity": entity, "organization_id": organization_id, "status": "already running"}
+    if isinstance(result, availability.Unavailable):
+        return {"entity": entity, "organization_id": organization_id, "status": "unavailable",
+                "code": result.code, "message": result.message}
     return {"entity": entity, "organization_id": organization_id, "status": "succeeded",
             "seen": result.records_seen, "written": result.records_written}
 
 
 @shared_task(name="tds.sync_all", bind=True)
 def sync_all(self) -> int:
+    settings = get_settings()
     sent = 0
-    for org in get_settings().zoho_organization_ids:
-        for entity in registry.ENTITIES:
+    for org in settings.zoho_organization_ids:
+        for entity in registry.enabled(settings):
             send_sync(self.app, entity.name, org)
             sent += 1
     return sent

@@ -57,7 +57,8 @@ def db_current() -> None:
 
 @cli.command("sync")
 @click.option("--full", is_flag=True, default=True, help="Page through every record (the only mode yet).")
-@click.option("--entities", "-e", multiple=True, help="Entities to sync (names or webhook slugs); default all.")
+@click.option("--entities", "-e", multiple=True,
+              help="Entities to sync (names or webhook slugs); default the enabled ones (TDS_ENTITIES).")
 @click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
 @click.option("--celery", "via_celery", is_flag=True, help="Send the syncs to the Celery workers instead.")
 @click.option("--refetch", is_flag=True,
@@ -65,11 +66,16 @@ def db_current() -> None:
 @click.argument("more_entities", nargs=-1)
 def sync_command(full: bool, entities: tuple[str, ...], orgs: tuple[str, ...], via_celery: bool, refetch: bool,
                  more_entities: tuple[str, ...]) -> None:
-    """Full sync of ENTITIES (e.g. ``tds sync --full --entities items customers``)."""
+    """Full sync of ENTITIES (e.g. ``tds sync --full --entities items customers``).
+
+    Default: the enabled entities (``TDS_ENTITIES``, ``TDS_CRM``). An entity the organization
+    does not have is reported unavailable, one line each, and does not fail the run: the
+    exit status is 0 unless a sync really failed.
+    """
     settings = get_settings()
     settings.require_zoho_credentials()
     names = list(entities) + list(more_entities)
-    chosen = [registry.get(n) for n in names] if names else list(registry.ENTITIES)
+    chosen = [registry.get(n) for n in names] if names else list(registry.enabled(settings))
     org_ids = list(orgs) or list(settings.zoho_organization_ids)
     if via_celery:
         from tasks import send_sync
@@ -86,21 +92,22 @@ def _sync_here(settings, chosen, org_ids, refetch: bool) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from tds import services, sync
+    from tds import availability, services, sync
 
     console = Console(stderr=True)
     client = services.zoho_client(settings)
     enqueue = _enqueue_or_none()
     failed = False
+    unavailable = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
         for org in org_ids:
             for entity in chosen:
                 task = progress.add_task(f"{entity.name} ({org})", total=None)
                 try:
-                    result = sync.full_sync(settings, entity, org, client, redis=services.redis_client(settings),
-                                            progress=lambda n, t=task: progress.advance(t, n), enqueue=enqueue,
-                                            refetch=refetch)
+                    result = availability.sync_entity(
+                        settings, entity, org, client, redis=services.redis_client(settings),
+                        progress=lambda n, t=task: progress.advance(t, n), enqueue=enqueue, refetch=refetch)
                 except sync.SyncAlreadyRunning as exc:
                     progress.update(task, description=f"{entity.name} ({org}): {exc}")
                     continue
@@ -108,10 +115,16 @@ def _sync_here(settings, chosen, org_ids, refetch: bool) -> None:
                     failed = True
                     progress.update(task, description=f"[red]{entity.name} ({org}) failed: {exc}")
                     continue
+                if isinstance(result, availability.Unavailable):
+                    unavailable.append(result)
+                    progress.update(task, total=0, description=f"[yellow]{result.line()}")
+                    continue
                 progress.update(task, total=result.records_seen, completed=result.records_seen,
                                 description=f"{entity.name} ({org}): {result.records_written} written"
                                 + (f", {result.records_unchanged} unchanged" if result.records_unchanged else "")
                                 + (f", {result.records_failed} dead-lettered" if result.records_failed else ""))
+    for found in unavailable:  # not a failure: the organization does not have these; tried again next run
+        click.echo(found.line())
     if failed:
         sys.exit(1)
 
@@ -142,14 +155,17 @@ def _enqueue_or_none():
 @click.option("--rate-limit", default=0, type=int, help="Requests per minute per organization (0 = off).")
 @click.option("--daily-limit", default=0, type=int, help="Requests per day per organization (0 = off).")
 @click.option("--error-rate", default=0.0, type=float, help="Share of answers that fail with 5xx.")
+@click.option("--shapes", type=click.Choice(["canonical", "sparse", "varied"]), default="canonical",
+              show_default=True, help="How records are written: Zoho's usual shapes, without the optional "
+                                      "figures, or varied number/time/boolean forms and missing modules.")
 def simulator_command(host, port, scale, seed, orgs, webhook_url, webhook_secret, rate_limit, daily_limit,
-                      error_rate) -> None:
+                      error_rate, shapes) -> None:
     """Run the Zoho simulator (a fake Zoho Books/Inventory/CRM) in the foreground."""
     from tds.simulator.config import SimulatorConfig
     from tds.simulator.server import serve
 
     kwargs = dict(seed=seed, scale=_scale(scale), webhook_url=webhook_url, webhook_secret=webhook_secret,
-                  rate_limit_per_minute=rate_limit, daily_limit=daily_limit, error_rate=error_rate)
+                  rate_limit_per_minute=rate_limit, daily_limit=daily_limit, error_rate=error_rate, shapes=shapes)
     if orgs:
         kwargs["organizations"] = tuple(orgs)
     serve(SimulatorConfig(**kwargs), host, port)

@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, enqueue=None) -> Flask:
     app = Flask("webhook_receiver")
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
     engine = get_engine(settings.database_url)
+    enabled = set(registry.enabled(settings))
 
     @app.post("/api/zoho/webhooks/<slug>")
     def receive(slug: str):
@@ -42,6 +43,9 @@ def create_app(settings: Settings | None = None, enqueue=None) -> Flask:
             entity = registry.for_slug(slug)
         except registry.UnknownEntity as exc:
             return jsonify(error=str(exc)), 404
+        if entity not in enabled:
+            return jsonify(error=f"{entity.name} is switched off here (TDS_ENTITIES, TDS_CRM); "
+                                 "the webhook was not stored"), 404
         body = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
         is_form = request.mimetype == "application/x-www-form-urlencoded"
         if settings.zoho_webhook_secret and not webhook_auth.authenticate(
