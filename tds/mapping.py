@@ -9,6 +9,12 @@ it calls the mapper, and adds what every entity shares (Zoho id, organization, Z
 modified time, the raw record) to make the :class:`Mapped` record the sinks write. A record
 that cannot be made valid raises :class:`MappingError`; it goes to the dead letter with
 the reason, never half-filled into the table.
+
+The conversions here (:func:`dec`, :func:`percent`, :func:`discount`, :func:`integer`,
+:func:`boolean`, :func:`parse_date`, :func:`parse_zoho_time`, :func:`zoho_id`, :func:`text`)
+are liberal in the forms they accept (``docs/entities.md`` lists them) and are the one place
+a rule about a value belongs: every mapper reads Zoho's values through them, and every
+refusal names the field and the value (``balance: 'n/a' is not a number``).
 """
 
 from __future__ import annotations
@@ -113,10 +119,9 @@ def dec(value, name: str = "amount") -> Decimal | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
         raise _refuse(name, value, "a number")
-    if isinstance(value, str):
-        value = value.strip().replace(",", "").replace("\u00a0", "").replace(" ", "")
+    digits = value.strip().replace(",", "").replace("\u00a0", "").replace(" ", "") if isinstance(value, str) else value
     try:
-        return as_decimal(value)
+        return as_decimal(digits)
     except (InvalidOperation, ValueError):
         raise _refuse(name, value, "a number") from None
 
