@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -272,3 +273,74 @@ def test_a_real_failure_still_fails_the_sync(engine, database_url, redis_url, re
     assert proc.returncode == 1
     with engine.connect() as conn:
         assert conn.execute(sa.select(sync_state.c.status)).first() is None
+
+
+def test_the_celery_sync_of_a_module_the_organization_lacks_is_unavailable_not_dead(worker, engine, database_url,
+                                                                                    redis_url, simulator_factory):
+    from tasks import send_sync
+    from tds.models import dead_letters
+    from tests.helpers import wait_for
+    from tests.simulated import settings_for, use
+
+    sim = simulator_factory(scale="tiny", shapes="varied")
+    org = sim.simulator.config.organizations[0]
+    use(settings_for(sim, database_url, redis_url, org))
+    send_sync("stock_adjustments", org)
+
+    def finished():
+        with engine.connect() as conn:
+            return conn.execute(sa.select(sync_runs.c.status).where(sync_runs.c.status != "running")).scalar()
+
+    assert wait_for(finished, timeout=60, what="the sync run") == "unavailable"
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sync_state.c.status)).scalar_one() == "unavailable"
+        assert conn.execute(sa.select(sa.func.count()).select_from(dead_letters)).scalar() == 0
+
+
+# ----------------------------------------------------------------------------- simulator shapes
+
+
+def _served(shape: str, seed: int = 42):
+    from tds.simulator import shapes
+    from tds.simulator.config import SimulatorConfig
+    from tds.simulator.families import RESOURCES
+    from tds.simulator.state import Simulator
+
+    sim = Simulator(SimulatorConfig(scale="tiny", seed=seed, shapes=shape))
+    org = sim.config.organizations[0]
+    return {name: [shapes.present(sim.config, RESOURCES[name], r) for r in sim.store.records(org, name)]
+            for name in ("creditnotes", "bills", "items", "warehouses")}
+
+
+def test_varied_shapes_are_deterministic_per_seed_and_mix_every_form():
+    from tds.simulator.formats import dumps
+
+    served = _served("varied")
+    assert dumps(served) == dumps(_served("varied")) and dumps(served) != dumps(_served("varied", seed=7))
+    values = [v for records in served.values() for r in records for v in
+              [*r.values(), *(x for li in r.get("line_items", []) for x in li.values())]]
+    assert any(isinstance(v, str) and "," in v and v.replace(",", "").replace(".", "").isdigit() for v in values)
+    assert any(isinstance(v, str) and v.endswith("%") for v in values)
+    times = [v for v in values if isinstance(v, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:]{8}.*", v)]
+    assert {re.sub(r".*T[\d:]{8}", "", v) for v in times} == {"+0300", "+03:00", "Z"}
+    assert "true" in values or "false" in values
+    assert None in values
+    assert any(k.endswith("_formatted") for records in served.values() for r in records for k in r)
+
+
+def test_sparse_shapes_leave_out_the_optional_figures():
+    served = _served("sparse")
+    assert all("tax_total" not in r and "taxes" in r for r in served["creditnotes"])
+    assert all("tax_total" not in r and "taxes" not in r and "sub_total" not in r for r in served["bills"])
+    assert all("rate" not in r and "stock_on_hand" not in r for r in served["items"])
+
+
+def test_canonical_shapes_are_the_stored_records():
+    from tds.simulator import shapes
+    from tds.simulator.config import SimulatorConfig
+    from tds.simulator.families import RESOURCES
+
+    record = {"invoice_id": "1", "total": Decimal("1.00")}
+    assert shapes.present(SimulatorConfig(), RESOURCES["invoices"], record) is record
+    with pytest.raises(ValueError, match="shapes is 'canonical', 'sparse' or 'varied'"):
+        SimulatorConfig(shapes="odd")
