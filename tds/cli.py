@@ -63,7 +63,7 @@ EXIT_INTERRUPTED = 130
 
 
 def _choose(settings, names, orgs):
-    chosen = [registry.get(n) for n in names] if names else list(registry.ENTITIES)
+    chosen = [registry.get(n) for n in names] if names else list(registry.enabled(settings))
     return chosen, list(orgs) or list(settings.zoho_organization_ids)
 
 
@@ -121,7 +121,7 @@ def _interruptible():
 @click.option("--full", "mode", flag_value="full", default=True, help="Page through every record (default).")
 @click.option("--incremental", "mode", flag_value="incremental",
               help="Only what changed since the cursor (a full read when there is none yet).")
-@click.option("--entities", "-e", multiple=True, help="Entities to sync (names or webhook slugs); default all.")
+@click.option("--entities", "-e", multiple=True, help="Entities to sync (names or webhook slugs); default the enabled ones (TDS_ENTITIES).")
 @click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
 @click.option("--since", default=None, help="Incremental from this time (ISO 8601) instead of the cursor.")
 @click.option("--celery", "via_celery", is_flag=True, help="Send the syncs to the sync workers instead.")
@@ -135,6 +135,9 @@ def sync_command(mode: str, entities, orgs, since, via_celery: bool, refetch: bo
     """Sync ENTITIES from Zoho: full (default) or incremental.
 
     Example: tds sync --incremental --entities items customers
+
+    Default: the enabled entities (TDS_ENTITIES, TDS_CRM). An entity the organization does
+    not have is reported unavailable, one line each, and does not fail the run.
     """
     import datetime as dt
 
@@ -165,11 +168,12 @@ def sync_command(mode: str, entities, orgs, since, via_celery: bool, refetch: bo
 
 
 def _sync_here(settings, client, progress, chosen, org_ids, mode, refetch: bool, since) -> int:
-    from tds import services, sync
+    from tds import availability, services, sync
     from tds.zoho.errors import ZohoQuotaExceeded
 
     enqueue = _enqueue_or_none()
     code = 0
+    unavailable = []
     with progress.session():
         for org in org_ids:
             quota_spent = None
@@ -181,10 +185,10 @@ def _sync_here(settings, client, progress, chosen, org_ids, mode, refetch: bool,
                     continue
                 progress.start(label)
                 try:
-                    result = sync.run_sync(settings, entity, org, client, mode=mode,
-                                           redis=services.redis_client(settings), enqueue=enqueue, refetch=refetch,
-                                           since=since, progress=lambda p: progress.page(p.records, p.seen, p.pages,
-                                                                                         p.expected))
+                    result = availability.sync_entity(
+                        settings, entity, org, client, mode=mode, redis=services.redis_client(settings),
+                        enqueue=enqueue, refetch=refetch, since=since,
+                        progress=lambda p: progress.page(p.records, p.seen, p.pages, p.expected))
                 except sync.SyncAlreadyRunning as exc:
                     progress.done(str(exc), failed=True)
                     code = code or EXIT_ALREADY_RUNNING
@@ -198,10 +202,16 @@ def _sync_here(settings, client, progress, chosen, org_ids, mode, refetch: bool,
                     code = EXIT_FAILED
                     progress.done(f"failed: {exc}", failed=True)
                     continue
+                if isinstance(result, availability.Unavailable):
+                    unavailable.append(result)
+                    progress.done(result.line())
+                    continue
                 progress.done(f"{result.records_written} written"
                               + (f", {result.records_unchanged} unchanged" if result.records_unchanged else "")
                               + (f", {result.records_failed} dead-lettered" if result.records_failed else "")
                               + f", {result.api_calls} API calls")
+    for found in unavailable:  # not a failure: the organization does not have these; tried again next run
+        click.echo(found.line())
     return code
 
 
@@ -328,14 +338,17 @@ def _print_report(report, dry_run: bool) -> None:
 @click.option("--rate-limit", default=0, type=int, help="Requests per minute per organization (0 = off).")
 @click.option("--daily-limit", default=0, type=int, help="Requests per day per organization (0 = off).")
 @click.option("--error-rate", default=0.0, type=float, help="Share of answers that fail with 5xx.")
+@click.option("--shapes", type=click.Choice(["canonical", "sparse", "varied"]), default="canonical",
+              show_default=True, help="How records are written: Zoho's usual shapes, without the optional "
+                                      "figures, or varied number/time/boolean forms and missing modules.")
 def simulator_command(host, port, scale, seed, orgs, webhook_url, webhook_secret, rate_limit, daily_limit,
-                      error_rate) -> None:
+                      error_rate, shapes) -> None:
     """Run the Zoho simulator (a fake Zoho Books/Inventory/CRM) in the foreground."""
     from tds.simulator.config import SimulatorConfig
     from tds.simulator.server import serve
 
     kwargs = dict(seed=seed, scale=_scale(scale), webhook_url=webhook_url, webhook_secret=webhook_secret,
-                  rate_limit_per_minute=rate_limit, daily_limit=daily_limit, error_rate=error_rate)
+                  rate_limit_per_minute=rate_limit, daily_limit=daily_limit, error_rate=error_rate, shapes=shapes)
     if orgs:
         kwargs["organizations"] = tuple(orgs)
     serve(SimulatorConfig(**kwargs), host, port)

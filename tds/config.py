@@ -63,6 +63,22 @@ Zoho
     When a webhook body is applied as it is: ``auto`` (default: fetch the record by id
     when the body lacks what lists also lack, such as line items or per-warehouse stock,
     or a required field), ``always`` (always fetch), ``never`` (only the body).
+``TDS_ENTITIES``
+    The entities TDS mirrors, by registry name or webhook slug, separated by commas
+    (``items,customers,invoices``). Default: every entity the organization answers for;
+    an entity whose list Zoho answers "not found", "module not enabled" or with a scope
+    error is marked unavailable for that organization and retried on the next full run.
+    Syncs, the scheduled ``sync_all`` and the demo run only these; a webhook for an entity
+    not listed is answered 404 and nothing is stored.
+``TDS_CRM``
+    ``on``, ``off`` or ``auto`` (default). The CRM modules (``crm_accounts``,
+    ``crm_contacts``) run when ``on``; with ``auto`` they run only when CRM credentials
+    are given, that is when ``ZOHO_SCOPES`` names a ``ZohoCRM.*`` scope. ``off`` leaves
+    them out even when ``TDS_ENTITIES`` names them.
+``ZOHO_SCOPES``
+    The OAuth scopes the refresh token was granted, separated by commas, as chosen for
+    the self-client (``ZohoBooks.fullaccess.all,ZohoInventory.fullaccess.all,
+    ZohoCRM.modules.ALL``). Optional; only used to tell whether CRM credentials are given.
 ``TDS_VENDOR_NAME_AR_FIELD``
     Label or API name of the vendor custom field holding the Arabic name. Default
     ``cf_vendor_name_ar``.
@@ -248,6 +264,11 @@ def _secret(name: str, raw: str) -> str:
     return value
 
 
+def _names(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated names (checked against the registry by :func:`tds.registry.enabled`)."""
+    return tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+
+
 def _setting(env: str, default: str, parse: Callable[[str, str], object], secret: bool = False):
     return field(default=None, metadata={"env": env, "default": default, "parse": parse, "secret": secret})
 
@@ -277,6 +298,9 @@ class Settings:
     zoho_breaker_reset: int = _setting("TDS_ZOHO_BREAKER_RESET", "60", _int(1))
     fetch_detail: str = _setting("TDS_FETCH_DETAIL", "auto", _choice("auto", "always", "never"))
     vendor_name_ar_field: str = _setting("TDS_VENDOR_NAME_AR_FIELD", "cf_vendor_name_ar", _text)
+    entities: tuple = _setting("TDS_ENTITIES", "", _names)
+    crm: str = _setting("TDS_CRM", "auto", _choice("on", "off", "auto"))
+    zoho_scopes: tuple = _setting("ZOHO_SCOPES", "", _names)
 
     task_max_retries: int = _setting("TDS_TASK_MAX_RETRIES", "8", _int(0))
     task_retry_backoff_max: int = _setting("TDS_TASK_RETRY_BACKOFF_MAX", "300", _int(1))
@@ -335,6 +359,13 @@ class Settings:
     @property
     def zoho_api_url(self) -> str:
         return self.zoho_api_url_override or f"https://www.zohoapis.{self.zoho_dc}"
+
+    @property
+    def crm_enabled(self) -> bool:
+        """CRM runs when ``TDS_CRM=on``, or with ``auto`` when ``ZOHO_SCOPES`` has a CRM scope."""
+        if self.crm != "auto":
+            return self.crm == "on"
+        return any(scope.lower().startswith("zohocrm.") for scope in self.zoho_scopes)
 
     def require_zoho_credentials(self) -> None:
         """Raise ConfigError naming the first credential a Zoho call needs and lacks."""

@@ -162,13 +162,19 @@ sync_state = _per_entity_table(
     sa.Column("last_incremental_sync_at", UTCDateTime()),
     sa.Column("last_reconcile_at", UTCDateTime()),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # ``available``, or ``unavailable``: the organization's list answered not found, module
+    # not enabled or a scope error (Zoho's code and message kept); retried every full run
+    sa.Column("status", sa.String(16), nullable=False, server_default="available"),
+    sa.Column("unavailable_code", sa.String(64)),
+    sa.Column("unavailable_reason", sa.Text()),
+    sa.Column("unavailable_since", UTCDateTime()),
     sa.UniqueConstraint("organization_id", "entity"),
 )
 
 sync_runs = _per_entity_table(
     "tds_sync_runs",
     sa.Column("mode", sa.String(16), nullable=False),  # full | incremental | reconcile
-    sa.Column("status", sa.String(16), nullable=False),  # queued | running | succeeded | failed | aborted
+    sa.Column("status", sa.String(16), nullable=False),  # queued | running | succeeded | failed | aborted | skipped | unavailable
     sa.Column("started_at", UTCDateTime(), nullable=False),
     sa.Column("finished_at", UTCDateTime()),
     sa.Column("heartbeat_at", UTCDateTime()),  # renewed after every page

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 from tds import images, inbox, registry
 from tds.config import Settings
-from tds.db import get_engine
-from tds.mapping import MapContext, Mapped
+from tds.db import get_engine, utcnow
+from tds.mapping import MapContext, Mapped, blank
+from tds.models import metadata
 from tds.registry import Entity
 from tds.sinks import sql as sql_sink
 from tds.webhook_payload import extract_record
@@ -42,14 +43,17 @@ class Outcome:
 
 
 def needs_detail(entity: Entity, record: dict, mode: str) -> bool:
-    """Whether a webhook body must be completed by fetching the record by id."""
+    """Whether a webhook body must be completed by fetching the record by id: when it lacks
+    what lists lack, a required field, or Zoho's modified time; never for an optional figure."""
     if not entity.detail_path or mode == "never":
         return False
     if mode == "always":
         return True
     if entity.list_omits and not any(key in record for key in entity.list_omits):
         return True
-    return any(record.get(name) in (None, "") for name in entity.required_fields)
+    # an identifying field missing, or Zoho's time (without it the version cannot be ordered)
+    wanted = (*entity.required_fields, *((entity.modified_field,) if entity.modified_field else ()))
+    return any(blank(record.get(name)) for name in wanted)
 
 
 def process_event(settings: Settings, event_id: int, client=None) -> Outcome:

@@ -30,7 +30,7 @@ import time
 import redis as redis_lib
 import sqlalchemy as sa
 
-from tds import runs
+from tds import availability, runs
 from tds.config import Settings
 from tds.db import get_engine, utcnow
 from tds.registry import Entity
@@ -239,11 +239,14 @@ def reconcile(settings: Settings, entities: list[Entity], organization_ids: list
                                        enqueue=enqueue, progress=progress_for(entity, org) if progress_for else None)
             except runs.AlreadyRunning as exc:
                 rep = EntityReport(entity.name, org, warnings=[str(exc)])
-            except Exception as exc:  # noqa: BLE001 - one entity's failure is reported, the rest still run
-                if isinstance(exc, (KeyboardInterrupt,)):
-                    raise
-                rep = EntityReport(entity.name, org, warnings=[f"failed: {exc.__class__.__name__}: {exc}"])
-                rep.details["failed"] = True
+            except Exception as exc:  # one entity's failure is reported, the rest still run
+                rep = EntityReport(entity.name, org)
+                if availability.is_unavailable(entity, exc):  # the organization does not have this module
+                    rep.warnings.append(f"unavailable: {exc}")
+                    rep.details["unavailable"] = True
+                else:
+                    rep.warnings.append(f"failed: {exc.__class__.__name__}: {exc}")
+                    rep.details["failed"] = True
             rep.details["seconds"] = round(time.monotonic() - t0, 2)
             reports.append(rep)
             if on_entity:

@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -
     app.register_blueprint(admin_blueprint(settings, send_task))
     engine = get_engine(settings.database_url)
     app.register_blueprint(images.blueprint(settings))
+    enabled = set(registry.enabled(settings))
 
     @app.post("/api/zoho/webhooks/<slug>")
     def receive(slug: str):
@@ -52,6 +53,9 @@ def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -
             entity = registry.for_slug(slug)
         except registry.UnknownEntity as exc:
             return jsonify(error=str(exc)), 404
+        if entity not in enabled:
+            return jsonify(error=f"{entity.name} is switched off here (TDS_ENTITIES, TDS_CRM); "
+                                 "the webhook was not stored"), 404
         body = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
         is_form = request.mimetype == "application/x-www-form-urlencoded"
         if settings.zoho_webhook_secret and not webhook_auth.authenticate(
