@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 
 from tds import images, inbox, registry
 from tds.config import Settings
-from tds.db import get_engine, utcnow
+from tds.db import get_engine
 from tds.mapping import MapContext, Mapped, blank
-from tds.models import metadata
 from tds.registry import Entity
 from tds.sinks import sql as sql_sink
 from tds.webhook_payload import extract_record
