@@ -1,6 +1,6 @@
 """The sweep: what heals TDS after a lost message, a killed worker or an emptied Redis.
 
-Beat runs :func:`run_sweep` every ``TDS_SWEEP_INTERVAL``; every worker also runs it
+Beat runs :func:`run_sweep` every ``TDS_SCHEDULE_SWEEP``; every worker also runs it
 (:func:`sweep_if_overdue`) when no sweep has run for ``TDS_WORKER_SWEEP_AFTER`` seconds, so
 healing never depends on beat staying up. One sweep at a time, under a Redis lock: the
 race it prevents is N workers noticing together that beat is gone and each re-sending the
@@ -19,8 +19,10 @@ One sweep:
    worker (prefetched, or held for its coalescing countdown) that was killed. A long
    backlog keeps its queue non-empty, so it is never re-sent while it merely waits;
 3. clears sync locks with no expiry (a lock whose holder can no longer renew it, so it
-   would block that sync for ever); locks with an expiry free themselves, and run rows
-   are left to the sync code;
+   would block that sync for ever; TDS's own locks always expire, so this is for a lock
+   left by hand or by an older version), and has :func:`tds.runs.recover_stale` mark
+   ``aborted`` the runs whose lock is gone and whose heartbeat is older than
+   ``TDS_RUN_STALE_AFTER`` (the cleanup does the same, once a day);
 4. records its time (``tds:inbox:swept_at``) and logs one line with every count.
 """
 
@@ -34,7 +36,7 @@ from typing import Callable
 
 import redis as redis_lib
 
-from tds import inbox, registry
+from tds import inbox, registry, runs
 from tds.config import Settings
 from tds.db import get_engine
 
@@ -52,6 +54,7 @@ class SweepReport:
     redriven: dict[str, int] = field(default_factory=dict)  # reason → events sent again
     broker_was_empty: bool = False
     sync_locks_cleared: int = 0
+    runs_aborted: int = 0
 
     @property
     def total(self) -> int:
@@ -63,6 +66,8 @@ class SweepReport:
             parts.append("Redis came back empty: every unfinished event sent again")
         if self.sync_locks_cleared:
             parts.append(f"{self.sync_locks_cleared} orphaned sync locks cleared")
+        if self.runs_aborted:
+            parts.append(f"{self.runs_aborted} dead sync runs aborted")
         return f"re-enqueued {self.total} events ({', '.join(parts)})"
 
 
@@ -79,19 +84,21 @@ def run_sweep(settings: Settings, enqueue: Callable[[int, str], None], redis: re
         report = SweepReport()
         report.broker_was_empty = not redis.exists(BROKER_MARK)
         older_than = 0 if report.broker_was_empty else settings.inbox_sweep_after
-        counts = inbox.sweep(get_engine(settings.database_url), dt.timedelta(seconds=older_than), enqueue,
+        engine = get_engine(settings.database_url)
+        counts = inbox.sweep(engine, dt.timedelta(seconds=older_than), enqueue,
                              lease=dt.timedelta(seconds=settings.processing_lease),
                              idle_entities=idle_entities(redis))
         report.redriven = {str(why): n for why, n in counts.items()}
         redis.set(BROKER_MARK, int(time.time()))  # only after the re-sends reached Redis
         report.sync_locks_cleared = clear_orphaned_sync_locks(redis)
+        report.runs_aborted = runs.recover_stale(engine, redis, stale_after=settings.run_stale_after)
         redis.set(SWEPT_AT, time.time())
     finally:
         try:
             lock.release()
         except redis_lib.exceptions.LockError:  # Redis lost it meanwhile (flushed): nothing to free
             pass
-    (log.warning if report.total or report.sync_locks_cleared else log.info)("inbox sweep: %s", report.describe())
+    (log.warning if report.total or report.sync_locks_cleared or report.runs_aborted else log.info)("inbox sweep: %s", report.describe())
     return report
 
 

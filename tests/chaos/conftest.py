@@ -12,7 +12,7 @@ from tests.simulated import env_for
 # fast healing, so the reduced sizes converge in seconds; docs/reliability.md gives the defaults
 FAST_HEALING = {
     "TDS_PROCESSING_LEASE": "5",
-    "TDS_SWEEP_INTERVAL": "2",
+    "TDS_SCHEDULE_SWEEP": "2",
     "TDS_WORKER_SWEEP_AFTER": "6",
     "TDS_INBOX_SWEEP_AFTER": "10",
     "TDS_BEAT_LOCK_TIMEOUT": "6",

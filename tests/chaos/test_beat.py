@@ -16,7 +16,7 @@ from tests.chaos import harness
 from tests.chaos.conftest import FAST_HEALING
 from tests.conftest import ORG, WEBHOOK_SECRET
 
-INTERVAL = float(FAST_HEALING["TDS_SWEEP_INTERVAL"])
+INTERVAL = float(FAST_HEALING["TDS_SCHEDULE_SWEEP"])
 LOCK = float(FAST_HEALING["TDS_BEAT_LOCK_TIMEOUT"])
 LOOP = float(FAST_HEALING["TDS_BEAT_LOOP_INTERVAL"])
 
