@@ -132,8 +132,8 @@ class Entity:
             entity=self,
             organization_id=ctx.organization_id,
             zoho_id=record_id(record[self.id_field], self.id_field),
-            modified=sane_time(parse_zoho_time(record.get(self.modified_field)), self.modified_field)
-            if self.modified_field else None,
+            modified=sane_time(parse_zoho_time(record.get(self.modified_field), self.modified_field),
+                               self.modified_field) if self.modified_field else None,
             values=fields.values,
             raw=record,
             children=fields.children,

@@ -149,7 +149,8 @@ def receive(
     zoho_id = record_id(entity, record)
     org = organization_of(record, query, headers, configured_orgs)
     try:
-        modified = sane_time(parse_zoho_time(record.get(entity.modified_field)), entity.modified_field) \
+        modified = sane_time(parse_zoho_time(record.get(entity.modified_field), entity.modified_field),
+                             entity.modified_field) \
             if entity.modified_field else None
     except MappingError as exc:
         raise PayloadError(str(exc)) from None

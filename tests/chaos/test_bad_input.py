@@ -146,9 +146,9 @@ def _corpus(items: list[dict], invoices: list[dict], org: str):
         ("time without an offset", lambda c: _post(c, "items", with_item(last_modified_time="2025-01-09T10:00:00"),
                                                    org), REFUSED, "offset"),
         ("time as a word", lambda c: _post(c, "items", with_item(last_modified_time="yesterday"), org),
-         REFUSED, "unreadable"),
+         REFUSED, "zoho time"),
         ("time as a number", lambda c: _post(c, "items", with_item(last_modified_time=1736400000), org),
-         REFUSED, "unreadable"),
+         REFUSED, "zoho time"),
         # values: stored, then dead-lettered with the field and the reason
         ("rate NaN", lambda c: _post(c, "items", with_item(rate="NaN"), org), DEAD, "rate"),
         ("rate sNaN", lambda c: _post(c, "items", with_item(rate="sNaN"), org), DEAD, "rate"),
