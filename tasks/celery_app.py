@@ -6,7 +6,9 @@ receiver builds a sending-only app of its own with ``include=()``, so it loads n
 the task modules nor what they import (sync, processing, the Zoho client).
 
 Queues: one per registry entity (``tds.items``, ``tds.invoices``, …) plus
-``tds.maintenance`` for the sweeper and syncs. Messages carry only ids.
+``tds.maintenance`` for the sweeper and syncs, and ``tds.odoo`` for pushes to Odoo (so a
+slow or absent Odoo never holds up the ERP). Messages carry only ids. The Odoo push is on
+the beat schedule only when ``ODOO_URL`` is set.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from tds import registry
 from tds.config import Settings
 
 MAINTENANCE_QUEUE = "tds.maintenance"
-TASK_MODULES = ("tasks.events", "tasks.maintenance")
+ODOO_QUEUE = "tds.odoo"
+TASK_MODULES = ("tasks.events", "tasks.maintenance", "tasks.odoo")
 PROCESS_EVENT = "tds.process_event"
 SYNC_ENTITY = "tds.sync_entity"
+ODOO_PUSH = "tds.odoo.push"
+ODOO_PUSH_EVENT = "tds.odoo.push_event"
 
 
 def all_queues() -> list[str]:
-    return [*registry.queues(), MAINTENANCE_QUEUE]
+    return [*registry.queues(), MAINTENANCE_QUEUE, ODOO_QUEUE]
 
 
 def route_task(name, args, kwargs, options, task=None, **_):
@@ -34,6 +39,8 @@ def route_task(name, args, kwargs, options, task=None, **_):
         entity = kwargs.get("entity") or (args[1] if len(args) > 1 else None)
         if entity:
             return {"queue": registry.get(entity).queue}
+    if name.startswith("tds.odoo."):
+        return {"queue": ODOO_QUEUE}
     return {"queue": MAINTENANCE_QUEUE}
 
 
@@ -65,9 +72,17 @@ def create_celery(settings: Settings, include: tuple[str, ...] = TASK_MODULES) -
         beat_schedule={
             "sweep-inbox": {"task": "tds.sweep_inbox", "schedule": 60.0},
             "full-sync-nightly": {"task": "tds.sync_all", "schedule": crontab(hour=2, minute=0)},
+            **_odoo_schedule(settings),
         },
     )
     return app
+
+
+def _odoo_schedule(settings: Settings) -> dict:
+    if not settings.odoo_enabled:
+        return {}
+    return {"odoo-push": {"task": ODOO_PUSH, "schedule": float(settings.odoo_sync_period),
+                          "options": {"queue": ODOO_QUEUE, "expires": float(settings.odoo_sync_period)}}}
 
 
 def enqueue_event(app: Celery, event_id: int, entity: str) -> None:
@@ -78,3 +93,9 @@ def enqueue_event(app: Celery, event_id: int, entity: str) -> None:
 def send_sync(app: Celery, entity: str, organization_id: str, refetch: bool = False) -> None:
     """Send one full sync of (organization, entity) to the maintenance queue."""
     app.send_task(SYNC_ENTITY, args=[entity, organization_id], kwargs={"refetch": refetch}, queue=MAINTENANCE_QUEUE)
+
+
+def send_odoo_push_event(app: Celery, settings: Settings, event_id: int) -> None:
+    """After an item event was written: push that item to Odoo (when Odoo is configured)."""
+    if settings.odoo_enabled:
+        app.send_task(ODOO_PUSH_EVENT, args=[event_id], queue=ODOO_QUEUE)

@@ -296,3 +296,16 @@ def _reverse_references() -> dict[str, list[tuple[str, Reference]]]:
                     rev[ref.entity].append((child.table, ref))
         _reverse_cache = dict(rev)
     return _reverse_cache
+
+
+class SqlDestination:
+    """The ERP database as a :class:`tds.sinks.base.Destination`: every entity, written by
+    :func:`write` (which callers may keep calling directly)."""
+
+    name = "erp"
+
+    def accepts(self, entity: Entity) -> bool:
+        return True
+
+    def write(self, conn: Connection, records: list[Mapped]) -> WriteResult:
+        return write(conn, records)
