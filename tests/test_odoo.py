@@ -97,7 +97,7 @@ def test_first_run_creates_the_zoho_id_field_and_the_products(engine, odoo_setti
 
 def test_unchanged_products_cost_no_write_and_a_change_writes_only_its_fields(engine, odoo_settings, standin,
                                                                               redis_client):
-    land(engine, odoo_settings, item(), item("4815000000044002", name="AIR FILTER"))
+    land(engine, odoo_settings, item(rate="85.10"), item("4815000000044002", name="AIR FILTER"))
     run(odoo_settings, redis_client)
     before = writes(standin)
 
@@ -114,6 +114,8 @@ def test_unchanged_products_cost_no_write_and_a_change_writes_only_its_fields(en
     with engine.connect() as conn:
         last = conn.execute(sa.select(odoo_changes).order_by(odoo_changes.c.id.desc())).first()
     assert (last.action, last.fields) == ("update", {"list_price": 90.0})
+    with engine.connect() as conn:  # Odoo still held what TDS sent: a change, not a conflict
+        assert conn.execute(sa.select(sa.func.count()).select_from(odoo_conflicts)).scalar() == 0
 
 
 def test_an_edit_in_odoo_is_overwritten_and_the_conflict_logged(engine, odoo_settings, standin, redis_client):
@@ -259,3 +261,37 @@ def test_sync_once_and_status_from_the_cli(engine, odoo_settings, standin, redis
     standin.stop()
     assert "login: failed" in runner.invoke(cli, ["odoo", "status"]).output
     standin.start()
+
+
+def test_odoo_settings_defaults_and_bad_values():
+    from tds.config import ConfigError, Settings
+
+    s = Settings.from_env({}, env_file=None)
+    assert not s.odoo_enabled and s.odoo_sync_period == 300
+    assert dict(s.odoo_currency_rates) == {"USD": 1500.0} and s.odoo_currency == "IQD" and s.odoo_usd_below == 0
+    assert dict(s.odoo_field_map)["unit_price"] == "list_price"
+    assert dict(s.odoo_product_defaults) == {"type": "product", "sale_ok": True, "purchase_ok": True}
+    custom = Settings.from_env({"ODOO_URL": "https://erp.example.com/", "ODOO_API_KEY": "k3y",
+                                "ODOO_FIELD_MAP": "name=name, sku=barcode", "ODOO_CURRENCY_RATES": "usd=1310,eur=1400"},
+                               env_file=None)
+    assert custom.odoo_enabled and custom.odoo_url == "https://erp.example.com"
+    assert custom.odoo_field_map == (("name", "name"), ("sku", "barcode"))
+    assert dict(custom.odoo_currency_rates) == {"USD": 1310.0, "EUR": 1400.0}
+    assert "k3y" not in repr(custom)
+    with pytest.raises(ConfigError, match="ODOO_DB"):
+        custom.require_odoo_credentials()
+    for env in ({"ODOO_CURRENCY_RATES": "USD"}, {"ODOO_CURRENCY_RATES": "USD=0"}, {"ODOO_CURRENCY": "dollars"},
+                {"ODOO_USD_BELOW": "-1"}, {"ODOO_URL": "erp.example.com"}):
+        with pytest.raises(ConfigError, match=next(iter(env))):
+            Settings.from_env(env, env_file=None)
+
+
+def test_odoo_tasks_have_their_queue_and_are_scheduled_only_when_odoo_is_set(base_settings):
+    from tasks.celery_app import ODOO_PUSH, ODOO_PUSH_EVENT, ODOO_QUEUE, all_queues, create_celery, route_task
+
+    assert ODOO_QUEUE in all_queues()
+    assert route_task(ODOO_PUSH, (), {}, {}) == route_task(ODOO_PUSH_EVENT, (1,), {}, {}) == {"queue": ODOO_QUEUE}
+    assert "odoo-push" not in create_celery(base_settings, include=()).conf.beat_schedule
+    on = create_celery(base_settings.replace(odoo_url="http://odoo:8069", odoo_sync_period=120), include=())
+    assert on.conf.beat_schedule["odoo-push"]["schedule"] == 120.0
+    assert on.conf.beat_schedule["odoo-push"]["task"] == ODOO_PUSH

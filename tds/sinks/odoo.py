@@ -228,12 +228,13 @@ class OdooDestination:
             return result
 
         template_id = current["id"]
-        now = {f: _normal(current.get(f), self.settings.odoo_price_digits) for f in desired}
+        now = {f: _normal(current.get(f), self.settings.odoo_price_digits) for f in desired}  # as sent
         diff = {f: v for f, v in desired.items() if now[f] != v}
         if tracked is not None and tracked.checksum == digest and not diff and not new_image:
             result.unchanged = 1
             return result
-        sent = (tracked.sent_values or {}) if tracked is not None else {}
+        digits = self.settings.odoo_price_digits
+        sent = {f: _normal(v, digits) for f, v in (tracked.sent_values or {}).items()} if tracked is not None else {}
         # a conflict: Odoo holds something other than what TDS last sent (or TDS never sent it)
         conflict = {f: {"odoo": now[f], "zoho": v} for f, v in diff.items()
                     if tracked is None or (f in sent and sent[f] != now[f])}
