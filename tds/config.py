@@ -161,14 +161,21 @@ def _int(low: int | None = None) -> Callable[[str, str], int]:
     return parse
 
 
-def _float(name: str, raw: str) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be greater than 0, got {value}")
-    return value
+def _number(zero_allowed: bool) -> Callable[[str, str], float]:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if value < 0 or (value == 0 and not zero_allowed):
+            raise ConfigError(f"{name} must be {'at least' if zero_allowed else 'greater than'} 0, got {value}")
+        return value
+
+    return parse
+
+
+_float = _number(zero_allowed=False)
+_non_negative = _number(zero_allowed=True)
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -267,16 +274,6 @@ def _currency(name: str, raw: str) -> str:
     value = raw.strip().upper()
     if not (len(value) == 3 and value.isalpha()):
         raise ConfigError(f"{name} must be a three-letter currency code, got {raw!r}")
-    return value
-
-
-def _non_negative(name: str, raw: str) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value < 0:
-        raise ConfigError(f"{name} must not be negative, got {value}")
     return value
 
 

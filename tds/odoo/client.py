@@ -28,26 +28,24 @@ class OdooUnavailable(ConnectionError):
     """Odoo did not answer, or answered that it cannot serve now (retry later)."""
 
 
-class _TimeoutTransport(xmlrpc.client.Transport):
-    def __init__(self, timeout: float):
-        super().__init__()
-        self._timeout = timeout
+def _with_timeout(base: type) -> type:
+    """``base`` (plain or TLS transport) with a socket timeout, which xmlrpc.client lacks."""
 
-    def make_connection(self, host):
-        conn = super().make_connection(host)
-        conn.timeout = self._timeout
-        return conn
+    class TimeoutTransport(base):
+        def __init__(self, timeout: float):
+            super().__init__()
+            self._timeout = timeout
+
+        def make_connection(self, host):
+            conn = super().make_connection(host)
+            conn.timeout = self._timeout
+            return conn
+
+    return TimeoutTransport
 
 
-class _TimeoutSafeTransport(xmlrpc.client.SafeTransport):
-    def __init__(self, timeout: float):
-        super().__init__()
-        self._timeout = timeout
-
-    def make_connection(self, host):
-        conn = super().make_connection(host)
-        conn.timeout = self._timeout
-        return conn
+_TimeoutTransport = _with_timeout(xmlrpc.client.Transport)
+_TimeoutSafeTransport = _with_timeout(xmlrpc.client.SafeTransport)
 
 
 class OdooClient:
