@@ -27,7 +27,7 @@ def push(self) -> dict:
     try:
         return _summary(odoo_push.push(settings, services.redis_client(settings), trigger="schedule"))
     except odoo_push.OdooBusy:
-        return {"status": "already running"}  # the running push covers this one's work
+        return {"status": "already running"}  # skipped: the next scheduled run is one period away
 
 
 @zoho_task(ODOO_PUSH_EVENT)
