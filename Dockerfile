@@ -6,7 +6,7 @@ COPY tds ./tds
 COPY webhook_receiver ./webhook_receiver
 COPY tasks ./tasks
 RUN pip install --no-cache-dir .
-RUN useradd --system --uid 1000 tds
+RUN useradd --system --uid 1000 tds && mkdir -p /var/lib/tds/images && chown tds /var/lib/tds/images
 USER tds
 EXPOSE 8000
 CMD ["tds", "receiver", "--bind", "0.0.0.0:8000"]

@@ -5,43 +5,89 @@ finds the default app, built from the process's settings, in :mod:`tasks`; the w
 receiver builds a sending-only app of its own with ``include=()``, so it loads neither
 the task modules nor what they import (sync, processing, the Zoho client).
 
-Queues: one per registry entity (``tds.items``, ``tds.invoices``, …) plus
-``tds.maintenance`` for the sweeper and syncs, and ``tds.odoo`` for pushes to Odoo (so a
-slow or absent Odoo never holds up the ERP). Messages carry only ids. The Odoo push is on
-the beat schedule only when ``ODOO_URL`` is set.
+Queues: one per registry entity (``tds.items``, ``tds.invoices``, …) for webhook events,
+``tds.sync`` for syncs and reconciles (long runs that must never hold up webhooks: run
+their workers apart, ``tds worker --queues sync``), ``tds.maintenance`` for the sweepers
+and the cleanup, ``tds.images`` for image downloads (one task per image, low priority: see
+:mod:`tds.images`), and ``tds.odoo`` for pushes to Odoo (so a slow or absent Odoo never
+holds up the ERP). Messages carry only ids.
+
+The beat schedule comes from the settings (``TDS_SCHEDULE_*``): the inbox sweeper, the
+incremental syncs (one scheduler task that sends each entity's run, staggered over the
+period), the reconcile with repair, an optional full sync, the daily cleanup, and the
+hourly image sweep; the Odoo push only when ``ODOO_URL`` is set.
 """
 
 from __future__ import annotations
 
 from celery import Celery
-from celery.schedules import crontab
 from kombu import Queue
 
 from tds import registry
 from tds.config import Settings
 
 MAINTENANCE_QUEUE = "tds.maintenance"
+SYNC_QUEUE = "tds.sync"
+IMAGES_QUEUE = "tds.images"
 ODOO_QUEUE = "tds.odoo"
-TASK_MODULES = ("tasks.events", "tasks.maintenance", "tasks.odoo")
+TASK_MODULES = ("tasks.events", "tasks.maintenance", "tasks.syncs", "tasks.images", "tasks.odoo")
 PROCESS_EVENT = "tds.process_event"
 SYNC_ENTITY = "tds.sync_entity"
+RECONCILE_ENTITY = "tds.reconcile_entity"
+DOWNLOAD_IMAGE = "tds.download_image"
 ODOO_PUSH = "tds.odoo.push"
 ODOO_PUSH_EVENT = "tds.odoo.push_event"
+SYNC_TASKS = (SYNC_ENTITY, RECONCILE_ENTITY)
+
+QUEUE_GROUPS = {
+    "webhooks": lambda: registry.queues(),
+    "sync": lambda: [SYNC_QUEUE],
+    "maintenance": lambda: [MAINTENANCE_QUEUE],
+    "images": lambda: [IMAGES_QUEUE],
+    "odoo": lambda: [ODOO_QUEUE],
+}
 
 
 def all_queues() -> list[str]:
-    return [*registry.queues(), MAINTENANCE_QUEUE, ODOO_QUEUE]
+    return [*registry.queues(), SYNC_QUEUE, MAINTENANCE_QUEUE, IMAGES_QUEUE, ODOO_QUEUE]
+
+
+def queues_of(groups: list[str]) -> list[str]:
+    """The queues of ``webhooks``, ``sync``, ``maintenance``, ``images``, ``odoo`` or ``all``."""
+    if not groups or "all" in groups:
+        return all_queues()
+    return [q for group in groups for q in QUEUE_GROUPS[group]()]
 
 
 def route_task(name, args, kwargs, options, task=None, **_):
-    """Event tasks go to their entity's queue (the entity is the second argument)."""
+    """Event tasks go to their entity's queue (the entity is the second argument); syncs
+    and reconciles to ``tds.sync``; everything else to ``tds.maintenance``."""
     if name == PROCESS_EVENT:
         entity = kwargs.get("entity") or (args[1] if len(args) > 1 else None)
         if entity:
             return {"queue": registry.get(entity).queue}
     if name.startswith("tds.odoo."):
         return {"queue": ODOO_QUEUE}
+    if name in SYNC_TASKS:
+        return {"queue": SYNC_QUEUE}
+    if name == DOWNLOAD_IMAGE:
+        return {"queue": IMAGES_QUEUE}
     return {"queue": MAINTENANCE_QUEUE}
+
+
+def beat_schedule(settings: Settings) -> dict:
+    """The periodic jobs, from ``TDS_SCHEDULE_*``; a period of 0 leaves a job out."""
+    jobs = {
+        "sweep-inbox": ("tds.sweep_inbox", settings.schedule_sweep, {}),
+        "incremental-sync": ("tds.sync_incremental_all", settings.schedule_incremental, {}),
+        "reconcile": ("tds.reconcile_all", settings.schedule_reconcile,
+                      {"repair": settings.schedule_reconcile_repair}),
+        "full-sync": ("tds.sync_all", settings.schedule_full, {}),
+        "cleanup": ("tds.cleanup", settings.schedule_cleanup, {}),
+        "sweep-images": ("tds.sweep_images", settings.schedule_images, {}),
+    }
+    return {name: {"task": task, "schedule": float(every), "kwargs": kwargs}
+            for name, (task, every, kwargs) in jobs.items() if every}
 
 
 def create_celery(settings: Settings, include: tuple[str, ...] = TASK_MODULES) -> Celery:
@@ -69,11 +115,7 @@ def create_celery(settings: Settings, include: tuple[str, ...] = TASK_MODULES) -
         redbeat_key_prefix="tds:redbeat:",
         redbeat_lock_timeout=300,
         beat_max_loop_interval=30,
-        beat_schedule={
-            "sweep-inbox": {"task": "tds.sweep_inbox", "schedule": 60.0},
-            "full-sync-nightly": {"task": "tds.sync_all", "schedule": crontab(hour=2, minute=0)},
-            **_odoo_schedule(settings),
-        },
+        beat_schedule={**beat_schedule(settings), **_odoo_schedule(settings)},
     )
     return app
 
@@ -90,9 +132,23 @@ def enqueue_event(app: Celery, event_id: int, entity: str) -> None:
     app.send_task(PROCESS_EVENT, args=[event_id, entity], queue=registry.get(entity).queue)
 
 
-def send_sync(app: Celery, entity: str, organization_id: str, refetch: bool = False) -> None:
-    """Send one full sync of (organization, entity) to the maintenance queue."""
-    app.send_task(SYNC_ENTITY, args=[entity, organization_id], kwargs={"refetch": refetch}, queue=MAINTENANCE_QUEUE)
+def send_sync(app: Celery, entity: str, organization_id: str, refetch: bool = False, **options) -> None:
+    """Send one sync of (organization, entity) to ``tds.sync``; ``options`` are the task's
+    keyword arguments (``mode``, ``since``, ``per_page``, ``run_id``) and ``countdown``."""
+    countdown = options.pop("countdown", None)
+    app.send_task(SYNC_ENTITY, args=[entity, organization_id], kwargs={"refetch": refetch, **options},
+                  queue=SYNC_QUEUE, countdown=countdown)
+
+
+def send_reconcile(app: Celery, entity: str, organization_id: str, repair: bool = False, **options) -> None:
+    """Send one reconcile of (organization, entity) to ``tds.sync``."""
+    app.send_task(RECONCILE_ENTITY, args=[entity, organization_id], kwargs={"repair": repair, **options},
+                  queue=SYNC_QUEUE)
+
+
+def send_image(app: Celery, organization_id: str, zoho_item_id: str) -> None:
+    """Send one image download to the images queue."""
+    app.send_task(DOWNLOAD_IMAGE, args=[organization_id, zoho_item_id], queue=IMAGES_QUEUE)
 
 
 def send_odoo_push_event(app: Celery, settings: Settings, event_id: int) -> None:

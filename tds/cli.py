@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import sys
 
 import click
@@ -52,68 +54,172 @@ def db_current() -> None:
         sys.exit(1)
 
 
-# ------------------------------------------------------------------ sync
+# ------------------------------------------------------------------ sync and reconcile
+
+EXIT_FAILED = 1
+EXIT_ALREADY_RUNNING = 3
+EXIT_OVER_BUDGET = 4
+EXIT_INTERRUPTED = 130
+
+
+def _choose(settings, names, orgs):
+    chosen = [registry.get(n) for n in names] if names else list(registry.enabled(settings))
+    return chosen, list(orgs) or list(settings.zoho_organization_ids)
+
+
+def _plan_or_refuse(settings, client, chosen, org_ids, mode, show: bool, force: bool) -> bool:
+    """Print the plan when asked; refuse (exit 4) when it does not fit today's quota. True: go on."""
+    from tds import plan
+    from tds.db import get_engine
+
+    engine = get_engine(settings.database_url)
+    estimates = [plan.estimate(engine, e, org, mode, client) for org in org_ids for e in chosen]
+    remaining = client.quota.remaining
+    if show:
+        click.echo(f"{mode} plan:")
+        for line in plan.describe(estimates, settings.zoho_rate_limit, remaining):
+            click.echo(line)
+        return False
+    short = plan.over_budget(estimates, remaining)
+    if short and not force:
+        for org, needed, left in short:
+            click.echo(f"refused: the {mode} needs about {needed:,} Zoho calls for organization {org} and "
+                       f"{left:,} are left today; run fewer entities, wait for the quota to reset, or add --force",
+                       err=True)
+        sys.exit(EXIT_OVER_BUDGET)
+    return True
+
+
+def _zoho_client(settings, progress):
+    from tds import services
+    from tds.zoho import ZohoClient
+
+    settings.require_zoho_credentials()
+    return ZohoClient(settings, redis=services.redis_client(settings), sleep=progress.sleep)
+
+
+@contextlib.contextmanager
+def _interruptible():
+    """Ctrl-C or SIGTERM stops the run: it is marked aborted with its counts and frees its lock."""
+    from tds.runs import RunInterrupted
+
+    def on_term(signum, frame):
+        raise RunInterrupted()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except (KeyboardInterrupt, RunInterrupted) as exc:
+        click.echo("interrupted: the run is marked aborted with its counts so far, and its lock is released",
+                   err=True)
+        sys.exit(EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else 143)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @cli.command("sync")
-@click.option("--full", is_flag=True, default=True, help="Page through every record (the only mode yet).")
-@click.option("--entities", "-e", multiple=True, help="Entities to sync (names or webhook slugs); default all.")
+@click.option("--full", "mode", flag_value="full", default=True, help="Page through every record (default).")
+@click.option("--incremental", "mode", flag_value="incremental",
+              help="Only what changed since the cursor (a full read when there is none yet).")
+@click.option("--entities", "-e", multiple=True, help="Entities to sync (names or webhook slugs); default the enabled ones (TDS_ENTITIES).")
 @click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
-@click.option("--celery", "via_celery", is_flag=True, help="Send the syncs to the Celery workers instead.")
+@click.option("--since", default=None, help="Incremental from this time (ISO 8601) instead of the cursor.")
+@click.option("--celery", "via_celery", is_flag=True, help="Send the syncs to the sync workers instead.")
 @click.option("--refetch", is_flag=True,
               help="Fetch the details of records stored at the same Zoho time too (a repair run).")
+@click.option("--plan", "show_plan", is_flag=True, help="Print the API calls and time it will take; sync nothing.")
+@click.option("--force", is_flag=True, help="Start even when the estimate exceeds today's Zoho quota.")
 @click.argument("more_entities", nargs=-1)
-def sync_command(full: bool, entities: tuple[str, ...], orgs: tuple[str, ...], via_celery: bool, refetch: bool,
-                 more_entities: tuple[str, ...]) -> None:
-    """Full sync of ENTITIES (e.g. ``tds sync --full --entities items customers``)."""
+def sync_command(mode: str, entities, orgs, since, via_celery: bool, refetch: bool, show_plan: bool, force: bool,
+                 more_entities) -> None:
+    """Sync ENTITIES from Zoho: full (default) or incremental.
+
+    Example: tds sync --incremental --entities items customers
+
+    Default: the enabled entities (TDS_ENTITIES, TDS_CRM). An entity the organization does
+    not have is reported unavailable, one line each, and does not fail the run.
+    """
+    import datetime as dt
+
+    from tds.progress import Progress
+    from tds.runs import Mode
+
     settings = get_settings()
     settings.require_zoho_credentials()
-    names = list(entities) + list(more_entities)
-    chosen = [registry.get(n) for n in names] if names else list(registry.ENTITIES)
-    org_ids = list(orgs) or list(settings.zoho_organization_ids)
+    chosen, org_ids = _choose(settings, list(entities) + list(more_entities), orgs)
+    mode = Mode(mode)
+    since_at = dt.datetime.fromisoformat(since) if since else None
+    if since_at is not None and since_at.tzinfo is None:
+        since_at = since_at.replace(tzinfo=dt.timezone.utc)
     if via_celery:
         from tasks import send_sync
 
         for org in org_ids:
             for entity in chosen:
-                send_sync(entity.name, org, refetch)
-                click.echo(f"queued full sync of {entity.name} for {org}")
+                send_sync(entity.name, org, refetch, mode=mode, since=since_at.isoformat() if since_at else None)
+                click.echo(f"queued {mode} sync of {entity.name} for {org}")
         return
-    _sync_here(settings, chosen, org_ids, refetch)
+    progress = Progress()
+    client = _zoho_client(settings, progress)
+    if not _plan_or_refuse(settings, client, chosen, org_ids, mode, show_plan, force):
+        return
+    with _interruptible():
+        sys.exit(_sync_here(settings, client, progress, chosen, org_ids, mode, refetch, since_at))
 
 
-def _sync_here(settings, chosen, org_ids, refetch: bool) -> None:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _sync_here(settings, client, progress, chosen, org_ids, mode, refetch: bool, since) -> int:
+    from tds import availability, services, sync
+    from tds.zoho.errors import ZohoQuotaExceeded
 
-    from tds import services, sync
-
-    console = Console(stderr=True)
-    client = services.zoho_client(settings)
     enqueue = _enqueue_or_none()
-    failed = False
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as progress:
+    code = 0
+    unavailable = []
+    with progress.session():
         for org in org_ids:
+            quota_spent = None
             for entity in chosen:
-                task = progress.add_task(f"{entity.name} ({org})", total=None)
+                label = f"{entity.name} ({org})"
+                if quota_spent:
+                    progress.start(label)
+                    progress.done(f"not run: {quota_spent}", failed=True)
+                    continue
+                progress.start(label)
                 try:
-                    result = sync.full_sync(settings, entity, org, client, redis=services.redis_client(settings),
-                                            progress=lambda n, t=task: progress.advance(t, n), enqueue=enqueue,
-                                            refetch=refetch)
+                    result = availability.sync_entity(
+                        settings, entity, org, client, mode=mode, redis=services.redis_client(settings),
+                        enqueue=enqueue, refetch=refetch, since=since,
+                        progress=lambda p: progress.page(p.records, p.seen, p.pages, p.expected))
                 except sync.SyncAlreadyRunning as exc:
-                    progress.update(task, description=f"{entity.name} ({org}): {exc}")
+                    progress.done(str(exc), failed=True)
+                    code = code or EXIT_ALREADY_RUNNING
+                    continue
+                except ZohoQuotaExceeded as exc:
+                    quota_spent = f"daily Zoho quota spent until {_until(exc.retry_after)}"
+                    progress.done(quota_spent, failed=True)
+                    code = EXIT_FAILED
                     continue
                 except Exception as exc:  # report and go on with the next entity
-                    failed = True
-                    progress.update(task, description=f"[red]{entity.name} ({org}) failed: {exc}")
+                    code = EXIT_FAILED
+                    progress.done(f"failed: {exc}", failed=True)
                     continue
-                progress.update(task, total=result.records_seen, completed=result.records_seen,
-                                description=f"{entity.name} ({org}): {result.records_written} written"
-                                + (f", {result.records_unchanged} unchanged" if result.records_unchanged else "")
-                                + (f", {result.records_failed} dead-lettered" if result.records_failed else ""))
-    if failed:
-        sys.exit(1)
+                if isinstance(result, availability.Unavailable):
+                    unavailable.append(result)
+                    progress.done(result.line())
+                    continue
+                progress.done(f"{result.records_written} written"
+                              + (f", {result.records_unchanged} unchanged" if result.records_unchanged else "")
+                              + (f", {result.records_failed} dead-lettered" if result.records_failed else "")
+                              + f", {result.api_calls} API calls")
+    for found in unavailable:  # not a failure: the organization does not have these; tried again next run
+        click.echo(found.line())
+    return code
+
+
+def _until(seconds) -> str:
+    import datetime as dt
+
+    when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=float(seconds or 0))
+    return when.strftime("%H:%M UTC")
 
 
 def _enqueue_or_none():
@@ -126,6 +232,96 @@ def _enqueue_or_none():
         return enqueue_event
     except Exception:
         return None
+
+
+@cli.command("reconcile")
+@click.option("--repair", is_flag=True, help="Fetch missing and stale records; soft-delete what Zoho no longer has.")
+@click.option("--dry-run", is_flag=True, help="Change nothing; say what a repair would do.")
+@click.option("--entities", "-e", multiple=True, help="Entities to reconcile; default all.")
+@click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write the report as JSON to this file.")
+@click.option("--plan", "show_plan", is_flag=True, help="Print the API calls and time it will take; do nothing.")
+@click.option("--force", is_flag=True, help="Start even when the estimate exceeds today's Zoho quota.")
+@click.option("--celery", "via_celery", is_flag=True, help="Send the reconciles to the sync workers instead.")
+def reconcile_command(repair, dry_run, entities, orgs, json_file, show_plan, force, via_celery) -> None:
+    """Compare Zoho with the mirror entity by entity; report, and with --repair mend.
+
+    Exit 0 when every entity's mismatch is within TDS_RECONCILE_ALERT_PERCENT, 1 otherwise.
+    """
+    import json as json_lib
+
+    from tds import reconcile, services
+    from tds.progress import Progress
+    from tds.runs import Mode
+
+    settings = get_settings()
+    settings.require_zoho_credentials()
+    chosen, org_ids = _choose(settings, entities, orgs)
+    if via_celery:
+        from tasks import send_reconcile
+
+        for org in org_ids:
+            for entity in chosen:
+                send_reconcile(entity.name, org, repair=repair)
+                click.echo(f"queued reconcile{' with repair' if repair else ''} of {entity.name} for {org}")
+        return
+    progress = Progress()
+    client = _zoho_client(settings, progress)
+    if not _plan_or_refuse(settings, client, chosen, org_ids, Mode.RECONCILE, show_plan, force):
+        return
+
+    def on_page(entity, org):
+        progress.start(f"{entity.name} ({org})")
+        counter = {"seen": 0, "pages": 0}
+
+        def page(n):
+            counter["seen"] += n
+            counter["pages"] += 1
+            progress.page(n, counter["seen"], counter["pages"])
+
+        return page
+
+    def on_entity(rep):
+        warn = f"; {rep.warnings[0]}" if rep.warnings else ""
+        progress.done(f"{rep.match_percent:.2f} % match{warn}", failed=bool(rep.warnings))
+
+    with _interruptible(), progress.session():
+        report = reconcile.reconcile(settings, chosen, org_ids, client, repair=repair, dry_run=dry_run,
+                                     redis=services.redis_client(settings), enqueue=_enqueue_or_none(),
+                                     on_entity=on_entity, progress_for=on_page)
+    _print_report(report, dry_run)
+    if json_file:
+        with open(json_file, "w", encoding="utf-8") as fh:
+            json_lib.dump(report.as_dict(), fh, indent=2, default=str)
+    sys.exit(0 if report.healthy else EXIT_FAILED)
+
+
+def _print_report(report, dry_run: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("entity", "organization", "zoho", "here", "match %", "missing here", "gone from zoho", "stale",
+                  "drift", "repaired" if not dry_run else "would repair", "deleted" if not dry_run else "would delete",
+                  "API calls")
+    for e in report.entities:
+        table.add_row(e.entity, e.organization_id, str(e.zoho_count), str(e.here_count), f"{e.match_percent:.2f}",
+                      str(len(e.missing_here)), str(len(e.gone_from_zoho)), str(len(e.stale_here)), str(len(e.drift)),
+                      str(e.would_repair if dry_run else e.repaired), str(e.would_delete if dry_run else e.deleted),
+                      str(e.api_calls))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    console.print(table)
+    for e in report.entities:
+        for kind in ("missing_here", "gone_from_zoho", "stale_here", "drift"):
+            ids = [i for i in getattr(e, kind) if i][:5]
+            if ids:
+                console.print(f"{e.entity} {kind.replace('_', ' ')}: {', '.join(ids)}"
+                              + (" …" if len(getattr(e, kind)) > len(ids) else ""))
+        for warning in e.warnings:
+            console.print(f"[yellow]{e.entity} ({e.organization_id}): {warning}")
+    console.print(f"health score {report.health_score:.1f}/100 ({report.label})")
 
 
 # ------------------------------------------------------------------ processes
@@ -142,14 +338,17 @@ def _enqueue_or_none():
 @click.option("--rate-limit", default=0, type=int, help="Requests per minute per organization (0 = off).")
 @click.option("--daily-limit", default=0, type=int, help="Requests per day per organization (0 = off).")
 @click.option("--error-rate", default=0.0, type=float, help="Share of answers that fail with 5xx.")
+@click.option("--shapes", type=click.Choice(["canonical", "sparse", "varied"]), default="canonical",
+              show_default=True, help="How records are written: Zoho's usual shapes, without the optional "
+                                      "figures, or varied number/time/boolean forms and missing modules.")
 def simulator_command(host, port, scale, seed, orgs, webhook_url, webhook_secret, rate_limit, daily_limit,
-                      error_rate) -> None:
+                      error_rate, shapes) -> None:
     """Run the Zoho simulator (a fake Zoho Books/Inventory/CRM) in the foreground."""
     from tds.simulator.config import SimulatorConfig
     from tds.simulator.server import serve
 
     kwargs = dict(seed=seed, scale=_scale(scale), webhook_url=webhook_url, webhook_secret=webhook_secret,
-                  rate_limit_per_minute=rate_limit, daily_limit=daily_limit, error_rate=error_rate)
+                  rate_limit_per_minute=rate_limit, daily_limit=daily_limit, error_rate=error_rate, shapes=shapes)
     if orgs:
         kwargs["organizations"] = tuple(orgs)
     serve(SimulatorConfig(**kwargs), host, port)
@@ -181,11 +380,19 @@ def receiver_command(bind: str, workers: int) -> None:
 
 @cli.command("worker", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
-def worker_command(ctx) -> None:
-    """Run a Celery worker on every TDS queue (extra arguments go to celery)."""
-    from tasks import all_queues
+@click.option("--queues", "groups", multiple=True,
+              type=click.Choice(["all", "webhooks", "sync", "maintenance", "images", "odoo"]),
+              help="Which queues: webhooks (one per entity), sync (syncs and reconciles), maintenance, images, "
+                   "odoo; default all.")
+def worker_command(ctx, groups) -> None:
+    """Run a Celery worker on TDS queues (extra arguments go to celery).
 
-    args = ["-A", "tasks", "worker", "-E", "-Q", ",".join(all_queues()), *ctx.args]
+    Run webhook workers and sync workers apart so a long sync never holds up webhooks:
+    tds worker --queues webhooks --queues maintenance  and  tds worker --queues sync
+    """
+    from tasks.celery_app import queues_of
+
+    args = ["-A", "tasks", "worker", "-E", "-Q", ",".join(queues_of(list(groups))), *ctx.args]
     os.execvp(sys.executable, [sys.executable, "-m", "celery", *args])
 
 
@@ -297,6 +504,125 @@ def demo_command(scale: str, changes: int) -> None:
     from tds.demo import run_demo
 
     sys.exit(run_demo(scale=_scale(scale), changes=changes))
+
+
+# ------------------------------------------------------------------ images
+
+
+@cli.group("images")
+def images_group() -> None:
+    """Product images: fetch them from Zoho Inventory into TDS_IMAGE_DIR, and count them."""
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+@images_group.command("sync")
+@click.option("--missing-only", is_flag=True, help="Only images missing or stale here (what the hourly sweep sends).")
+@click.option("--dry-run", is_flag=True, help="List what would be fetched and how long it takes; change nothing.")
+@click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
+@click.option("--celery", "via_celery", is_flag=True, help="Send one task per image to the tds.images queue instead.")
+def images_sync(missing_only: bool, dry_run: bool, orgs: tuple[str, ...], via_celery: bool) -> None:
+    """Fetch product images (every image, or only what is missing), then report what changed.
+
+    Without --missing-only every image is fetched again and compared by sha256, which also
+    finds images Zoho replaced under the same image_document_id.
+    """
+    import time
+
+    from tds import images
+
+    settings = get_settings()
+    org_ids = list(orgs) or list(settings.zoho_organization_ids)
+    jobs = [job for org in org_ids for job in images.pending(settings, org, missing_only=missing_only)]
+    downloads = sum(job.fetch for job in jobs)
+    click.echo(f"{downloads} images to fetch, {len(jobs) - downloads} to remove; under TDS_ZOHO_RATE_LIMIT="
+               f"{settings.zoho_rate_limit}/min, of which images use {settings.image_budget_share:.0%}, "
+               f"that takes at least {_duration(images.seconds_needed(settings, downloads))}")
+    if dry_run:
+        for job in jobs:
+            click.echo(f"would {'fetch' if job.fetch else 'remove'} {job.organization_id} {job.zoho_item_id}")
+        return
+    if via_celery:
+        from tasks import send_image
+
+        for job in jobs:
+            send_image(job.organization_id, job.zoho_item_id)
+        click.echo(f"queued {len(jobs)} image tasks on tds.images")
+        return
+    from tds import services
+    from tds.zoho.errors import ZohoError
+
+    settings.require_zoho_credentials()
+    client = services.zoho_client(settings)
+    done: dict[str, int] = {}
+    problems: list[str] = []
+
+    def one(job) -> str:
+        while True:
+            try:
+                return str(images.download(settings, client, job))
+            except images.BudgetReserved as exc:  # webhooks come first; this process may wait
+                time.sleep(exc.retry_after or 1)
+            except (images.ImageRefused, ZohoError) as exc:
+                problems.append(f"{job.organization_id} {job.zoho_item_id}: {exc}")
+                return "refused" if isinstance(exc, images.ImageRefused) else "failed"
+
+    for n, job in _progress(jobs, "images"):
+        outcome = one(job)
+        done[outcome] = done.get(outcome, 0) + 1
+        if n is not None:
+            click.echo(f"[{n}/{len(jobs)}] {job.organization_id} {job.zoho_item_id}: {outcome}")
+    click.echo(", ".join(f"{count} {what}" for what, count in sorted(done.items())) or "nothing to do")
+    for line in problems:
+        click.echo(line, err=True)
+    if problems:
+        sys.exit(1)
+
+
+def _progress(items: list, label: str):
+    """``(n, item)``: a rich progress bar on a terminal (n None), else plain numbered lines (n)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield from ((n, item) for n, item in enumerate(items, start=1))
+        return
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console) as progress:
+        task = progress.add_task(label, total=len(items))
+        for item in items:
+            yield None, item
+            progress.advance(task)
+
+
+@images_group.command("status")
+@click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
+def images_status(orgs: tuple[str, ...]) -> None:
+    """Coverage: items with an image in Zoho, files present, missing, stale, and why downloads were refused."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tds import images
+
+    settings = get_settings()
+    table = Table("organization", "items", "with image", "present", "missing", "stale", "refused", "orphaned",
+                  "coverage")
+    lines = []
+    for org in list(orgs) or list(settings.zoho_organization_ids):
+        c = images.coverage(settings, org)
+        table.add_row(org, *(str(c[k]) for k in ("items", "with_image", "present", "missing", "stale", "failed",
+                                                  "orphaned")), f"{c['percent']:.1f} %")
+        lines.append(f"{org} {images.describe(c)}")
+        lines += [f"  refused {item}: {reason}" for item, reason in images.refusals(settings, org)]
+    console = Console()
+    console.print(table)
+    for line in lines:
+        console.print(line, highlight=False, markup=False)
 
 
 # ------------------------------------------------------------------ odoo

@@ -46,6 +46,11 @@ Zoho
     Largest webhook body accepted; larger ones get 413. Default ``1048576``.
 ``TDS_ZOHO_RATE_LIMIT``
     Requests per minute per organization, shared by all workers. Default ``100`` (Zoho's).
+``TDS_ZOHO_DAILY_LIMIT``
+    The organization's daily API calls (Zoho's plan: Free 1000, Standard 2000, Professional
+    5000, Premium and above 10000). Used to tell what is left of the day when Zoho sends no
+    ``X-Rate-Limit-Remaining``; a sync or reconcile whose estimate does not fit refuses to
+    start without ``--force``. Default ``10000``.
 ``TDS_ZOHO_TIMEOUT``
     Seconds before an HTTP call to Zoho times out. Default ``30``.
 ``TDS_ZOHO_MAX_ATTEMPTS``
@@ -58,6 +63,22 @@ Zoho
     When a webhook body is applied as it is: ``auto`` (default: fetch the record by id
     when the body lacks what lists also lack, such as line items or per-warehouse stock,
     or a required field), ``always`` (always fetch), ``never`` (only the body).
+``TDS_ENTITIES``
+    The entities TDS mirrors, by registry name or webhook slug, separated by commas
+    (``items,customers,invoices``). Default: every entity the organization answers for;
+    an entity whose list Zoho answers "not found", "module not enabled" or with a scope
+    error is marked unavailable for that organization and retried on the next full run.
+    Syncs, the scheduled ``sync_all`` and the demo run only these; a webhook for an entity
+    not listed is answered 404 and nothing is stored.
+``TDS_CRM``
+    ``on``, ``off`` or ``auto`` (default). The CRM modules (``crm_accounts``,
+    ``crm_contacts``) run when ``on``; with ``auto`` they run only when CRM credentials
+    are given, that is when ``ZOHO_SCOPES`` names a ``ZohoCRM.*`` scope. ``off`` leaves
+    them out even when ``TDS_ENTITIES`` names them.
+``ZOHO_SCOPES``
+    The OAuth scopes the refresh token was granted, separated by commas, as chosen for
+    the self-client (``ZohoBooks.fullaccess.all,ZohoInventory.fullaccess.all,
+    ZohoCRM.modules.ALL``). Optional; only used to tell whether CRM credentials are given.
 ``TDS_VENDOR_NAME_AR_FIELD``
     Label or API name of the vendor custom field holding the Arabic name. Default
     ``cf_vendor_name_ar``.
@@ -113,11 +134,50 @@ Odoo (an optional second destination for products)
 ``ODOO_PRICE_DIGITS``
     Decimals prices are rounded to before they are sent and compared. Default ``2``.
 
-Images
-------
+Sync, reconciliation and the schedule
+-------------------------------------
+``TDS_SYNC_LOOKBACK``
+    Seconds an incremental sync reads back before its cursor, so records that share the
+    cursor's second (Zoho's times have one-second resolution) are never missed. Default
+    ``300``.
+``TDS_RECONCILE_ALERT_PERCENT``
+    A reconcile exits 1 (and reports "unhealthy") when any entity's mismatch is above this
+    share. Default ``1``.
+``TDS_RECONCILE_MAX_DELETE_PERCENT``
+    A repair that would soft-delete more than this share of an entity deletes nothing for
+    that entity and says why. Default ``5``.
+``TDS_SCHEDULE_INCREMENTAL``, ``TDS_SCHEDULE_RECONCILE``, ``TDS_SCHEDULE_FULL``
+    Seconds between scheduled incremental syncs (default ``300``, entities staggered over
+    the period), reconciles with repair (default ``21600``: every 6 hours) and full syncs
+    (default ``0``: off; the reconcile finds what a full sync would). ``0`` turns one off.
+``TDS_SCHEDULE_RECONCILE_REPAIR``
+    Whether the scheduled reconcile repairs what it finds. Default ``true``.
+``TDS_SCHEDULE_SWEEP``, ``TDS_SCHEDULE_CLEANUP``
+    Seconds between inbox sweeps (default ``60``) and cleanups (default ``86400``: finished
+    inbox events past their retention, and runs left ``running`` by a process that died).
+``TDS_INBOX_RETENTION_DAYS``
+    Finished inbox events older than this are deleted by the cleanup. Default ``30``.
+``TDS_RUN_STALE_AFTER``
+    Seconds without a heartbeat after which a run still marked ``running`` is taken for
+    dead (its process was killed) and marked ``aborted``. Default ``1800``.
+``TDS_ADMIN_TOKEN``
+    Bearer token of the admin API (``/api/zoho/bulk-sync/…``, ``/api/zoho/reconcile/…``);
+    separate from the webhook secret. Unset: the admin API answers 403.
+
+Product images
+--------------
 ``TDS_IMAGE_DIR``
-    Folder of downloaded Zoho images; a product's image is
-    ``{TDS_IMAGE_DIR}/products/{zoho_item_id}.{jpg|png|webp}``. Default ``images``.
+    Folder that holds the product images, as ``products/{zoho_item_id}.{jpg|png|webp}``;
+    the receiver serves them at ``/product-images/{file}``. Default ``images``. The
+    workers, the CLI and the receiver must see the same folder.
+``TDS_IMAGE_BUDGET_SHARE``
+    Share (above 0, at most 1) of the per-minute Zoho budget image downloads may use; an
+    image task that finds less of the window free gives its slot back and retries later,
+    so images never starve webhook processing. Default ``0.5``.
+``TDS_IMAGE_MAX_BYTES``
+    Largest image accepted; a larger body is refused with the reason. Default ``10485760``.
+``TDS_SCHEDULE_IMAGES``
+    Seconds between sweeps that send what is still missing or stale. Default ``3600``.
 
 Logging
 -------
@@ -176,6 +236,23 @@ def _number(zero_allowed: bool) -> Callable[[str, str], float]:
 
 _float = _number(zero_allowed=False)
 _non_negative = _number(zero_allowed=True)
+
+
+def _percent(name: str, raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number from 0 to 100, got {raw!r}") from None
+    if not 0 <= value <= 100:
+        raise ConfigError(f"{name} must be from 0 to 100, got {value}")
+    return value
+
+
+def _share(name: str, raw: str) -> float:
+    value = _float(name, raw)
+    if value > 1:
+        raise ConfigError(f"{name} must be a share between 0 and 1, got {value}")
+    return value
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -277,6 +354,11 @@ def _currency(name: str, raw: str) -> str:
     return value
 
 
+def _names(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated names (checked against the registry by :func:`tds.registry.enabled`)."""
+    return tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+
+
 def _setting(env: str, default: str, parse: Callable[[str, str], object], secret: bool = False):
     return field(default=None, metadata={"env": env, "default": default, "parse": parse, "secret": secret})
 
@@ -299,16 +381,36 @@ class Settings:
     webhook_max_bytes: int = _setting("TDS_WEBHOOK_MAX_BYTES", "1048576", _int(1024))
 
     zoho_rate_limit: int = _setting("TDS_ZOHO_RATE_LIMIT", "100", _int(1))
+    zoho_daily_limit: int = _setting("TDS_ZOHO_DAILY_LIMIT", "10000", _int(1))
     zoho_timeout: float = _setting("TDS_ZOHO_TIMEOUT", "30", _float)
     zoho_max_attempts: int = _setting("TDS_ZOHO_MAX_ATTEMPTS", "4", _int(1))
     zoho_breaker_failures: int = _setting("TDS_ZOHO_BREAKER_FAILURES", "5", _int(1))
     zoho_breaker_reset: int = _setting("TDS_ZOHO_BREAKER_RESET", "60", _int(1))
     fetch_detail: str = _setting("TDS_FETCH_DETAIL", "auto", _choice("auto", "always", "never"))
     vendor_name_ar_field: str = _setting("TDS_VENDOR_NAME_AR_FIELD", "cf_vendor_name_ar", _text)
+    entities: tuple = _setting("TDS_ENTITIES", "", _names)
+    crm: str = _setting("TDS_CRM", "auto", _choice("on", "off", "auto"))
+    zoho_scopes: tuple = _setting("ZOHO_SCOPES", "", _names)
 
     task_max_retries: int = _setting("TDS_TASK_MAX_RETRIES", "8", _int(0))
     task_retry_backoff_max: int = _setting("TDS_TASK_RETRY_BACKOFF_MAX", "300", _int(1))
     inbox_sweep_after: int = _setting("TDS_INBOX_SWEEP_AFTER", "300", _int(1))
+    sync_lookback: int = _setting("TDS_SYNC_LOOKBACK", "300", _int(0))
+    reconcile_alert_percent: float = _setting("TDS_RECONCILE_ALERT_PERCENT", "1", _percent)
+    reconcile_max_delete_percent: float = _setting("TDS_RECONCILE_MAX_DELETE_PERCENT", "5", _percent)
+    schedule_incremental: int = _setting("TDS_SCHEDULE_INCREMENTAL", "300", _int(0))
+    schedule_reconcile: int = _setting("TDS_SCHEDULE_RECONCILE", "21600", _int(0))
+    schedule_full: int = _setting("TDS_SCHEDULE_FULL", "0", _int(0))
+    schedule_reconcile_repair: bool = _setting("TDS_SCHEDULE_RECONCILE_REPAIR", "true", _bool)
+    schedule_sweep: int = _setting("TDS_SCHEDULE_SWEEP", "60", _int(0))
+    schedule_cleanup: int = _setting("TDS_SCHEDULE_CLEANUP", "86400", _int(0))
+    inbox_retention_days: int = _setting("TDS_INBOX_RETENTION_DAYS", "30", _int(1))
+    run_stale_after: int = _setting("TDS_RUN_STALE_AFTER", "1800", _int(60))
+    admin_token: str = _setting("TDS_ADMIN_TOKEN", "", _text, secret=True)
+    image_dir: str = _setting("TDS_IMAGE_DIR", "images", _text)
+    image_budget_share: float = _setting("TDS_IMAGE_BUDGET_SHARE", "0.5", _share)
+    image_max_bytes: int = _setting("TDS_IMAGE_MAX_BYTES", "10485760", _int(1024))
+    schedule_images: int = _setting("TDS_SCHEDULE_IMAGES", "3600", _int(0))
     log_level: str = _setting("TDS_LOG_LEVEL", "INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR"))
 
     odoo_url: str = _setting("ODOO_URL", "", _url)
@@ -326,7 +428,6 @@ class Settings:
     odoo_currency_rates: tuple = _setting("ODOO_CURRENCY_RATES", "USD=1500", _pairs(_rate, key=str.upper))
     odoo_usd_below: float = _setting("ODOO_USD_BELOW", "0", _non_negative)
     odoo_price_digits: int = _setting("ODOO_PRICE_DIGITS", "2", _int(0))
-    image_dir: str = _setting("TDS_IMAGE_DIR", "images", _text)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | None = ".env") -> "Settings":
@@ -364,6 +465,13 @@ class Settings:
     @property
     def zoho_api_url(self) -> str:
         return self.zoho_api_url_override or f"https://www.zohoapis.{self.zoho_dc}"
+
+    @property
+    def crm_enabled(self) -> bool:
+        """CRM runs when ``TDS_CRM=on``, or with ``auto`` when ``ZOHO_SCOPES`` has a CRM scope."""
+        if self.crm != "auto":
+            return self.crm == "on"
+        return any(scope.lower().startswith("zohocrm.") for scope in self.zoho_scopes)
 
     def require_zoho_credentials(self) -> None:
         """Raise ConfigError naming the first credential a Zoho call needs and lacks."""

@@ -72,13 +72,20 @@ class Entity:
     modified_field: str | None = "last_modified_time"  # None: Zoho gives no such time
     list_params: tuple[tuple[str, str], ...] = ()  # always sent on list calls
     list_omits: tuple[str, ...] = ()  # detail-only fields: a body lacking them is fetched
-    required_fields: tuple[str, ...] = ()  # a record lacking one is fetched, then dead-lettered
+    # what identifies the record or gives it its meaning: a webhook body lacking one is
+    # fetched by id, a record still lacking one is dead-lettered; everything else is optional
+    required_fields: tuple[str, ...] = ()
     bulk_detail: tuple[str, str, int] | None = None  # (path, ids parameter, ids per call)
     webhook_slugs: tuple[str, ...] = ()  # /api/zoho/webhooks/<slug>
     payload_keys: tuple[str, ...] = ()  # keys of Zoho's default webhook body: {"item": {...}}
     route_field: str | None = None  # a field whose value picks the entity (contact_type)
     route_value: str | None = None
     pagination: str = "page_context"  # or ``crm_info``
+    # incremental sync (tds.sync): the list parameter that takes "modified at or after"
+    # (None: the endpoint has none), and the list parameters that sort it newest first
+    # (empty: it cannot be sorted so)
+    modified_filter: str | None = "last_modified_time"
+    modified_sort: tuple[tuple[str, str], ...] = ()
 
     @property
     def queue(self) -> str:
@@ -128,17 +135,21 @@ class Entity:
         return self.detail_path.format(id=zoho_id)
 
 
+NEWEST_FIRST = (("sort_column", "last_modified_time"), ("sort_order", "D"))  # Books contacts/sales orders, Inventory items
+
+
 def _paths(path: str, key: str) -> dict[str, str]:
     """Books' and Inventory's usual endpoints: ``GET /{path}`` listing under ``path``, and
     ``GET /{path}/{id}`` answering under ``key``."""
     return {"list_path": f"/{path}", "list_key": path, "detail_path": f"/{path}/{{id}}", "detail_key": key}
 
 
-def _document(name: str, path: str, key: str, mapper: Callable, *, party: str = "customer", balance: bool = True,
-              webhook_slugs: tuple[str, ...], payload_keys: tuple[str, ...]) -> Entity:
+def _document(name: str, path: str, key: str, mapper: Callable, *, party: str = "customer",
+              webhook_slugs: tuple[str, ...], payload_keys: tuple[str, ...], **more) -> Entity:
     """Invoices, credit notes, bills and sales orders: one shape of Books list and record
-    (``{key}_id``, ``{key}_number``, the party, Zoho's figures, lines only in the detail)."""
-    figures = ("sub_total", "tax_total", "total", *(("balance",) if balance else ()))
+    (``{key}_id``, ``{key}_number``, the party, Zoho's figures, lines only in the detail).
+    Required: what identifies a document or gives it its meaning (id, number, party, date,
+    total); every other figure may be missing (see ``docs/entities.md``)."""
     return Entity(
         name=name,
         api="books",
@@ -147,9 +158,10 @@ def _document(name: str, path: str, key: str, mapper: Callable, *, party: str = 
         table=name,
         mapper=mapper,
         list_omits=("line_items",),
-        required_fields=(f"{key}_id", f"{key}_number", f"{party}_id", "date", "status", *figures, "last_modified_time"),
+        required_fields=(f"{key}_id", f"{key}_number", f"{party}_id", "date", "total"),
         webhook_slugs=webhook_slugs,
         payload_keys=payload_keys,
+        **more,
     )
 
 
@@ -166,8 +178,10 @@ def _crm(module: str, mapper: Callable, name_field: str) -> Entity:
         table=f"crm_{module.lower()}",
         mapper=mapper,
         modified_field="Modified_Time",
-        required_fields=("id", name_field, "Modified_Time"),
+        required_fields=("id", name_field),
         pagination="crm_info",
+        modified_filter=None,  # CRM takes If-Modified-Since, a header; sorting serves as well
+        modified_sort=(("sort_by", "Modified_Time"), ("sort_order", "desc")),
     )
 
 
@@ -183,11 +197,12 @@ def _contacts(kind: str, mapper: Callable) -> Entity:
         mapper=mapper,
         list_params=(("contact_type", kind), ("filter_by", "Status.All")),
         list_omits=("contact_persons",),
-        required_fields=("contact_id", "contact_name", "last_modified_time"),
+        required_fields=("contact_id", "contact_name"),
         webhook_slugs=(f"{kind}s",),
         payload_keys=("contact", kind),
         route_field="contact_type",
         route_value=kind,
+        modified_sort=NEWEST_FIRST,
     )
 
 
@@ -201,6 +216,7 @@ ENTITIES: tuple[Entity, ...] = (
         table="warehouses",
         mapper=items.map_warehouse,
         modified_field=None,
+        modified_filter=None,
         required_fields=("warehouse_id", "warehouse_name"),
     ),
     Entity(
@@ -212,10 +228,11 @@ ENTITIES: tuple[Entity, ...] = (
         mapper=items.map_item,
         list_params=(("filter_by", "Status.All"),),
         list_omits=("warehouses", "locations"),
-        required_fields=("item_id", "name", "last_modified_time"),
+        required_fields=("item_id", "name"),
         bulk_detail=("/itemdetails", "item_ids", 100),
         webhook_slugs=("products", "items"),
         payload_keys=("item",),
+        modified_sort=NEWEST_FIRST,
     ),
     _contacts("customer", contacts.map_customer),
     _contacts("vendor", contacts.map_vendor),
@@ -229,7 +246,7 @@ ENTITIES: tuple[Entity, ...] = (
         table="payments",
         mapper=documents.map_payment,
         list_omits=("invoices",),
-        required_fields=("payment_id", "payment_number", "customer_id", "date", "amount", "last_modified_time"),
+        required_fields=("payment_id", "payment_number", "customer_id", "date", "amount"),
         webhook_slugs=("payments",),
         payload_keys=("payment", "customerpayment", "customer_payment"),
     ),
@@ -237,8 +254,9 @@ ENTITIES: tuple[Entity, ...] = (
               webhook_slugs=("credit-notes", "creditnotes"), payload_keys=("creditnote", "credit_note")),
     _document("bills", "bills", "bill", documents.map_bill, party="vendor",
               webhook_slugs=("bills",), payload_keys=("bill",)),
-    _document("sales_orders", "salesorders", "salesorder", documents.map_sales_order, balance=False,
-              webhook_slugs=("orders", "salesorders"), payload_keys=("salesorder", "sales_order")),
+    _document("sales_orders", "salesorders", "salesorder", documents.map_sales_order,
+              webhook_slugs=("orders", "salesorders"), payload_keys=("salesorder", "sales_order"),
+              modified_sort=NEWEST_FIRST),
     Entity(
         name="users",
         api="books",
@@ -249,6 +267,7 @@ ENTITIES: tuple[Entity, ...] = (
         required_fields=("user_id", "name", "email"),
         webhook_slugs=("users",),
         payload_keys=("user",),
+        modified_filter=None,
     ),
     Entity(
         name="price_lists",
@@ -261,6 +280,7 @@ ENTITIES: tuple[Entity, ...] = (
         required_fields=("pricebook_id", "name", "pricebook_type"),
         webhook_slugs=("prices", "pricebooks"),
         payload_keys=("pricebook", "price_list"),
+        modified_filter=None,
     ),
     Entity(
         name="stock_adjustments",
@@ -309,6 +329,30 @@ def for_slug(slug: str) -> Entity:
         return BY_SLUG[slug]
     except KeyError:
         raise UnknownEntity(f"no webhook endpoint {slug!r}; known: {', '.join(sorted(BY_SLUG))}") from None
+
+
+def enabled(settings) -> tuple[Entity, ...]:
+    """The entities these settings run (``TDS_ENTITIES``, ``TDS_CRM``), in registry order.
+
+    Every caller that runs work for "all entities" (the sync command, the scheduled
+    ``sync_all``, the demo, the receiver's webhook routes) asks here.
+    """
+    from tds.config import ConfigError
+
+    if settings.entities:
+        try:
+            chosen = {get(name) for name in settings.entities}
+        except UnknownEntity as exc:
+            raise ConfigError(f"TDS_ENTITIES: {exc}") from None
+    else:
+        chosen = set(ENTITIES)
+    if not settings.crm_enabled:
+        named = sorted(e.name for e in chosen if e.api == "crm")
+        if named and settings.entities and settings.crm == "auto":
+            raise ConfigError(f"TDS_ENTITIES names {', '.join(named)} but CRM is off: set TDS_CRM=on "
+                              "(or ZOHO_SCOPES with the refresh token's ZohoCRM scope)")
+        chosen = {e for e in chosen if e.api != "crm"}
+    return tuple(e for e in ENTITIES if e in chosen)
 
 
 def route(entity: Entity, record: dict) -> Entity:

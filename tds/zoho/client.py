@@ -6,7 +6,9 @@ Every call walks the same ladder, and every rung is shared by all workers throug
 2. circuit breaker of the API — open means :class:`ZohoCircuitOpen`;
 3. per-organization rate limit — waits for the window, or :class:`ZohoRateLimited`;
 4. the shared access token — refreshed once for everybody;
-5. HTTP, then :func:`tds.zoho.classify.error_for`.
+5. HTTP, then :func:`tds.zoho.classify.error_for` (binary answers:
+   :func:`tds.zoho.classify.binary_error_for`, so an error envelope or an HTML page is never
+   taken for an image).
 
 Transient failures are retried here, a few times with exponential backoff and full jitter,
 and then handed to the caller (a Celery task retries later). A 401 drops the token, which
@@ -32,7 +34,7 @@ from tds.registry import Entity
 
 from .auth import TokenManager
 from .breaker import ApiBreaker
-from .classify import body_of, error_for
+from .classify import binary_error_for, body_of, error_for
 from .errors import (
     ZohoAuthError,
     ZohoNotFound,
@@ -70,7 +72,7 @@ class ZohoClient:
         self.backoff_max = backoff_max
         self.tokens = TokenManager(settings, self.redis, session=self.session)
         self.limiter = OrgRateLimiter(self.redis, settings.redis_url, settings.zoho_rate_limit, sleep=sleep)
-        self.quota = DailyQuota(self.redis)
+        self.quota = DailyQuota(self.redis, settings.zoho_daily_limit)
         self._breakers: dict[str, ApiBreaker] = {}
         self._random = random.Random()
 
@@ -81,6 +83,16 @@ class ZohoClient:
         """GET ``path`` under ``api``'s root and return the JSON body (floats as Decimal)."""
         body = self._request(api, path, organization_id, params)
         return body if body is not None else {}
+
+    def request_bytes(self, api: str, path: str, organization_id: str | None = None,
+                      params: dict | None = None) -> tuple[bytes, str]:
+        """GET a binary body (an item image) through the same ladder: ``(content, content type)``.
+
+        A JSON error envelope or an HTML page raises the error it stands for; what the bytes
+        are is for the caller to check (:mod:`tds.images` refuses anything not an image).
+        """
+        response = self._request(api, path, organization_id, params, binary=True)
+        return response.content, response.headers.get("Content-Type", "application/octet-stream")
 
     def iter_pages(self, entity: Entity, organization_id: str, params: dict | None = None,
                    per_page: int = 200) -> Iterator[list[dict]]:
@@ -133,7 +145,7 @@ class ZohoClient:
     # -- the ladder ---------------------------------------------------------------------
 
     def _request(self, api: str, path: str, organization_id: str | None, params: dict | None,
-                 ) -> dict | None:
+                 binary: bool = False):
         """Admit the call, exchange it, retry transient failures with backoff, then give up.
 
         Admission refusals (quota spent, rate-limit wait too long, circuit open) go straight
@@ -147,7 +159,7 @@ class ZohoClient:
         while True:
             self._admit(budget, breaker)
             try:
-                return self._exchange(api, path, org, params, budget, breaker)
+                return self._exchange(api, path, org, params, budget, breaker, binary)
             except ZohoTransientError as exc:
                 if attempt >= self.settings.zoho_max_attempts or (exc.retry_after or 0) > self.backoff_max:
                     raise
@@ -167,11 +179,11 @@ class ZohoClient:
         self.limiter.acquire(budget)
 
     def _exchange(self, api: str, path: str, org: str | None, params: dict | None, budget: str,
-                  breaker: ApiBreaker) -> dict | None:
+                  breaker: ApiBreaker, binary: bool):
         """One request with the shared token; a 401 drops that token and retries once with a fresh one."""
         token = self.tokens.get_token()
         try:
-            return self._send(api, path, org, params, token, budget, breaker)
+            return self._send(api, path, org, params, token, budget, breaker, binary)
         except ZohoAuthError as exc:
             if exc.status != 401 or self.tokens.was_refused(token):
                 raise
@@ -179,21 +191,22 @@ class ZohoClient:
         fresh = self.tokens.get_token()
         self.limiter.acquire(budget)  # the repeat is one more request against the budget
         try:
-            return self._send(api, path, org, params, fresh, budget, breaker)
+            return self._send(api, path, org, params, fresh, budget, breaker, binary)
         except ZohoAuthError as exc:
             if exc.status == 401:
                 self.tokens.mark_refused(fresh)
             raise
 
     def _send(self, api: str, path: str, org: str | None, params: dict | None, token: str, budget: str,
-              breaker: ApiBreaker) -> dict | None:
+              breaker: ApiBreaker, binary: bool):
+        """The JSON body, or for ``binary`` the response itself, once it is known not to be an error."""
         response = self._http_get(api, path, org, params, token, breaker)
-        self.quota.record_headers(budget, response.headers)
+        self.quota.record_call(budget, response.headers)
         body = body_of(response)
-        error = error_for(response, body)
+        error = binary_error_for(response, body) if binary else error_for(response, body)
         if error is None:
             breaker.record_success()
-            return body
+            return response if binary else body
         if error.transient:
             breaker.record_failure()
         else:

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 import tds.db
 
 revision = '0007'
-down_revision = '0002'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
