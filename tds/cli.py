@@ -319,6 +319,10 @@ def _print_report(report, dry_run: bool) -> None:
             if ids:
                 console.print(f"{e.entity} {kind.replace('_', ' ')}: {', '.join(ids)}"
                               + (" …" if len(getattr(e, kind)) > len(ids) else ""))
+        if e.details.get("images"):
+            from tds.images import describe
+
+            console.print(f"{e.entity} ({e.organization_id}) {describe(e.details['images'])}")
         for warning in e.warnings:
             console.print(f"[yellow]{e.entity} ({e.organization_id}): {warning}")
     console.print(f"health score {report.health_score:.1f}/100 ({report.label})")
