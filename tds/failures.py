@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+import redis
 import requests
 
 from tds.backoff import backoff
@@ -46,6 +47,8 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if is_unavailable(exc):
         return True
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        return True  # the shared budget's Redis is away (restarting): not the record's fault
     return isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError))
 
 

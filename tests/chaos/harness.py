@@ -141,6 +141,7 @@ class Process:
     def __init__(self, args: list[str], env: dict, log_path: str):
         self.args, self.env, self.log_path = args, env, log_path
         self.proc = None
+        self.exits: list[int] = []  # exit statuses seen by supervise()
         self.start()
 
     def start(self) -> None:
@@ -156,6 +157,15 @@ class Process:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def supervise(self) -> int | None:
+        """What compose's ``restart: unless-stopped`` does: start it again if it exited;
+        returns the exit status it had, or None while it runs."""
+        status = self.proc.poll()
+        if status is not None:
+            self.exits.append(status)
+            self.start()
+        return status
 
     def stop(self) -> None:
         if self.proc.poll() is None:
