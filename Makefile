@@ -28,7 +28,7 @@ test: install services
 
 lint: install
 	$(BIN)/python -m pip install --quiet ruff
-	$(BIN)/ruff check tds webhook_receiver tasks tests
+	$(BIN)/ruff check tds webhook_receiver status_page tasks tests
 
 clean:
 	rm -rf $(VENV) *.egg-info tds.db tds.db-wal tds.db-shm

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -14,8 +13,20 @@ from tds import registry
 from tds.config import ConfigError, get_settings
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _metrics_env(settings) -> None:
+    """``TDS_METRICS_DIR`` → ``PROMETHEUS_MULTIPROC_DIR`` for the process about to be exec'd."""
+    if settings.metrics_dir:
+        os.makedirs(settings.metrics_dir, exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = settings.metrics_dir
+
+
+def _gunicorn(bind: str, workers: int, app: str) -> None:
+    settings = get_settings()
+    _metrics_env(settings)
+    # the access log shows the path without the query string: ?token= carries the secret
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers),
+                               "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
+                               "--config", "python:webhook_receiver.gunicorn_conf", app])
 
 
 @click.group()
@@ -372,10 +383,7 @@ def receiver_command(bind: str, workers: int) -> None:
     from webhook_receiver import create_app
 
     create_app(get_settings(), enqueue=lambda *a: None)  # fail here, clearly, on a bad configuration
-    # the access log shows the path without the query string: ?token= carries the secret
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers),
-                               "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
-                               "webhook_receiver:create_app()"])
+    _gunicorn(bind, workers, "webhook_receiver:create_app()")
 
 
 @cli.command("worker", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -391,6 +399,7 @@ def worker_command(ctx, groups) -> None:
     from tasks.celery_app import queues_of
 
     args = ["-A", "tasks", "worker", "-E", "-Q", ",".join(queues_of(list(groups))), *ctx.args]
+    _metrics_env(get_settings())
     os.execvp(sys.executable, [sys.executable, "-m", "celery", *args])
 
 
@@ -398,6 +407,7 @@ def worker_command(ctx, groups) -> None:
 @click.pass_context
 def beat_command(ctx) -> None:
     """Run Celery beat (RedBeat: a Redis lock keeps it to exactly one)."""
+    _metrics_env(get_settings())
     os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "tasks", "beat", *ctx.args])
 
 
@@ -623,10 +633,209 @@ def images_status(orgs: tuple[str, ...]) -> None:
         console.print(line, highlight=False, markup=False)
 
 
+# ------------------------------------------------------------------ operations
+
+
+@cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="The snapshot as JSON, for scripts.")
+@click.option("--no-workers", is_flag=True, help="Do not ask the workers (Celery inspect).")
+def status_command(as_json: bool, no_workers: bool) -> None:
+    """The state at a glance; exit 0 healthy, 1 warning, 2 critical."""
+    import json
+
+    from tds import status
+
+    settings = get_settings()
+    snap = status.snapshot(settings, inspect_workers=not no_workers, with_images=True)
+    if as_json:
+        click.echo(json.dumps(snap, indent=2, default=str))
+    else:
+        _print_status(snap)
+    sys.exit(status.exit_code(snap))
+
+
+def _ago(seconds) -> str:
+    if seconds is None:
+        return "never"
+    return f"{seconds / 60:.0f}m" if seconds < 7200 else f"{seconds / 3600:.1f}h"
+
+
+def _print_status(snap: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table("organization", "entity", "rows", "incremental", "full", "reconcile", "lag", "match", "pending",
+                  "failed", "parked", "dead letters")
+    for e in snap["entities"]:
+        match = "" if e["match_percent"] is None else f"{e['match_percent']:.2f} %"
+        table.add_row(e["organization_id"], e["entity"] + ("" if e["available"] else " (unavailable)"),
+                      str(e["rows"]), (e["last_incremental_sync_at"] or "never")[:16],
+                      (e["last_full_sync_at"] or "never")[:16], (e["last_reconcile_at"] or "never")[:16],
+                      _ago(e["lag_seconds"]), match, str(e["pending"]), str(e["failed"]), str(e["parked"]),
+                      str(e["dead_letters"]))
+    console.print(table)
+    out = []
+    queues = snap["queues"]
+    out.append("queues: " + ("Redis unavailable" if queues is None else
+                             ", ".join(f"{q} {n}" for q, n in queues.items() if n) or "all empty"))
+    workers = snap["workers"]
+    out.append("workers: " + ("not asked" if workers is None else
+                              "; ".join(f"{w} ({len(qs)} queues)" for w, qs in sorted(workers.items())) or "none"))
+    out.append(f"beat: {'running' if snap['beat_running'] else 'not running'}")
+    out.append("Zoho calls left today: " + ", ".join(f"{org} {'unknown' if left is None else left}"
+                                                      for org, left in snap["quota"].items()))
+    out.append("breakers: " + (", ".join(f"{a} {s}" for a, s in snap["breakers"].items()) or "all closed"))
+    report = snap["reconcile"]
+    out.append(f"health score: {report['health_score']} ({report['label']})" if report else
+               "health score: no reconcile yet")
+    for org, cov in (snap.get("images") or {}).items():
+        out.append(f"{org} {cov['summary']}")
+    out.append(f"dead letters: {snap['dead_letters']}")
+    for c in snap["conditions"]:
+        out.append(f"{c['severity'].upper()}: {c['message']}")
+    out.append(f"status: {snap['severity']}")
+    for line in out:
+        console.print(line, highlight=False, markup=False)
+
+
+@cli.command("status-page")
+@click.option("--bind", default="127.0.0.1:8001", show_default=True)
+@click.option("--workers", default=1, show_default=True, type=int)
+def status_page_command(bind: str, workers: int) -> None:
+    """Serve the status page (/status, /api/status) with gunicorn; wants TDS_ADMIN_TOKEN."""
+    settings = get_settings()
+    if not settings.admin_token:
+        raise ConfigError("TDS_ADMIN_TOKEN is not set; the status page needs it (Bearer or basic-auth password)")
+    _gunicorn(bind, workers, "status_page:create_app()")
+
+
+@cli.group("alerts")
+def alerts_group() -> None:
+    """Alerts: what is open, and a check now."""
+
+
+@alerts_group.command("check")
+def alerts_check() -> None:
+    """Check the alert rules now (as the beat task does) and deliver what opens or clears."""
+    from tds import alerts
+
+    for notice in alerts.check(get_settings()):
+        click.echo(notice.text)
+
+
+@alerts_group.command("list")
+def alerts_list() -> None:
+    """The open alerts."""
+    from tds import status
+    from tds.db import get_engine
+
+    with get_engine(get_settings().database_url).connect() as conn:
+        found = status.open_alerts(conn)
+    for a in found:
+        click.echo(f"{a['opened_at'][:19]} {a['severity']:8} {a['message']}")
+    if not found:
+        click.echo("no open alerts")
+
+
+def _since(value: str | None):
+    """``2026-12-01T08:00``, ``2026-12-01`` or a duration back from now: ``90m``, ``2h``, ``3d``."""
+    import datetime as dt
+
+    from tds.db import utcnow
+
+    if not value:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if value[-1:] in units and value[:-1].isdigit():
+        return utcnow() - dt.timedelta(seconds=int(value[:-1]) * units[value[-1]])
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter("give an ISO time (2026-12-01T08:00) or a duration (90m, 2h, 3d)") from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+@cli.group("events")
+def events_group() -> None:
+    """Named events (tds.zoho.sync.started, …) kept in tds_events."""
+
+
+@events_group.command("list")
+@click.option("--name", help="An event name, or a family: tds.zoho.sync.*")
+@click.option("--since", help="ISO time or a duration back from now (90m, 2h, 3d).")
+@click.option("--limit", default=100, show_default=True, type=int)
+def events_list(name, since, limit) -> None:
+    """The newest named events first."""
+    import json
+
+    from tds import hooks
+    from tds.db import get_engine
+
+    rows = hooks.listing(get_engine(get_settings().database_url), name, _since(since), limit)
+    for r in rows:
+        where = " ".join(x for x in (r.organization_id, r.entity) if x)
+        click.echo(f"{r.created_at.isoformat()[:19]} {r.name} {where} {json.dumps(r.payload or {}, default=str)}")
+    if not rows:
+        click.echo("no events")
+
+
+@cli.command("changes")
+@click.option("--entity", help="Registry name: items, invoices, …")
+@click.option("--id", "zoho_id", help="A Zoho id.")
+@click.option("--since", help="ISO time or a duration back from now (90m, 2h, 3d).")
+@click.option("--limit", default=100, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True)
+def changes_command(entity, zoho_id, since, limit, as_json) -> None:
+    """What changed in the mirrored rows: created, updated (old → new per column), deleted."""
+    import json
+
+    from tds import changes
+    from tds.db import get_engine
+
+    if entity:
+        registry.get(entity)
+    rows = changes.listing(get_engine(get_settings().database_url), entity, zoho_id, _since(since), limit)
+    if as_json:
+        from tds.runs import as_dict
+
+        click.echo(json.dumps([as_dict(r) for r in rows], indent=2, default=str))
+        return
+    for r in rows:
+        cause = r.source + (f" event {r.inbox_event_id}" if r.inbox_event_id else "") + (
+            f" run {r.sync_run_id}" if r.sync_run_id else "")
+        click.echo(f"{r.created_at.isoformat()[:19]} {r.action} {r.entity} {r.zoho_id} ({cause})")
+        if r.action != "created":
+            for column, (old, new) in sorted((r.changes or {}).items()):
+                click.echo(f"    {column}: {old!r} → {new!r}")
+    if not rows:
+        click.echo("no changes")
+
+
+@cli.command("flower", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+@click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5555, show_default=True, type=int)
+@click.option("--insecure", is_flag=True, help="Start without TDS_FLOWER_BASIC_AUTH (anyone who can reach it "
+              "sees every task's arguments and tracebacks).")
+def flower_command(ctx, address: str, port: int, insecure: bool) -> None:
+    """Flower, bound to 127.0.0.1, every page (/metrics and /healthcheck too) behind basic auth."""
+    from tds import flower_auth as flower
+
+    settings = get_settings()
+    if not settings.flower_basic_auth and not insecure:
+        click.echo("refused: set TDS_FLOWER_BASIC_AUTH=user:password (or pass --insecure to run Flower open)",
+                   err=True)
+        sys.exit(2)
+    flower.run(settings, address, port, list(ctx.args))
+
+
 def main() -> None:
     try:
         settings = get_settings()
-        _setup_logging(settings.log_level)
+        from tds import logs
+
+        logs.setup(settings, "cli")
         cli(standalone_mode=True)
     except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)

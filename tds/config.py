@@ -138,10 +138,49 @@ Product images
 ``TDS_SCHEDULE_IMAGES``
     Seconds between sweeps that send what is still missing or stale. Default ``3600``.
 
+Operations: status, alerts, events, change log, metrics
+-------------------------------------------------------
+``TDS_SCHEDULE_ALERTS``
+    Seconds between alert checks (the ``tds.check_alerts`` beat task). Default ``60``.
+``TDS_ALERT_WEBHOOK_URL``
+    Where alerts are posted as Slack-compatible JSON (``{"text": …}``) when they open,
+    repeat and clear; a Slack incoming-webhook URL works as it is. Unset: log and status
+    page only. Treated as a secret.
+``TDS_ALERT_PENDING_WARNING``, ``TDS_ALERT_PENDING_CRITICAL``
+    Inbox events of one entity waiting (pending, retrying or parked) above which an alert
+    is a warning (default ``50``) or critical (default ``200``).
+``TDS_ALERT_LAG_WARNING``, ``TDS_ALERT_LAG_CRITICAL``
+    Seconds since an entity's last successful sync above which an alert is a warning
+    (default ``1800``) or critical (default ``7200``).
+``TDS_ALERT_QUOTA_PERCENT``
+    A warning when the day's Zoho calls left fall under this share of
+    ``TDS_ZOHO_DAILY_LIMIT`` (critical at none left). Default ``10``.
+``TDS_ALERT_REPEAT``
+    Seconds between repeats of an alert that stays open. Default ``3600``.
+``TDS_EVENT_RETENTION_DAYS``, ``TDS_CHANGE_LOG_RETENTION_DAYS``
+    Named events (``tds_events``) and change-log rows (``tds_change_log``) older than
+    this are deleted by the daily cleanup, in batches. Default ``30`` each.
+``TDS_METRICS_DIR``
+    A folder shared by the receiver's gunicorn workers and the Celery workers (prefork
+    children) on one host: ``tds receiver``, ``tds worker`` and ``tds beat`` export it as
+    ``PROMETHEUS_MULTIPROC_DIR`` so ``/metrics`` adds up every process's counts. Unset:
+    each process counts for itself (right for a single process).
+``TDS_FLOWER_BASIC_AUTH``
+    ``user:password`` that ``tds flower`` requires on every page of Flower, ``/metrics``
+    and ``/healthcheck`` included. Without it ``tds flower`` refuses to start unless given
+    ``--insecure``.
+
+The status page (``tds status-page``) and ``/api/status`` want ``TDS_ADMIN_TOKEN``, as a
+Bearer token or as the password of HTTP basic auth (any user name).
+
 Logging
 -------
 ``TDS_LOG_LEVEL``
     ``DEBUG``, ``INFO`` (default), ``WARNING`` or ``ERROR``.
+``TDS_LOG_FORMAT``
+    ``text`` (default: one line per record) or ``json`` (one JSON object per line, for a
+    log shipper). Either way every line names the component (``receiver``, ``worker``,
+    ``beat``, ``cli``…) and, when there is one, the inbox event id or sync run id.
 """
 
 from __future__ import annotations
@@ -269,6 +308,13 @@ def _names(name: str, raw: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
 
 
+def _flower_auth(name: str, raw: str) -> str:
+    value = raw.strip()
+    if value and (":" not in value or not value.split(":", 1)[0] or not value.split(":", 1)[1]):
+        raise ConfigError(f"{name} must be user:password")
+    return value
+
+
 def _setting(env: str, default: str, parse: Callable[[str, str], object], secret: bool = False):
     return field(default=None, metadata={"env": env, "default": default, "parse": parse, "secret": secret})
 
@@ -321,7 +367,20 @@ class Settings:
     image_budget_share: float = _setting("TDS_IMAGE_BUDGET_SHARE", "0.5", _share)
     image_max_bytes: int = _setting("TDS_IMAGE_MAX_BYTES", "10485760", _int(1024))
     schedule_images: int = _setting("TDS_SCHEDULE_IMAGES", "3600", _int(0))
+    schedule_alerts: int = _setting("TDS_SCHEDULE_ALERTS", "60", _int(0))
+    alert_webhook_url: str = _setting("TDS_ALERT_WEBHOOK_URL", "", _url, secret=True)
+    alert_pending_warning: int = _setting("TDS_ALERT_PENDING_WARNING", "50", _int(0))
+    alert_pending_critical: int = _setting("TDS_ALERT_PENDING_CRITICAL", "200", _int(0))
+    alert_lag_warning: int = _setting("TDS_ALERT_LAG_WARNING", "1800", _int(1))
+    alert_lag_critical: int = _setting("TDS_ALERT_LAG_CRITICAL", "7200", _int(1))
+    alert_quota_percent: float = _setting("TDS_ALERT_QUOTA_PERCENT", "10", _percent)
+    alert_repeat: int = _setting("TDS_ALERT_REPEAT", "3600", _int(60))
+    event_retention_days: int = _setting("TDS_EVENT_RETENTION_DAYS", "30", _int(1))
+    change_log_retention_days: int = _setting("TDS_CHANGE_LOG_RETENTION_DAYS", "30", _int(1))
+    metrics_dir: str = _setting("TDS_METRICS_DIR", "", _text)
+    flower_basic_auth: str = _setting("TDS_FLOWER_BASIC_AUTH", "", _flower_auth, secret=True)
     log_level: str = _setting("TDS_LOG_LEVEL", "INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR"))
+    log_format: str = _setting("TDS_LOG_FORMAT", "text", _choice("text", "json"))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | None = ".env") -> "Settings":

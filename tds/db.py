@@ -128,3 +128,17 @@ def as_decimal(value) -> Decimal | None:
     if isinstance(value, float):
         return Decimal(repr(value))
     return Decimal(str(value).strip().replace(",", ""))
+
+
+def purge_older(engine: Engine, table: sa.Table, older_than: dt.timedelta, batch: int = 5000) -> int:
+    """Delete rows of ``table`` whose ``created_at`` is older than ``older_than``, ``batch`` rows
+    per transaction, so a large purge never holds long locks; returns how many."""
+    cutoff = utcnow() - older_than
+    total = 0
+    while True:
+        with engine.begin() as conn:
+            ids = conn.execute(sa.select(table.c.id).where(table.c.created_at < cutoff).limit(batch)).scalars().all()
+            if not ids:
+                return total
+            conn.execute(sa.delete(table).where(table.c.id.in_(ids)))
+        total += len(ids)

@@ -24,6 +24,7 @@ import uuid
 import redis as redis_lib
 import requests
 
+from tds import hooks
 from tds.config import Settings
 
 from .classify import parse_json
@@ -142,12 +143,17 @@ class TokenManager:
 
     def _refresh(self) -> str:
         self._count_refresh()
-        answer = self._post_refresh()
+        try:
+            answer = self._post_refresh()
+        except Exception as exc:
+            hooks.emit("tds.zoho.token.refresh_failed", settings=self.settings, error=str(exc)[:500])
+            raise
         token = answer["access_token"]
         expires_in = int(answer.get("expires_in") or 3600)
         ttl = expires_in - EXPIRY_MARGIN if expires_in > 2 * EXPIRY_MARGIN else max(1, expires_in // 2)
         self.redis.set(self.token_key, token, ex=ttl)
         log.info("Zoho access token refreshed (expires in %ss, cached %ss)", expires_in, ttl)
+        hooks.emit("tds.zoho.token.refreshed", settings=self.settings, expires_in=expires_in)
         return token
 
     def _post_refresh(self) -> dict:

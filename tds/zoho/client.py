@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 import redis as redis_lib
 import requests
 
+from tds import metrics
 from tds.backoff import backoff
 from tds.config import Settings
 from tds.registry import Entity
@@ -37,6 +38,8 @@ from .breaker import ApiBreaker
 from .classify import binary_error_for, body_of, error_for
 from .errors import (
     ZohoAuthError,
+    ZohoCircuitOpen,
+    ZohoError,
     ZohoNotFound,
     ZohoQuotaExceeded,
     ZohoTransientError,
@@ -152,6 +155,18 @@ class ZohoClient:
         to the caller; so does a transient error that says it will last longer than our
         longest backoff (a throttled token endpoint).
         """
+        try:
+            return self._ladder(api, path, organization_id, params, binary)
+        except (ZohoNotFound, ZohoCircuitOpen, ZohoQuotaExceeded):
+            raise  # an answer, or a call that never left (the budget refused it): not a failure
+        except ZohoError as exc:
+            from tds import hooks
+
+            hooks.emit("tds.zoho.api.failed", settings=self.settings, organization_id=organization_id,
+                       api=api, path=path, error=str(exc)[:500], error_class=exc.__class__.__name__)
+            raise
+
+    def _ladder(self, api: str, path: str, organization_id: str | None, params: dict | None, binary: bool):
         org = self._organization(api, organization_id)
         budget = org or CRM_BUDGET
         breaker = self._breaker(api)
@@ -204,6 +219,7 @@ class ZohoClient:
         self.quota.record_call(budget, response.headers)
         body = body_of(response)
         error = binary_error_for(response, body) if binary else error_for(response, body)
+        metrics.API_CALLS.labels(api, "ok" if error is None else "error").inc()
         if error is None:
             breaker.record_success()
             return response if binary else body
