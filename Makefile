@@ -22,6 +22,7 @@ demo: install
 
 services:
 	bash scripts/ensure-services.sh
+	bash scripts/ensure-chromium.sh
 
 test: install services
 	$(BIN)/python -m pytest

@@ -665,6 +665,8 @@ def _print_status(snap: dict) -> None:
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:  # piped or captured: never squeeze the table
+        console = Console(width=200)
     table = Table("organization", "entity", "rows", "incremental", "full", "reconcile", "lag", "match", "pending",
                   "failed", "parked", "dead letters")
     for e in snap["entities"]:
