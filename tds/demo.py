@@ -99,7 +99,8 @@ def _say(msg: str) -> None:
 
 
 def run_demo(scale="full", changes: int = 100) -> int:
-    for name in ("", "werkzeug", "alembic"):  # the report is the output; details go to the log files
+    chosen_level = os.environ.get("TDS_LOG_LEVEL")  # asked for: keep it; else the report is the output
+    for name in ("werkzeug", "alembic") if chosen_level else ("", "werkzeug", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     from tds import schema, services
     from tds.simulator.config import SimulatorConfig
@@ -136,12 +137,15 @@ def run_demo(scale="full", changes: int = 100) -> int:
             # the simulator runs here with its limits off: TDS's own 100/min budget for real
             # Zoho would only make the demo slow
             "TDS_ZOHO_RATE_LIMIT": "100000",
-            "TDS_LOG_LEVEL": "WARNING",
+            "TDS_LOG_LEVEL": chosen_level or "WARNING",
             # the simulator's refresh token carries every scope, CRM's too
             "ZOHO_SCOPES": os.environ.get("ZOHO_SCOPES") or SIMULATOR_SCOPES,
         }
         settings = Settings.from_env({**os.environ, **env}, env_file=None)
         set_settings(settings)
+        from tds import logs
+
+        logs.setup(settings, "demo")
         _say(f"simulator   {sim.url}  (organization {org}, data set: {scale})")
         _say(f"database    {_safe_url(settings.database_url)}")
         _say(f"redis       {redis_info.url}{'  (private, started for the demo)' if redis_info.process else ''}")

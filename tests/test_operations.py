@@ -372,3 +372,42 @@ def test_tds_flower_guards_metrics_and_healthcheck_too(database_url, redis_url):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+# ------------------------------------------------------------------ logs
+
+
+def test_a_full_demo_with_every_secret_set_logs_json_lines_and_no_secret(database_url, redis_url, tmp_path):
+    from tds.simulator.config import SimulatorConfig
+
+    sim = SimulatorConfig()
+    secrets = {
+        "ZOHO_CLIENT_SECRET": "ClientSecretXyz987654", "ZOHO_REFRESH_TOKEN": "1000.RefreshTokenAbc123456",
+        "ZOHO_WEBHOOK_SECRET": "WebhookSecretQrs4567", "TDS_ADMIN_TOKEN": "AdminTokenUvw7654321",
+        "TDS_ALERT_WEBHOOK_URL": "https://hooks.example.com/services/T000/B000/SlackTokenLmn2468",
+        "TDS_FLOWER_BASIC_AUTH": "ops:FlowerPasswordJkl1357",
+    }
+    env = {**os.environ, **secrets, "TDS_DATABASE_URL": database_url, "TDS_REDIS_URL": redis_url,
+           "TDS_LOG_FORMAT": "json", "TDS_LOG_LEVEL": "INFO", "TDS_IMAGE_DIR": str(tmp_path / "images")}
+    out = subprocess.run([sys.executable, "-m", "tds.cli", "demo", "--scale", "small", "--changes", "5"], env=env,
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    everything = out.stdout + out.stderr
+    hidden = [*secrets.values(), "SlackTokenLmn2468", "FlowerPasswordJkl1357", sim.client_secret, sim.refresh_token]
+    assert not [s for s in hidden if s in everything]
+    lines = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
+    assert lines and all(line["component"] for line in lines)
+    assert any(line.get("event_id") for line in lines) or any(line.get("run_id") for line in lines)
+
+
+def test_the_grafana_dashboard_uses_only_metric_names_tds_exports():
+    import re
+
+    from tds import metrics
+
+    dashboard = json.loads((Path(__file__).parent.parent / "deploy/grafana/tds-dashboard.json").read_text())
+    used = {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"\btds_[a-z_]+", target["expr"])}
+    documented = set(re.findall(r"\btds_[a-z_]+", metrics.__doc__))
+    exported = documented | {f"{n}_bucket" for n in documented}
+    assert used and used <= exported, used - exported
