@@ -59,7 +59,9 @@ def reconcile_entity(self, entity: str, organization_id: str, repair: bool = Fal
     try:
         report = reconcile.reconcile_entity(settings, registry.get(entity), organization_id,
                                             services.zoho_client(settings), repair=repair, redis=redis,
-                                            enqueue=functools.partial(enqueue_event, self.app), run_id=run_id)
+                                            enqueue=functools.partial(enqueue_event, self.app), run_id=run_id,
+                                            send_images=lambda jobs: [send_image(self.app, job.organization_id,
+                                                                                 job.zoho_item_id) for job in jobs])
     except runs.AlreadyRunning as exc:
         return {"entity": entity, "organization_id": organization_id, "status": "skipped", "reason": str(exc)}
     return {"entity": entity, "organization_id": organization_id, "status": "succeeded", "run_id": report.run_id,
