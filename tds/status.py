@@ -42,7 +42,8 @@ def _iso(value):
     return value.isoformat() if isinstance(value, (dt.datetime, dt.date)) else value
 
 
-def _queues(settings: Settings) -> list[str]:
+def queue_names(settings: Settings) -> list[str]:
+    """The queues the enabled entities, the syncs, maintenance and images use."""
     from tasks.celery_app import IMAGES_QUEUE, MAINTENANCE_QUEUE, SYNC_QUEUE
 
     return [e.queue for e in registry.enabled(settings)] + [SYNC_QUEUE, MAINTENANCE_QUEUE, IMAGES_QUEUE]
@@ -163,7 +164,7 @@ def snapshot(settings: Settings, inspect_workers: bool = True, with_images: bool
         total_letters = sum(letters.values())
         new_letters = conn.execute(sa.select(sa.func.count()).select_from(dead_letters).where(
             dead_letters.c.created_at >= now - dt.timedelta(hours=1))).scalar_one()
-    queues = _queues(settings)
+    queues = queue_names(settings)
     try:
         depths = queue_depths(redis, queues)
         beat = beat_running(redis)

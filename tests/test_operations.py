@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -411,3 +410,19 @@ def test_the_grafana_dashboard_uses_only_metric_names_tds_exports():
     documented = set(re.findall(r"\btds_[a-z_]+", metrics.__doc__))
     exported = documented | {f"{n}_bucket" for n in documented}
     assert used and used <= exported, used - exported
+
+
+def test_doctor_checks_scopes_workers_and_beat(ops, redis_client):
+    from tds import health
+
+    assert not health.scopes_cover_entities(ops).ok
+    crm_less = ops.replace(zoho_scopes=("ZohoBooks.fullaccess.all",))
+    check = health.scopes_cover_entities(crm_less.replace(entities=("items", "invoices")))
+    assert not check.ok and "items" in check.line and "invoices" not in check.line
+    assert health.scopes_cover_entities(ops.replace(zoho_scopes=("ZohoBooks.fullaccess.all",
+                                                                 "ZohoInventory.fullaccess.all"))).ok
+    check = health.workers_consume_every_queue(ops, {"w@h": ["tds.items"]})
+    assert not check.ok and "tds.invoices" in check.line and str(check).startswith("✘")
+    assert not health.one_beat(ops).ok
+    redis_client.set(status.BEAT_LOCK, "x", ex=60)
+    assert str(health.one_beat(ops)).startswith("✔")
