@@ -26,7 +26,7 @@ REFRESH_SECONDS = 30
 
 def create_app(settings: Settings | None = None, inspect_workers: bool = True) -> Flask:
     settings = settings or get_settings()
-    logs.setup(settings, "status-page")
+    logs.setup(settings, "status-page", keep=True)
     app = Flask("status_page")
 
     def snapshot() -> dict:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tds.db import purge_older, utcnow
+from tds.db import newest_first, purge_older, utcnow
 from tds.models import change_log
 
 #: Columns that say nothing about the record itself.
@@ -96,15 +96,7 @@ def record(conn: Connection, entity: str, origin: Origin | None, entries: list[t
 def listing(engine, entity: str | None = None, zoho_id: str | None = None, since: dt.datetime | None = None,
             limit: int = 100) -> list:
     """The newest changes first."""
-    stmt = sa.select(change_log).order_by(change_log.c.id.desc()).limit(limit)
-    if entity:
-        stmt = stmt.where(change_log.c.entity == entity)
-    if zoho_id:
-        stmt = stmt.where(change_log.c.zoho_id == zoho_id)
-    if since:
-        stmt = stmt.where(change_log.c.created_at >= since)
-    with engine.connect() as conn:
-        return conn.execute(stmt).fetchall()
+    return newest_first(engine, change_log, since, limit, entity=entity, zoho_id=zoho_id)
 
 
 def purge(engine, older_than: dt.timedelta, batch: int = 5000) -> int:

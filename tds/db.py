@@ -142,3 +142,13 @@ def purge_older(engine: Engine, table: sa.Table, older_than: dt.timedelta, batch
                 return total
             conn.execute(sa.delete(table).where(table.c.id.in_(ids)))
         total += len(ids)
+
+
+def newest_first(engine: Engine, table: sa.Table, since: dt.datetime | None, limit: int, *where, **equal) -> list:
+    """Rows of a log table (``id``, ``created_at``) newest first: since a time, with the given
+    conditions and column values (``None`` values are left out)."""
+    stmt = sa.select(table).where(*where, *(table.c[k] == v for k, v in equal.items() if v is not None))
+    if since:
+        stmt = stmt.where(table.c.created_at >= since)
+    with engine.connect() as conn:
+        return conn.execute(stmt.order_by(table.c.id.desc()).limit(limit)).fetchall()

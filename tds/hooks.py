@@ -33,7 +33,7 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tds.db import get_engine, purge_older, utcnow
+from tds.db import get_engine, newest_first, purge_older, utcnow
 from tds.models import events
 
 log = logging.getLogger(__name__)
@@ -119,13 +119,9 @@ def emit(name: str, *, settings=None, conn: Connection | None = None, organizati
 
 def listing(engine, name: str | None = None, since: dt.datetime | None = None, limit: int = 100) -> list:
     """The newest events first, optionally one name (or ``prefix.*``) and since a time."""
-    stmt = sa.select(events).order_by(events.c.id.desc()).limit(limit)
-    if name:
-        stmt = stmt.where(events.c.name.like(name[:-1] + "%") if name.endswith("*") else events.c.name == name)
-    if since:
-        stmt = stmt.where(events.c.created_at >= since)
-    with engine.connect() as conn:
-        return conn.execute(stmt).fetchall()
+    family = name[:-1] if name and name.endswith("*") else None
+    extra = [events.c.name.like(family + "%")] if family else []
+    return newest_first(engine, events, since, limit, *extra, name=None if family else name)
 
 
 def purge(engine, older_than: dt.timedelta, batch: int = 5000) -> int:

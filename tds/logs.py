@@ -99,15 +99,19 @@ def formatter(fmt: str) -> logging.Formatter:
     return logging.Formatter(TEXT_FORMAT)
 
 
-def setup(settings, component: str, stream=None) -> None:
-    """Configure the root logger for this process (idempotent: handlers are replaced)."""
+def setup(settings, component: str, stream=None, keep: bool = False) -> None:
+    """Configure the root logger for this process (idempotent: handlers are replaced). With
+    ``keep``, a process already set up keeps its component (an app built inside the demo or a
+    test logs as that process)."""
     global _component
+    root = logging.getLogger()
+    if keep and any(getattr(h, "_tds", False) for h in root.handlers):
+        return
     _component = component
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter(settings.log_format))
     handler.addFilter(ContextFilter())
     handler.addFilter(Redact(_secrets(settings)))
-    root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_tds", False):
             root.removeHandler(old)

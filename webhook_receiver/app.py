@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -
     ``send_task(name, args, kwargs)`` default to sending by name through a sending-only
     Celery app built from ``settings``."""
     settings = settings or get_settings()
-    logs.setup(settings, "receiver")
+    logs.setup(settings, "receiver", keep=True)
     if not settings.zoho_webhook_secret and not settings.webhook_allow_unsigned:
         raise ConfigError(
             "ZOHO_WEBHOOK_SECRET is not set; set it, or set TDS_WEBHOOK_ALLOW_UNSIGNED=true to accept unsigned webhooks"
