@@ -376,11 +376,11 @@ def test_tds_flower_guards_metrics_and_healthcheck_too(database_url, redis_url):
 # ------------------------------------------------------------------ logs
 
 
-def test_a_full_demo_with_every_secret_set_logs_json_lines_and_no_secret(database_url, tmp_path):
+def test_a_full_demo_with_every_secret_set_logs_json_lines_and_no_secret(engine, database_url, tmp_path):
     from tds.simulator.config import SimulatorConfig
 
-    sim = SimulatorConfig()
-    secrets = {
+    sim = SimulatorConfig()  # the demo runs on the emptied test database (``engine``): it waits for every
+    secrets = {                # unfinished inbox event, earlier tests' too
         "ZOHO_CLIENT_SECRET": "ClientSecretXyz987654", "ZOHO_REFRESH_TOKEN": "1000.RefreshTokenAbc123456",
         "ZOHO_WEBHOOK_SECRET": "WebhookSecretQrs4567", "TDS_ADMIN_TOKEN": "AdminTokenUvw7654321",
         "TDS_ALERT_WEBHOOK_URL": "https://hooks.example.com/services/T000/B000/SlackTokenLmn2468",
