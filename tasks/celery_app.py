@@ -28,6 +28,23 @@ def all_queues() -> list[str]:
     return [*registry.queues(), MAINTENANCE_QUEUE]
 
 
+def queues_for(role: str) -> list[str]:
+    """The queues a worker of ``role`` consumes: ``webhooks`` (one queue per entity, short
+    tasks), ``sync`` (full syncs and housekeeping, long tasks) or ``all``.
+
+    Deployments run the two roles as separate workers so a long sync never holds a slot a
+    webhook is waiting for. A new queue joins a role here and nowhere else.
+    """
+    roles = {"webhooks": list(registry.queues()), "sync": [MAINTENANCE_QUEUE], "all": all_queues()}
+    try:
+        return roles[role]
+    except KeyError:
+        raise ValueError(f"unknown worker role {role!r}; known: {', '.join(roles)}") from None
+
+
+WORKER_ROLES = ("webhooks", "sync", "all")
+
+
 def route_task(name, args, kwargs, options, task=None, **_):
     """Event tasks go to their entity's queue (the entity is the second argument)."""
     if name == PROCESS_EVENT:

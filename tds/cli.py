@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 import sys
@@ -9,16 +10,71 @@ import sys
 import click
 
 from tds import registry
-from tds.config import ConfigError, get_settings
+from tds.config import ConfigError, get_settings, mask_url
+from tds.exit_codes import ExitCode, Failure, database_failure, first_line, redis_failure
 
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":  # Alembic says "Context impl ..." on every command otherwise
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-@click.group()
-def cli() -> None:
-    """TDS keeps an ERP database in step with Zoho Books, Inventory and CRM."""
+def _version() -> str:
+    try:
+        return importlib.metadata.version("tds")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(_version(), "--version", prog_name="tds", message="%(prog)s %(version)s")
+@click.option("--debug", is_flag=True, help="Show the traceback of a failure.")
+def cli(debug: bool) -> None:
+    """TDS keeps an ERP database in step with Zoho Books, Inventory and CRM.
+
+    Settings come from the environment and .env (see .env.example). Exit codes: 0 done,
+    1 a problem found, 2 usage or configuration, 3 database, 4 Redis, 5 Zoho, 6 refused
+    (docs/operations.md).
+    """
+
+
+def _database(settings, check_schema: bool = True):
+    """Say which database this command opens (first line, stderr), connect, and check the schema."""
+    import sqlalchemy as sa
+
+    from tds import schema
+    from tds.db import get_engine
+
+    url = settings.require_database()
+    shown = mask_url(sa.engine.make_url(url).render_as_string(hide_password=True))
+    click.echo(f"database: {shown}", err=True)
+    engine = get_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        if check_schema:
+            current, head = schema.current_revision(url), schema.head_revision(url)
+            if current != head:
+                raise Failure(f"database {shown} schema is at {current or 'nothing'}, newest is {head}",
+                              "run tds db upgrade", ExitCode.DATABASE)
+    except sa.exc.DBAPIError as exc:
+        raise database_failure(exc, shown) from exc
+    return engine
+
+
+def _redis(settings) -> None:
+    """Stop with one line when Redis does not answer (rather than Celery retrying forever)."""
+    import redis as redis_lib
+
+    try:
+        redis_lib.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3).ping()
+    except redis_lib.RedisError as exc:
+        raise redis_failure(exc, mask_url(settings.redis_url)) from exc
+
+
+def _entity(name: str):
+    return registry.get(name)  # UnknownEntity names the valid ones
 
 
 # ------------------------------------------------------------------ database
@@ -30,22 +86,30 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="head", show_default=True, help="Alembic revision to migrate to.")
 def db_upgrade(revision: str) -> None:
     """Create or migrate the schema at TDS_DATABASE_URL."""
+    import sqlalchemy as sa
+
     from tds import schema
 
     settings = get_settings()
-    schema.upgrade(settings.database_url, revision)
+    _database(settings, check_schema=False)
+    try:
+        schema.upgrade(settings.database_url, revision)
+    except sa.exc.DBAPIError as exc:
+        raise database_failure(exc, mask_url(settings.database_url)) from exc
     click.echo(f"database at revision {schema.current_revision(settings.database_url)}")
 
 
 @db.command("current")
 def db_current() -> None:
-    """Show the schema revision and whether it is the newest."""
+    """Show the schema revision; exit 1 when a migration is pending."""
     from tds import schema
 
-    url = get_settings().database_url
+    settings = get_settings()
+    _database(settings, check_schema=False)
+    url = settings.database_url
     current, head = schema.current_revision(url), schema.head_revision(url)
     click.echo(f"current: {current or '(empty database)'}; newest: {head}")
     if current != head:
@@ -65,12 +129,17 @@ def db_current() -> None:
 @click.argument("more_entities", nargs=-1)
 def sync_command(full: bool, entities: tuple[str, ...], orgs: tuple[str, ...], via_celery: bool, refetch: bool,
                  more_entities: tuple[str, ...]) -> None:
-    """Full sync of ENTITIES (e.g. ``tds sync --full --entities items customers``)."""
+    """Full sync of every entity, or of ENTITIES.
+
+    Example: tds sync --full --entities items customers
+    """
     settings = get_settings()
-    settings.require_zoho_credentials()
     names = list(entities) + list(more_entities)
-    chosen = [registry.get(n) for n in names] if names else list(registry.ENTITIES)
+    chosen = [_entity(n) for n in names] if names else list(registry.ENTITIES)
+    settings.require_zoho_credentials()
     org_ids = list(orgs) or list(settings.zoho_organization_ids)
+    _database(settings)
+    _redis(settings)
     if via_celery:
         from tasks import send_sync
 
@@ -87,6 +156,7 @@ def _sync_here(settings, chosen, org_ids, refetch: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tds import services, sync
+    from tds.zoho import ZohoAuthError
 
     console = Console(stderr=True)
     client = services.zoho_client(settings)
@@ -104,6 +174,8 @@ def _sync_here(settings, chosen, org_ids, refetch: bool) -> None:
                 except sync.SyncAlreadyRunning as exc:
                     progress.update(task, description=f"{entity.name} ({org}): {exc}")
                     continue
+                except (ZohoAuthError, ConfigError):
+                    raise  # every other entity would fail the same way: say it once
                 except Exception as exc:  # report and go on with the next entity
                     failed = True
                     progress.update(task, description=f"[red]{entity.name} ({org}) failed: {exc}")
@@ -131,35 +203,76 @@ def _enqueue_or_none():
 # ------------------------------------------------------------------ processes
 
 
+def _scale(value: str):
+    """A simulator data size: full, small, tiny, or a positive factor of full."""
+    from tds.simulator.config import NAMED_SCALES
+
+    if value in NAMED_SCALES:
+        return value
+    try:
+        factor = float(value)
+    except ValueError:
+        factor = 0.0
+    if factor <= 0:
+        raise click.BadParameter(f"{value!r} is not a size; use {', '.join(NAMED_SCALES)} or a positive factor "
+                                 "such as 0.5", param_hint="--scale")
+    return factor
+
+
+def _scale_option(ctx, param, value):
+    return _scale(value)
+
+
 @cli.command("simulator")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8001, show_default=True, type=int)
-@click.option("--scale", default="full", show_default=True, help="full, small, or a factor of full.")
+@click.option("--scale", default="full", show_default=True, callback=_scale_option,
+              help="full, small, tiny, or a factor of full.")
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--org", "orgs", multiple=True, help="Organization ids to serve.")
-@click.option("--webhook-url", default=None, help="Base URL webhooks are sent to, e.g. http://127.0.0.1:8000/api/zoho/webhooks")
-@click.option("--webhook-secret", default=None)
+@click.option("--webhook-url", default=None,
+              help="Base URL webhooks are sent to, e.g. http://127.0.0.1:8000/api/zoho/webhooks")
 @click.option("--rate-limit", default=0, type=int, help="Requests per minute per organization (0 = off).")
 @click.option("--daily-limit", default=0, type=int, help="Requests per day per organization (0 = off).")
 @click.option("--error-rate", default=0.0, type=float, help="Share of answers that fail with 5xx.")
-def simulator_command(host, port, scale, seed, orgs, webhook_url, webhook_secret, rate_limit, daily_limit,
-                      error_rate) -> None:
-    """Run the Zoho simulator (a fake Zoho Books/Inventory/CRM) in the foreground."""
-    from tds.simulator.config import SimulatorConfig
+def simulator_command(host, port, scale, seed, orgs, webhook_url, rate_limit, daily_limit, error_rate) -> None:
+    """Run the Zoho simulator (a fake Zoho) in the foreground.
+
+    Secrets come from the environment, never the command line: TDS_SIMULATOR_CLIENT_ID,
+    TDS_SIMULATOR_CLIENT_SECRET, TDS_SIMULATOR_REFRESH_TOKEN and TDS_SIMULATOR_WEBHOOK_SECRET,
+    each falling back to its ZOHO_ variable (so one .env serves TDS and the simulator).
+    """
     from tds.simulator.server import serve
 
-    kwargs = dict(seed=seed, scale=_scale(scale), webhook_url=webhook_url, webhook_secret=webhook_secret,
-                  rate_limit_per_minute=rate_limit, daily_limit=daily_limit, error_rate=error_rate)
-    if orgs:
-        kwargs["organizations"] = tuple(orgs)
-    serve(SimulatorConfig(**kwargs), host, port)
+    serve(_simulator_config(seed=seed, scale=scale, orgs=orgs, webhook_url=webhook_url, rate_limit_per_minute=rate_limit,
+                            daily_limit=daily_limit, error_rate=error_rate), host, port)
 
 
-def _scale(value: str):
+def _simulator_config(orgs=(), **kwargs):
+    """The simulator's configuration: options from the command line, secrets from the environment."""
+    from dotenv import dotenv_values
+
+    from tds.simulator.config import SimulatorConfig
+
+    env = {k: v for k, v in (dotenv_values(".env") if os.path.exists(".env") else {}).items() if v}
+    env.update({k: v for k, v in os.environ.items() if v})
+    for field_name, names in (
+        ("client_id", ("TDS_SIMULATOR_CLIENT_ID", "ZOHO_CLIENT_ID")),
+        ("client_secret", ("TDS_SIMULATOR_CLIENT_SECRET", "ZOHO_CLIENT_SECRET")),
+        ("refresh_token", ("TDS_SIMULATOR_REFRESH_TOKEN", "ZOHO_REFRESH_TOKEN")),
+        ("webhook_secret", ("TDS_SIMULATOR_WEBHOOK_SECRET", "ZOHO_WEBHOOK_SECRET")),
+    ):
+        value = next((env[n].strip() for n in names if env.get(n, "").strip()), None)
+        if value:
+            kwargs[field_name] = value
+    org_list = list(orgs) or [o.strip() for o in (env.get("TDS_SIMULATOR_ORGANIZATIONS")
+                                                   or env.get("ZOHO_ORGANIZATION_ID") or "").split(",") if o.strip()]
+    if org_list:
+        kwargs["organizations"] = tuple(org_list)
     try:
-        return float(value)
-    except ValueError:
-        return value
+        return SimulatorConfig(**kwargs)
+    except ValueError as exc:
+        raise click.UsageError(f"simulator: {exc}") from None
 
 
 ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s'
@@ -172,7 +285,9 @@ def receiver_command(bind: str, workers: int) -> None:
     """Serve the webhook receiver with gunicorn."""
     from webhook_receiver import create_app
 
-    create_app(get_settings(), enqueue=lambda *a: None)  # fail here, clearly, on a bad configuration
+    settings = get_settings()
+    _database(settings)
+    create_app(settings, enqueue=lambda *a: None)  # fail here, clearly, on a bad configuration
     # the access log shows the path without the query string: ?token= carries the secret
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers),
                                "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
@@ -180,19 +295,25 @@ def receiver_command(bind: str, workers: int) -> None:
 
 
 @cli.command("worker", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--role", default="all", show_default=True, type=click.Choice(["webhooks", "sync", "all"]),
+              help="webhooks: the entity queues; sync: syncs and housekeeping; all: both.")
 @click.pass_context
-def worker_command(ctx) -> None:
-    """Run a Celery worker on every TDS queue (extra arguments go to celery)."""
-    from tasks import all_queues
+def worker_command(ctx, role: str) -> None:
+    """Run a Celery worker (extra arguments go to celery)."""
+    from tasks.celery_app import queues_for
 
-    args = ["-A", "tasks", "worker", "-E", "-Q", ",".join(all_queues()), *ctx.args]
+    settings = get_settings()
+    _database(settings)
+    _redis(settings)
+    args = ["-A", "tasks", "worker", "-E", "-Q", ",".join(queues_for(role)), *ctx.args]
     os.execvp(sys.executable, [sys.executable, "-m", "celery", *args])
 
 
 @cli.command("beat", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def beat_command(ctx) -> None:
-    """Run Celery beat (RedBeat: a Redis lock keeps it to exactly one)."""
+    """Run Celery beat (a RedBeat lock keeps it to one)."""
+    _redis(get_settings())
     os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "tasks", "beat", *ctx.args])
 
 
@@ -208,11 +329,11 @@ def inbox_sweep() -> None:
 
     from tasks import enqueue_event
     from tds import inbox as inbox_mod
-    from tds.db import get_engine
 
     settings = get_settings()
-    n = inbox_mod.sweep(get_engine(settings.database_url), dt.timedelta(seconds=settings.inbox_sweep_after),
-                        enqueue_event)
+    engine = _database(settings)
+    _redis(settings)
+    n = inbox_mod.sweep(engine, dt.timedelta(seconds=settings.inbox_sweep_after), enqueue_event)
     click.echo(f"re-enqueued {n} events")
 
 
@@ -226,7 +347,7 @@ def _selection(ids, entity, everything):
 
     if not (ids or entity or everything):
         raise click.UsageError("name dead letter ids, or --entity NAME, or --all")
-    return Selection(ids=tuple(ids), entity=registry.get(entity).name if entity else None, everything=everything)
+    return Selection(ids=tuple(ids), entity=_entity(entity).name if entity else None, everything=everything)
 
 
 @dead_letters_group.command("list")
@@ -238,12 +359,11 @@ def dead_letters_list(entity, replayed, limit) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from tds.db import get_engine
     from tds.deadletters import list_letters
 
-    settings = get_settings()
-    rows = list_letters(get_engine(settings.database_url), registry.get(entity).name if entity else None,
-                        replayed, limit)
+    name = _entity(entity).name if entity else None
+    engine = _database(get_settings())
+    rows = list_letters(engine, name, replayed, limit)
     table = Table("id", "when", "entity", "organization", "zoho id", "attempts", "error", "replayed")
     for row in rows:
         table.add_row(str(row.id), row.created_at.strftime("%Y-%m-%d %H:%M:%S"), row.entity,
@@ -263,12 +383,13 @@ def dead_letters_list(entity, replayed, limit) -> None:
 def dead_letters_replay(ids, entity, everything) -> None:
     """Send dead letters' work to the workers again."""
     from tasks import enqueue_event, send_sync
-    from tds.db import get_engine
     from tds.replay import replay_dead_letters
 
+    selection = _selection(ids, entity, everything)
     settings = get_settings()
-    n = replay_dead_letters(get_engine(settings.database_url), _selection(ids, entity, everything), enqueue_event,
-                            send_sync)
+    engine = _database(settings)
+    _redis(settings)
+    n = replay_dead_letters(engine, selection, enqueue_event, send_sync)
     click.echo(f"replayed {n} dead letters")
 
 
@@ -279,34 +400,173 @@ def dead_letters_replay(ids, entity, everything) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask.")
 def dead_letters_purge(ids, entity, everything, yes) -> None:
     """Delete dead letters for good."""
-    from tds.db import get_engine
     from tds.deadletters import purge
 
     selection = _selection(ids, entity, everything)
+    engine = _database(get_settings())
     if not yes:
         click.confirm("Delete these dead letters for good?", abort=True)
-    n = purge(get_engine(get_settings().database_url), selection)
+    n = purge(engine, selection)
     click.echo(f"purged {n} dead letters")
 
 
+# ------------------------------------------------------------------ setting up
+
+
+@cli.command("doctor")
+def doctor_command() -> None:
+    """Check the setup, one line per check.
+
+    Settings, database and schema, Redis, a real Zoho token refresh and a cheap call per
+    organization, the webhook secret and the clock. Exits 1 when any check fails.
+    """
+    from tds.doctor import run_checks
+
+    ok = run_checks(get_settings(), click.echo)
+    sys.exit(0 if ok else ExitCode.PROBLEM)
+
+
+@cli.group("zoho")
+def zoho_group() -> None:
+    """Connecting to Zoho."""
+
+
+@zoho_group.command("token")
+@click.option("--code", required=True, help="The grant code from the API console (Self Client → Generate Code).")
+@click.option("--org", default=None, help="Print the variables prefixed for this organization id.")
+def zoho_token(code: str, org: str | None) -> None:
+    """Exchange a grant code for a refresh token and print what to put in .env.
+
+    Uses ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET and ZOHO_DC (or their ZOHO_<ORGID>_ forms with --org).
+    """
+    from tds.zoho.auth import exchange_grant_code
+
+    settings = get_settings()
+    target = settings.org(org)
+    for env, value in target.credentials()[:2]:
+        if not value:
+            raise ConfigError(f"{env} is not set; copy it from the Self Client page of the API console first")
+    answer = exchange_grant_code(target, code, timeout=settings.zoho_timeout)
+    prefix = f"ZOHO_{org}_" if org else "ZOHO_"
+    click.echo("# put these lines in .env (the refresh token is a secret: keep .env private)")
+    click.echo(f"{prefix}REFRESH_TOKEN={answer['refresh_token']}")
+    dc = answer.get("dc")
+    if dc:
+        click.echo(f"{prefix}DC={dc}")
+    if answer.get("scope"):
+        click.echo(f"# scopes granted: {answer['scope']}")
+
+
+@cli.group("webhooks")
+def webhooks_group() -> None:
+    """The webhooks and workflow rules Zoho needs."""
+
+
+@webhooks_group.command("plan")
+@click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
+def webhooks_plan(orgs) -> None:
+    """Print the webhooks and workflow rules to create in Zoho."""
+    from tds.webhook_setup import plan, print_plan
+
+    settings = get_settings()
+    print_plan(plan(settings, list(orgs) or None), click.echo)
+
+
+@webhooks_group.command("install")
+@click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
+@click.option("--yes", is_flag=True, help="Really create them (TDS's only write to Zoho).")
+def webhooks_install(orgs, yes: bool) -> None:
+    """Create the planned webhooks and workflow rules in Zoho (skips existing ones)."""
+    from tds import services
+    from tds.webhook_setup import install, plan, print_plan
+
+    settings = get_settings()
+    planned = plan(settings, list(orgs) or None)
+    if not yes:
+        print_plan(planned, click.echo)
+        raise click.UsageError("nothing created: add --yes to create these in Zoho")
+    settings.require_zoho_credentials()
+    _redis(settings)
+    created = install(planned, services.zoho_client(settings), click.echo)
+    click.echo(f"created {created} webhooks and workflow rules; the others already existed")
+
+
 @cli.command("demo")
-@click.option("--scale", default="full", show_default=True, help="Simulator data size: full, small or a factor.")
+@click.option("--scale", default="full", show_default=True, callback=_scale_option,
+              help="Simulator data size: full, small, tiny or a factor.")
 @click.option("--changes", default=100, show_default=True, type=int, help="Records the simulator changes.")
-def demo_command(scale: str, changes: int) -> None:
-    """Run TDS end to end against the built-in simulator and report what happened."""
+@click.option("--database", "database", default=None,
+              help="Database URL for the demo (default: SQLite tds-demo.db here; never TDS_DATABASE_URL).")
+@click.option("--redis", "redis_url", default=None,
+              help="Redis URL for the demo (default: a private redis-server; never TDS_REDIS_URL).")
+def demo_command(scale, changes: int, database: str | None, redis_url: str | None) -> None:
+    """Run TDS end to end against the simulator.
+
+    The demo is isolated from your setup: its own SQLite file and a private Redis, unless
+    --database and --redis say otherwise. It refuses a database holding non-demo data.
+    """
     from tds.demo import run_demo
 
-    sys.exit(run_demo(scale=_scale(scale), changes=changes))
+    sys.exit(run_demo(scale=scale, changes=changes, database_url=database, redis_url=redis_url))
 
 
-def main() -> None:
+def _failure(exc: BaseException) -> Failure | None:
+    """The one-line form of an expected failure, or None for a bug (which keeps its traceback)."""
+    import kombu.exceptions
+    import redis as redis_lib
+    import sqlalchemy as sa
+
+    from tds.zoho import ZohoAuthError, ZohoTransientError
+
+    if isinstance(exc, Failure):
+        return exc
+    if isinstance(exc, ConfigError):
+        return Failure(f"configuration error: {exc}", "", ExitCode.USAGE)
+    if isinstance(exc, registry.UnknownEntity):
+        return Failure(str(exc).strip("\"'"), "", ExitCode.USAGE)
+    settings = _settings_or_none()
+    if isinstance(exc, sa.exc.DBAPIError):
+        return database_failure(exc, mask_url(settings.database_url if settings else "(TDS_DATABASE_URL)"))
+    if isinstance(exc, (redis_lib.RedisError, kombu.exceptions.OperationalError)):
+        return redis_failure(exc, mask_url(settings.redis_url if settings else "(TDS_REDIS_URL)"))
+    if isinstance(exc, ZohoAuthError):
+        return Failure(f"Zoho refused the credentials ({first_line(exc)})",
+                       "check ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_REFRESH_TOKEN and ZOHO_DC; "
+                       "tds doctor checks each organization", ExitCode.ZOHO)
+    if isinstance(exc, ZohoTransientError):
+        return Failure(f"Zoho could not be reached ({first_line(exc)})",
+                       "try again later; tds doctor checks each organization", ExitCode.ZOHO)
+    return None
+
+
+def _settings_or_none():
+    try:
+        return get_settings()
+    except ConfigError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
     try:
         settings = get_settings()
-        _setup_logging(settings.log_level)
-        cli(standalone_mode=True)
-    except ConfigError as exc:
-        click.echo(f"configuration error: {exc}", err=True)
-        sys.exit(2)
+        _setup_logging("DEBUG" if debug else settings.log_level)
+        cli.main(args=args, prog_name="tds", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(ExitCode.PROBLEM)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        failure = None if debug else _failure(exc)
+        if failure is None:
+            raise
+        click.echo(failure.line(), err=True)
+        sys.exit(failure.code)
 
 
 if __name__ == "__main__":
