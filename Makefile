@@ -31,4 +31,4 @@ lint: install
 	$(BIN)/ruff check tds webhook_receiver tasks tests
 
 clean:
-	rm -rf $(VENV) *.egg-info tds.db tds.db-wal tds.db-shm
+	rm -rf $(VENV) *.egg-info tds-demo.db tds-demo.db-wal tds-demo.db-shm

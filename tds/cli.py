@@ -550,8 +550,8 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        settings = get_settings()
-        _setup_logging("DEBUG" if debug else settings.log_level)
+        settings = _settings_or_none()  # a bad setting is reported by the command that needs it
+        _setup_logging("DEBUG" if debug else (settings.log_level if settings else "INFO"))
         cli.main(args=args, prog_name="tds", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
