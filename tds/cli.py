@@ -435,8 +435,9 @@ def zoho_group() -> None:
 @click.option("--code", required=True, help="The grant code from the API console (Self Client → Generate Code).")
 @click.option("--org", default=None, help="Print the variables prefixed for this organization id.")
 def zoho_token(code: str, org: str | None) -> None:
-    """Exchange a grant code for a refresh token and print what to put in .env.
+    """Trade a grant code for a refresh token.
 
+    Prints the lines to put in .env.
     Uses ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET and ZOHO_DC (or their ZOHO_<ORGID>_ forms with --org).
     """
     from tds.zoho.auth import exchange_grant_code
@@ -476,7 +477,10 @@ def webhooks_plan(orgs) -> None:
 @click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
 @click.option("--yes", is_flag=True, help="Really create them (TDS's only write to Zoho).")
 def webhooks_install(orgs, yes: bool) -> None:
-    """Create the planned webhooks and workflow rules in Zoho (skips existing ones)."""
+    """Create the planned webhooks and workflow rules in Zoho.
+
+    Existing ones (same name or URL) are skipped, so running it again is harmless.
+    """
     from tds import services
     from tds.webhook_setup import install, plan, print_plan
 
