@@ -465,12 +465,13 @@ def webhooks_group() -> None:
 
 @webhooks_group.command("plan")
 @click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
-def webhooks_plan(orgs) -> None:
+@click.option("--show-secret", is_flag=True, help="Print the secret itself, to type it into Zoho.")
+def webhooks_plan(orgs, show_secret: bool) -> None:
     """Print the webhooks and workflow rules to create in Zoho."""
     from tds.webhook_setup import plan, print_plan
 
     settings = get_settings()
-    print_plan(plan(settings, list(orgs) or None), click.echo)
+    print_plan(plan(settings, list(orgs) or None), click.echo, show_secret=show_secret)
 
 
 @webhooks_group.command("install")
