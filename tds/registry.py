@@ -1,15 +1,27 @@
 """The entity registry: the one place each Zoho entity TDS mirrors is described.
 
 Receiver routes, Celery queues, full and incremental sync, reconciliation, the simulator
-and the status page all read this table. Adding an entity means one entry here, one mapper
-in :mod:`tds.mappers` and one migration.
+and the status page all read this table. An entry says how Zoho serves the entity (API,
+paths, keys, webhooks) and names its mapper and its main table; what the tables themselves
+say is read from them, never written here again: the Zoho id column, the child tables (and
+their keys), and the references to other entities' rows (each foreign key names the Zoho id
+column it follows, see :mod:`tds.models`).
+
+Adding an entity means one entry here, one mapper module in :mod:`tds.mappers` (its
+tables and its mapper), one migration, and the simulator's module for it.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
+
+import sqlalchemy as sa
+
+from tds.mappers import contacts, crm, documents, items, pricebooks, stock, users
+from tds.mapping import Fields, MapContext, Mapped, parse_zoho_time, require
+from tds.models import metadata
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,16 @@ class Child:
     references: tuple[Reference, ...] = ()
 
 
+def _references(tbl: sa.Table) -> tuple[Reference, ...]:
+    """The foreign keys of ``tbl`` that follow a Zoho id (declared with :func:`tds.models.fk`)."""
+    return tuple(
+        Reference(col.name, col.info["zoho_column"], _BY_TABLE[fk.column.table.name].name)
+        for col in tbl.columns
+        if "zoho_column" in col.info
+        for fk in col.foreign_keys
+    )
+
+
 @dataclass(frozen=True)
 class Entity:
     name: str  # registry key, used in queue names and the CLI: ``items``
@@ -43,7 +65,7 @@ class Entity:
     list_key: str  # ``items``
     id_field: str  # ``item_id``
     table: str  # main target table
-    mapper: str  # ``module:function`` in tds.mappers
+    mapper: Callable[[Entity, dict, MapContext], Fields]  # a function of tds.mappers
     detail_path: str | None = None  # ``/items/{id}``
     detail_key: str | None = None  # ``item``
     modified_field: str | None = "last_modified_time"  # None: Zoho gives no such time
@@ -53,24 +75,51 @@ class Entity:
     bulk_detail: tuple[str, str, int] | None = None  # (path, ids parameter, ids per call)
     webhook_slugs: tuple[str, ...] = ()  # /api/zoho/webhooks/<slug>
     payload_keys: tuple[str, ...] = ()  # keys of Zoho's default webhook body: {"item": {...}}
-    zoho_id_column: str = ""  # our column holding the Zoho id: ``zoho_item_id``
-    references: tuple[Reference, ...] = ()
-    children: tuple[Child, ...] = ()
     route_field: str | None = None  # a field whose value picks the entity (contact_type)
     route_value: str | None = None
     pagination: str = "page_context"  # or ``crm_info``
-    incremental_filter: bool = True  # the list endpoint takes last_modified_time
 
     @property
     def queue(self) -> str:
         return f"tds.{self.name}"
 
+    @cached_property
+    def zoho_id_column(self) -> str:
+        """Our column holding the Zoho id: ``zoho_item_id``."""
+        return metadata.tables[self.table].info["zoho_id_column"]
+
+    @cached_property
+    def references(self) -> tuple[Reference, ...]:
+        return _references(metadata.tables[self.table])
+
+    @cached_property
+    def children(self) -> tuple[Child, ...]:
+        """The child tables whose parent is this entity's table, in the order they are declared."""
+        return tuple(
+            Child(tbl.name, tbl.info["key"], tbl.info["parent_column"], _references(tbl))
+            for tbl in metadata.tables.values()
+            if tbl.info.get("parent_table") == self.table
+        )
+
     @property
     def tables(self) -> tuple[str, ...]:
         return (self.table, *(c.table for c in self.children))
 
-    def map(self, record: dict, ctx) -> "object":
-        return load_mapper(self.mapper)(record, ctx)
+    def map(self, record: dict, ctx: MapContext) -> Mapped:
+        """The record as this entity's row: required fields checked, then the mapper's fields."""
+        require(record, *dict.fromkeys((self.id_field, *self.required_fields)))
+        fields = self.mapper(self, record, ctx)
+        return Mapped(
+            entity=self,
+            organization_id=ctx.organization_id,
+            zoho_id=str(record[self.id_field]),
+            modified=parse_zoho_time(record.get(self.modified_field)) if self.modified_field else None,
+            values=fields.values,
+            raw=record,
+            children=fields.children,
+            related=[get(name).map(found, ctx) for name, found in fields.related],
+            refresh=fields.refresh,
+        )
 
     def detail_url_path(self, zoho_id: str) -> str:
         if not self.detail_path:
@@ -78,17 +127,67 @@ class Entity:
         return self.detail_path.format(id=zoho_id)
 
 
-_LINE_ITEM_REFS = (Reference("product_id", "zoho_item_id", "items"),)
+def _paths(path: str, key: str) -> dict[str, str]:
+    """Books' and Inventory's usual endpoints: ``GET /{path}`` listing under ``path``, and
+    ``GET /{path}/{id}`` answering under ``key``."""
+    return {"list_path": f"/{path}", "list_key": path, "detail_path": f"/{path}/{{id}}", "detail_key": key}
 
 
-def _lines(table: str, parent_column: str) -> Child:
-    return Child(table=table, key="zoho_line_item_id", parent_column=parent_column, references=_LINE_ITEM_REFS)
+def _document(name: str, path: str, key: str, mapper: Callable, *, party: str = "customer", balance: bool = True,
+              webhook_slugs: tuple[str, ...], payload_keys: tuple[str, ...]) -> Entity:
+    """Invoices, credit notes, bills and sales orders: one shape of Books list and record
+    (``{key}_id``, ``{key}_number``, the party, Zoho's figures, lines only in the detail)."""
+    figures = ("sub_total", "tax_total", "total", *(("balance",) if balance else ()))
+    return Entity(
+        name=name,
+        api="books",
+        **_paths(path, key),
+        id_field=f"{key}_id",
+        table=name,
+        mapper=mapper,
+        list_omits=("line_items",),
+        required_fields=(f"{key}_id", f"{key}_number", f"{party}_id", "date", "status", *figures, "last_modified_time"),
+        webhook_slugs=webhook_slugs,
+        payload_keys=payload_keys,
+    )
 
 
-def _doc_refs(party: str) -> tuple[Reference, ...]:
-    """A document's party: ``customer_id`` → customers, ``vendor_id`` → vendors."""
-    entity = "customers" if party == "customer" else "vendors"
-    return (Reference(f"{party}_id", f"zoho_{party}_id", entity),)
+def _crm(module: str, mapper: Callable, name_field: str) -> Entity:
+    """A Zoho CRM v2 module: ``/{module}`` answering under ``data``, ``id`` and ``Modified_Time``,
+    paged by ``info.more_records``; no webhooks."""
+    return Entity(
+        name=f"crm_{module.lower()}",
+        api="crm",
+        list_path=f"/{module}",
+        list_key="data",
+        detail_path=f"/{module}/{{id}}",
+        id_field="id",
+        table=f"crm_{module.lower()}",
+        mapper=mapper,
+        modified_field="Modified_Time",
+        required_fields=("id", name_field, "Modified_Time"),
+        pagination="crm_info",
+    )
+
+
+def _contacts(kind: str, mapper: Callable) -> Entity:
+    """Customers and vendors: one Zoho list (``/contacts``) with two targets, told apart by
+    ``contact_type`` (see :func:`route` and :func:`siblings`)."""
+    return Entity(
+        name=f"{kind}s",
+        api="books",
+        **_paths("contacts", "contact"),
+        id_field="contact_id",
+        table=f"{kind}s",
+        mapper=mapper,
+        list_params=(("contact_type", kind), ("filter_by", "Status.All")),
+        list_omits=("contact_persons",),
+        required_fields=("contact_id", "contact_name", "last_modified_time"),
+        webhook_slugs=(f"{kind}s",),
+        payload_keys=("contact", kind),
+        route_field="contact_type",
+        route_value=kind,
+    )
 
 
 ENTITIES: tuple[Entity, ...] = (
@@ -98,216 +197,69 @@ ENTITIES: tuple[Entity, ...] = (
         list_path="/settings/warehouses",
         list_key="warehouses",
         id_field="warehouse_id",
-        zoho_id_column="zoho_warehouse_id",
         table="warehouses",
-        mapper="tds.mappers.items:map_warehouse",
+        mapper=items.map_warehouse,
         modified_field=None,
         required_fields=("warehouse_id", "warehouse_name"),
-        incremental_filter=False,
     ),
     Entity(
         name="items",
         api="inventory",
-        list_path="/items",
-        list_key="items",
-        detail_path="/items/{id}",
-        detail_key="item",
+        **_paths("items", "item"),
         id_field="item_id",
-        zoho_id_column="zoho_item_id",
         table="products",
-        mapper="tds.mappers.items:map_item",
+        mapper=items.map_item,
         list_params=(("filter_by", "Status.All"),),
         list_omits=("warehouses", "locations"),
         required_fields=("item_id", "name", "last_modified_time"),
         bulk_detail=("/itemdetails", "item_ids", 100),
         webhook_slugs=("products", "items"),
         payload_keys=("item",),
-        children=(
-            Child(
-                "stock_levels",
-                "zoho_warehouse_id",
-                "product_id",
-                references=(Reference("warehouse_id", "zoho_warehouse_id", "warehouses"),),
-            ),
-        ),
     ),
-    Entity(
-        name="customers",
-        api="books",
-        list_path="/contacts",
-        list_key="contacts",
-        detail_path="/contacts/{id}",
-        detail_key="contact",
-        id_field="contact_id",
-        zoho_id_column="zoho_contact_id",
-        table="customers",
-        mapper="tds.mappers.contacts:map_customer",
-        list_params=(("contact_type", "customer"), ("filter_by", "Status.All")),
-        list_omits=("contact_persons",),
-        required_fields=("contact_id", "contact_name", "last_modified_time"),
-        webhook_slugs=("customers",),
-        payload_keys=("contact", "customer"),
-        route_field="contact_type",
-        route_value="customer",
-        children=(Child("customer_contact_persons", "zoho_contact_person_id", "customer_id"),),
-    ),
-    Entity(
-        name="vendors",
-        api="books",
-        list_path="/contacts",
-        list_key="contacts",
-        detail_path="/contacts/{id}",
-        detail_key="contact",
-        id_field="contact_id",
-        zoho_id_column="zoho_vendor_id",
-        table="vendors",
-        mapper="tds.mappers.contacts:map_vendor",
-        list_params=(("contact_type", "vendor"), ("filter_by", "Status.All")),
-        list_omits=("contact_persons",),
-        required_fields=("contact_id", "contact_name", "last_modified_time"),
-        webhook_slugs=("vendors",),
-        payload_keys=("contact", "vendor"),
-        route_field="contact_type",
-        route_value="vendor",
-        children=(Child("vendor_contact_persons", "zoho_contact_person_id", "vendor_id"),),
-    ),
-    Entity(
-        name="invoices",
-        api="books",
-        list_path="/invoices",
-        list_key="invoices",
-        detail_path="/invoices/{id}",
-        detail_key="invoice",
-        id_field="invoice_id",
-        zoho_id_column="zoho_invoice_id",
-        table="invoices",
-        mapper="tds.mappers.documents:map_invoice",
-        list_omits=("line_items",),
-        required_fields=("invoice_id", "invoice_number", "customer_id", "date", "status", "sub_total",
-                         "tax_total", "total", "balance", "last_modified_time"),
-        webhook_slugs=("invoices",),
-        payload_keys=("invoice",),
-        references=_doc_refs("customer"),
-        children=(_lines("invoice_line_items", "invoice_id"),),
-    ),
+    _contacts("customer", contacts.map_customer),
+    _contacts("vendor", contacts.map_vendor),
+    _document("invoices", "invoices", "invoice", documents.map_invoice,
+              webhook_slugs=("invoices",), payload_keys=("invoice",)),
     Entity(
         name="payments",
         api="books",
-        list_path="/customerpayments",
-        list_key="customerpayments",
-        detail_path="/customerpayments/{id}",
-        detail_key="payment",
+        **_paths("customerpayments", "payment"),
         id_field="payment_id",
-        zoho_id_column="zoho_payment_id",
         table="payments",
-        mapper="tds.mappers.payments:map_payment",
+        mapper=documents.map_payment,
         list_omits=("invoices",),
         required_fields=("payment_id", "payment_number", "customer_id", "date", "amount", "last_modified_time"),
         webhook_slugs=("payments",),
         payload_keys=("payment", "customerpayment", "customer_payment"),
-        references=_doc_refs("customer"),
-        children=(
-            Child("payment_invoices", "zoho_invoice_id", "payment_id",
-                  references=(Reference("invoice_id", "zoho_invoice_id", "invoices"),)),
-        ),
     ),
-    Entity(
-        name="credit_notes",
-        api="books",
-        list_path="/creditnotes",
-        list_key="creditnotes",
-        detail_path="/creditnotes/{id}",
-        detail_key="creditnote",
-        id_field="creditnote_id",
-        zoho_id_column="zoho_creditnote_id",
-        table="credit_notes",
-        mapper="tds.mappers.documents:map_credit_note",
-        list_omits=("line_items",),
-        required_fields=("creditnote_id", "creditnote_number", "customer_id", "date", "status", "sub_total",
-                         "tax_total", "total", "balance", "last_modified_time"),
-        webhook_slugs=("credit-notes", "creditnotes"),
-        payload_keys=("creditnote", "credit_note"),
-        references=_doc_refs("customer"),
-        children=(
-            _lines("credit_note_line_items", "credit_note_id"),
-            Child("credit_note_invoices", "zoho_invoice_id", "credit_note_id",
-                  references=(Reference("invoice_id", "zoho_invoice_id", "invoices"),)),
-            Child("credit_note_refunds", "zoho_refund_id", "credit_note_id"),
-        ),
-    ),
-    Entity(
-        name="bills",
-        api="books",
-        list_path="/bills",
-        list_key="bills",
-        detail_path="/bills/{id}",
-        detail_key="bill",
-        id_field="bill_id",
-        zoho_id_column="zoho_bill_id",
-        table="bills",
-        mapper="tds.mappers.documents:map_bill",
-        list_omits=("line_items",),
-        required_fields=("bill_id", "bill_number", "vendor_id", "date", "status", "sub_total", "tax_total",
-                         "total", "balance", "last_modified_time"),
-        webhook_slugs=("bills",),
-        payload_keys=("bill",),
-        references=_doc_refs("vendor"),
-        children=(_lines("bill_line_items", "bill_id"),),
-    ),
-    Entity(
-        name="sales_orders",
-        api="books",
-        list_path="/salesorders",
-        list_key="salesorders",
-        detail_path="/salesorders/{id}",
-        detail_key="salesorder",
-        id_field="salesorder_id",
-        zoho_id_column="zoho_salesorder_id",
-        table="sales_orders",
-        mapper="tds.mappers.documents:map_sales_order",
-        list_omits=("line_items",),
-        required_fields=("salesorder_id", "salesorder_number", "customer_id", "date", "status", "sub_total",
-                         "tax_total", "total", "last_modified_time"),
-        webhook_slugs=("orders", "salesorders"),
-        payload_keys=("salesorder", "sales_order"),
-        references=_doc_refs("customer"),
-        children=(_lines("sales_order_line_items", "sales_order_id"),),
-    ),
+    _document("credit_notes", "creditnotes", "creditnote", documents.map_credit_note,
+              webhook_slugs=("credit-notes", "creditnotes"), payload_keys=("creditnote", "credit_note")),
+    _document("bills", "bills", "bill", documents.map_bill, party="vendor",
+              webhook_slugs=("bills",), payload_keys=("bill",)),
+    _document("sales_orders", "salesorders", "salesorder", documents.map_sales_order, balance=False,
+              webhook_slugs=("orders", "salesorders"), payload_keys=("salesorder", "sales_order")),
     Entity(
         name="users",
         api="books",
-        list_path="/users",
-        list_key="users",
-        detail_path="/users/{id}",
-        detail_key="user",
+        **_paths("users", "user"),
         id_field="user_id",
-        zoho_id_column="zoho_user_id",
         table="users",
-        mapper="tds.mappers.users:map_user",
+        mapper=users.map_user,
         required_fields=("user_id", "name", "email"),
         webhook_slugs=("users",),
         payload_keys=("user",),
-        incremental_filter=False,
     ),
     Entity(
         name="price_lists",
         api="inventory",
-        list_path="/pricebooks",
-        list_key="pricebooks",
-        detail_path="/pricebooks/{id}",
-        detail_key="pricebook",
+        **_paths("pricebooks", "pricebook"),
         id_field="pricebook_id",
-        zoho_id_column="zoho_pricebook_id",
         table="price_lists",
-        mapper="tds.mappers.pricebooks:map_pricebook",
+        mapper=pricebooks.map_pricebook,
         list_omits=("pricebook_items",),
         required_fields=("pricebook_id", "name", "pricebook_type"),
         webhook_slugs=("prices", "pricebooks"),
         payload_keys=("pricebook", "price_list"),
-        incremental_filter=False,
-        children=(
-            Child("price_list_items", "zoho_item_id", "price_list_id", references=_LINE_ITEM_REFS),
-        ),
     ),
     Entity(
         name="stock_adjustments",
@@ -317,59 +269,26 @@ ENTITIES: tuple[Entity, ...] = (
         detail_path="/inventoryadjustments/{id}",
         detail_key="inventory_adjustment",
         id_field="inventory_adjustment_id",
-        zoho_id_column="zoho_adjustment_id",
         table="stock_adjustments",
-        mapper="tds.mappers.stock:map_adjustment",
+        mapper=stock.map_adjustment,
         list_omits=("line_items",),
         required_fields=("inventory_adjustment_id", "date"),
         webhook_slugs=("stock", "inventory-adjustments"),
         payload_keys=("inventory_adjustment", "inventoryadjustment", "stock_adjustment"),
-        children=(_lines("stock_adjustment_line_items", "stock_adjustment_id"),),
     ),
-    Entity(
-        name="crm_accounts",
-        api="crm",
-        list_path="/Accounts",
-        list_key="data",
-        detail_path="/Accounts/{id}",
-        id_field="id",
-        zoho_id_column="zoho_crm_account_id",
-        table="crm_accounts",
-        mapper="tds.mappers.crm:map_account",
-        modified_field="Modified_Time",
-        required_fields=("id", "Account_Name", "Modified_Time"),
-        pagination="crm_info",
-        incremental_filter=False,
-    ),
-    Entity(
-        name="crm_contacts",
-        api="crm",
-        list_path="/Contacts",
-        list_key="data",
-        detail_path="/Contacts/{id}",
-        id_field="id",
-        zoho_id_column="zoho_crm_contact_id",
-        table="crm_contacts",
-        mapper="tds.mappers.crm:map_contact",
-        modified_field="Modified_Time",
-        required_fields=("id", "Last_Name", "Modified_Time"),
-        pagination="crm_info",
-        incremental_filter=False,
-        references=(Reference("account_id", "zoho_crm_account_id", "crm_accounts"),),
-    ),
+    _crm("Accounts", crm.map_account, "Account_Name"),
+    _crm("Contacts", crm.map_contact, "Last_Name"),
 )
 
 
-def _index() -> tuple[dict[str, Entity], dict[str, Entity]]:
+def _index() -> tuple[dict[str, Entity], dict[str, Entity], dict[str, Entity]]:
     by_name = {e.name: e for e in ENTITIES}
-    by_slug: dict[str, Entity] = {}
-    for e in ENTITIES:
-        for slug in e.webhook_slugs:
-            by_slug[slug] = e
-    return by_name, by_slug
+    by_slug = {slug: e for e in ENTITIES for slug in e.webhook_slugs}
+    by_table = {e.table: e for e in ENTITIES}
+    return by_name, by_slug, by_table
 
 
-BY_NAME, BY_SLUG = _index()
+BY_NAME, BY_SLUG, _BY_TABLE = _index()
 
 
 class UnknownEntity(LookupError):
@@ -378,13 +297,9 @@ class UnknownEntity(LookupError):
 
 def get(name: str) -> Entity:
     """An entity by registry name, webhook slug or table name."""
-    if name in BY_NAME:
-        return BY_NAME[name]
-    if name in BY_SLUG:
-        return BY_SLUG[name]
-    for e in ENTITIES:
-        if e.table == name:
-            return e
+    for index in (BY_NAME, BY_SLUG, _BY_TABLE):
+        if name in index:
+            return index[name]
     raise UnknownEntity(f"unknown entity {name!r}; known: {', '.join(BY_NAME)}")
 
 
@@ -428,15 +343,3 @@ def siblings(entity: Entity) -> tuple[Entity, ...]:
 
 def queues() -> list[str]:
     return [e.queue for e in ENTITIES]
-
-
-_mapper_cache: dict[str, Callable] = {}
-
-
-def load_mapper(path: str) -> Callable:
-    fn = _mapper_cache.get(path)
-    if fn is None:
-        module, _, attr = path.partition(":")
-        fn = getattr(importlib.import_module(module), attr)
-        _mapper_cache[path] = fn
-    return fn

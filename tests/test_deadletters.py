@@ -6,7 +6,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from tds.cli import cli
-from tds.models import dead_letters, inbox_events, products
+from tds.mappers.items import products
+from tds.models import dead_letters, inbox_events
 from tests.helpers import signed_post, wait_for
 from tests.simulated import settings_for, use
 from webhook_receiver import create_app

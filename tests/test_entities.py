@@ -21,39 +21,31 @@ from werkzeug.serving import make_server
 
 from tds import db as tds_db
 from tds import registry, schema, services, sync
-from tds.mapping import parse_zoho_time
-from tds.models import (
+from tds.mappers.contacts import customer_contact_persons, customers, vendor_contact_persons, vendors
+from tds.mappers.crm import crm_accounts, crm_contacts
+from tds.mappers.documents import (
     bill_line_items,
     bills,
     credit_note_invoices,
     credit_note_line_items,
     credit_note_refunds,
     credit_notes,
-    crm_accounts,
-    crm_contacts,
-    customer_contact_persons,
-    customers,
-    dead_letters,
-    inbox_events,
     invoice_line_items,
     invoices,
     payment_invoices,
     payments,
-    price_list_items,
-    price_lists,
-    products,
     sales_order_line_items,
     sales_orders,
-    stock_adjustment_line_items,
-    stock_adjustments,
-    stock_levels,
-    users,
-    vendor_contact_persons,
-    vendors,
-    warehouses,
 )
+from tds.mappers.items import products, stock_levels, warehouses
+from tds.mappers.pricebooks import price_list_items, price_lists
+from tds.mappers.stock import stock_adjustment_line_items, stock_adjustments
+from tds.mappers.users import users
+from tds.mapping import parse_zoho_time
+from tds.models import dead_letters, inbox_events
 from tds.simulator.config import SimulatorConfig
-from tds.simulator.resources import RESOURCES, list_row
+from tds.simulator.families import RESOURCES
+from tds.simulator.resources import list_row
 from tds.simulator.server import SimulatorServer
 from tests.conftest import PG_HOST_URL, TEST_REDIS_URL, WEBHOOK_SECRET, _admin
 from tests.helpers import signed_post, wait_for

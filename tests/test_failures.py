@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from tasks import enqueue_event
 from tds import inbox
-from tds.models import dead_letters, inbox_events, products
+from tds.mappers.items import products
+from tds.models import dead_letters, inbox_events
 from tests.helpers import signed_post, wait_for
 from tests.simulated import settings_for, use
 from webhook_receiver import create_app

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import pkgutil
+import subprocess
+import sys
+
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from tds import schema
+from tds import mappers, schema
 from tds.db import get_engine
 from tds.models import metadata
 
@@ -26,3 +31,11 @@ def test_migrations_run_on_sqlite_and_back(tmp_path):
     assert {t.name for t in metadata.sorted_tables} <= tables
     command.downgrade(schema.alembic_config(url), "base")
     assert set(sa.inspect(get_engine(url)).get_table_names()) <= {"alembic_version"}
+
+
+@pytest.mark.parametrize("first", ["tds.models", "tds.registry", "tds.mapping", "tds.sinks.sql",
+                                   *(f"tds.mappers.{m.name}" for m in pkgutil.iter_modules(mappers.__path__))])
+def test_every_table_is_declared_whichever_module_is_imported_first(first):
+    script = f"import {first}\nfrom tds.models import metadata\nprint(' '.join(sorted(metadata.tables)))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.split() == sorted(metadata.tables)

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from tds.models import dead_letters, inbox_events, products, stock_levels, warehouses
+from tds.mappers.items import products, stock_levels, warehouses
+from tds.models import dead_letters, inbox_events
 from tests.conftest import ORG
 from tests.helpers import signed_post, wait_for
 from webhook_receiver import create_app
@@ -116,7 +117,7 @@ def test_invalid_record_goes_to_dead_letter(worker, engine, settings):
 
 
 def test_version_without_a_time_never_overwrites_one_with_a_time(worker, engine, settings):
-    from tds.models import users
+    from tds.mappers.users import users
 
     client = create_app(settings).test_client()
     timed = {"user_id": "4600000000055", "name": "Timed Name", "email": "a@example.com", "status": "active",

@@ -8,8 +8,10 @@ import pytest
 import sqlalchemy as sa
 
 from tds import registry, services, sync
+from tds.mappers.contacts import customers
+from tds.mappers.items import products, stock_levels
 from tds.mapping import parse_zoho_time
-from tds.models import customers, products, stock_levels, sync_runs, sync_state
+from tds.models import sync_runs, sync_state
 from tests.simulated import settings_for, use
 
 
@@ -156,7 +158,7 @@ def test_tds_sync_command(engine, database_url, redis_url, redis_client, simulat
 
 def test_second_full_sync_fetches_only_changed_records(engine, database_url, redis_url, redis_client,
                                                        simulator_factory):
-    from tds.models import invoices
+    from tds.mappers.documents import invoices
 
     sim = simulator_factory(scale="small")
     org = sim.simulator.config.organizations[0]
@@ -196,7 +198,7 @@ def test_change_without_a_new_time_is_still_fetched(engine, database_url, redis_
                                                    simulator_factory):
     """Zoho can move a figure (a balance, stock) without touching last_modified_time; the
     list row shows it, so the record is fetched again."""
-    from tds.models import invoices
+    from tds.mappers.documents import invoices
 
     sim = simulator_factory(scale="small")
     org = sim.simulator.config.organizations[0]

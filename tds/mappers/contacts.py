@@ -1,9 +1,66 @@
-"""Contacts → ``customers`` (contact_type customer) and ``vendors`` (contact_type vendor)."""
+"""Contacts → ``customers`` (contact_type customer) and ``vendors`` (contact_type vendor).
+
+Customers and vendors are one Zoho list told apart by ``contact_type``; their tables share
+the name, reach, terms and addresses of a contact, and each has its contact persons.
+"""
 
 from __future__ import annotations
 
-from tds import registry
-from tds.mapping import MapContext, Mapped, base, boolean, dec, integer, parse_zoho_time, require, text, zoho_id
+import sqlalchemy as sa
+
+from tds.db import JSONType, Money, UTCDateTime
+from tds.mapping import Fields, MapContext, boolean, dec, integer, parse_zoho_time, text, texts, zoho_id
+from tds.models import child_table, mirrored_table, strings
+
+
+def _contact_table(name: str, zoho_id_column: str, *columns) -> sa.Table:
+    """A contact's table: its own columns, then what every contact has."""
+    return mirrored_table(
+        name,
+        zoho_id_column,
+        *columns,
+        *strings(full_name=500, company_name=500),
+        sa.Column("email", sa.String(255), index=True),
+        *strings(phone=100, mobile=100),
+        sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.Column("currency_code", sa.String(10)),
+        sa.Column("payment_terms", sa.Integer()),
+        sa.Column("payment_terms_label", sa.String(100)),
+        sa.Column("billing_address", JSONType),
+        sa.Column("shipping_address", JSONType),
+        sa.Column("zoho_created_time", UTCDateTime()),
+    )
+
+
+def _persons_table(name: str, parent_column: str, parent_table: str) -> sa.Table:
+    return child_table(
+        name, parent_column, parent_table, "zoho_contact_person_id",
+        *strings(first_name=255, last_name=255, email=255, phone=100, mobile=100),
+        sa.Column("is_primary", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+
+
+customers = _contact_table(
+    "customers",
+    "zoho_contact_id",
+    sa.Column("name", sa.String(500), nullable=False),
+    *strings(customer_type=32, status=32),
+    sa.Column("outstanding_receivable", Money),
+    sa.Column("unused_credits", Money),
+)
+
+customer_contact_persons = _persons_table("customer_contact_persons", "customer_id", "customers")
+
+vendors = _contact_table(
+    "vendors",
+    "zoho_vendor_id",
+    sa.Column("vendor_name", sa.String(500), nullable=False),
+    sa.Column("vendor_name_ar", sa.String(500)),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("outstanding_payable", Money),
+)
+
+vendor_contact_persons = _persons_table("vendor_contact_persons", "vendor_id", "vendors")
 
 
 def _address(value) -> dict | None:
@@ -19,27 +76,7 @@ def _full_name(record: dict) -> str | None:
     return joined or text(record.get("contact_name"))
 
 
-def _reach(record: dict) -> dict:
-    return {
-        "full_name": _full_name(record),
-        "company_name": text(record.get("company_name"), 500),
-        "email": text(record.get("email"), 255),
-        "phone": text(record.get("phone"), 100),
-        "mobile": text(record.get("mobile"), 100),
-    }
-
-
-def _terms_and_addresses(record: dict) -> dict:
-    return {
-        "currency_code": text(record.get("currency_code"), 10),
-        "payment_terms": integer(record.get("payment_terms")),
-        "payment_terms_label": text(record.get("payment_terms_label"), 100),
-        "billing_address": _address(record.get("billing_address")),
-        "shipping_address": _address(record.get("shipping_address")),
-    }
-
-
-def _persons(record: dict) -> list[dict] | None:
+def _persons(record: dict, table: sa.Table) -> list[dict] | None:
     persons = record.get("contact_persons")
     if not isinstance(persons, list):
         return None
@@ -51,41 +88,43 @@ def _persons(record: dict) -> list[dict] | None:
         rows.append(
             {
                 "zoho_contact_person_id": person_id,
-                "first_name": text(person.get("first_name"), 255),
-                "last_name": text(person.get("last_name"), 255),
-                "email": text(person.get("email"), 255),
-                "phone": text(person.get("phone"), 100),
-                "mobile": text(person.get("mobile"), 100),
+                **texts(person, table, "first_name", "last_name", "email", "phone", "mobile"),
                 "is_primary": bool(boolean(person.get("is_primary_contact"))),
             }
         )
     return rows
 
 
-def map_customer(record: dict, ctx: MapContext) -> Mapped:
-    entity = registry.get("customers")
-    require(record, *entity.required_fields)
+def _contact(record: dict, table: sa.Table, persons_table: sa.Table, own: dict) -> Fields:
+    """A contact's row in ``table`` (its ``own`` columns and what every contact has) and its persons."""
     status = text(record.get("status")) or "active"
-    mapped = base(
-        entity,
-        record,
-        ctx,
+    fields = Fields(
         {
-            "name": text(record.get("contact_name"), 500),
-            **_reach(record),
-            "customer_type": text(record.get("customer_sub_type"), 32),
+            **own,
+            "full_name": _full_name(record),
+            **texts(record, table, "company_name", "email", "phone", "mobile", "currency_code",
+                    "payment_terms_label"),
             "is_active": status == "active",
             "status": status,
-            **_terms_and_addresses(record),
-            "outstanding_receivable": dec(record.get("outstanding_receivable_amount")),
-            "unused_credits": dec(record.get("unused_credits_receivable_amount")),
+            "payment_terms": integer(record.get("payment_terms")),
+            "billing_address": _address(record.get("billing_address")),
+            "shipping_address": _address(record.get("shipping_address")),
             "zoho_created_time": parse_zoho_time(record.get("created_time")),
-        },
+        }
     )
-    persons = _persons(record)
+    persons = _persons(record, persons_table)
     if persons is not None:
-        mapped.children["customer_contact_persons"] = persons
-    return mapped
+        fields.children[persons_table.name] = persons
+    return fields
+
+
+def map_customer(entity, record: dict, ctx: MapContext) -> Fields:
+    own = {
+        **texts(record, customers, name="contact_name", customer_type="customer_sub_type"),
+        "outstanding_receivable": dec(record.get("outstanding_receivable_amount")),
+        "unused_credits": dec(record.get("unused_credits_receivable_amount")),
+    }
+    return _contact(record, customers, customer_contact_persons, own)
 
 
 DEFAULT_VENDOR_NAME_AR_FIELD = "cf_vendor_name_ar"
@@ -109,27 +148,11 @@ def vendor_name_ar(record: dict, field_name: str) -> str | None:
     return None
 
 
-def map_vendor(record: dict, ctx: MapContext) -> Mapped:
-    entity = registry.get("vendors")
-    require(record, *entity.required_fields)
-    status = text(record.get("status")) or "active"
+def map_vendor(entity, record: dict, ctx: MapContext) -> Fields:
     field_name = (ctx.settings.vendor_name_ar_field if ctx.settings else None) or DEFAULT_VENDOR_NAME_AR_FIELD
-    mapped = base(
-        entity,
-        record,
-        ctx,
-        {
-            "vendor_name": text(record.get("contact_name"), 500),
-            "vendor_name_ar": vendor_name_ar(record, field_name),
-            **_reach(record),
-            "is_active": status == "active",
-            "status": status,
-            **_terms_and_addresses(record),
-            "outstanding_payable": dec(record.get("outstanding_payable_amount")),
-            "zoho_created_time": parse_zoho_time(record.get("created_time")),
-        },
-    )
-    persons = _persons(record)
-    if persons is not None:
-        mapped.children["vendor_contact_persons"] = persons
-    return mapped
+    own = {
+        **texts(record, vendors, vendor_name="contact_name"),
+        "vendor_name_ar": vendor_name_ar(record, field_name),
+        "outstanding_payable": dec(record.get("outstanding_payable_amount")),
+    }
+    return _contact(record, vendors, vendor_contact_persons, own)

@@ -1,51 +1,190 @@
-"""Sales and purchase documents → their tables and line items.
+"""Sales and purchase documents and customer payments → their tables and child rows.
 
 Invoices, credit notes, bills and sales orders share one shape: a party (customer or
-vendor, kept by Zoho id and linked when it lands), dates, a status, Zoho's own figures
-(``sub_total``, ``tax_total``, ``total``, ``balance``) and ``line_items[]``. Figures are
-taken as Zoho gives them, never recomputed: the mirror must equal Zoho to the last digit.
-Lists carry no ``line_items``; a record without them leaves the stored lines as they are.
+vendor, kept by Zoho id and linked when it lands), a number, dates, a status, Zoho's own
+figures (``sub_total``, ``tax_total``, ``total``, ``balance``) and ``line_items[]``.
+Customer payments (``/customerpayments``, detail key ``payment``) have the party and a
+number too, and the invoices they pay (``invoices[]``, with the amount applied to each),
+like the invoices a credit note is applied to. Figures are taken as Zoho gives them, never
+recomputed: the mirror must equal Zoho to the last digit. Lists carry no ``line_items``
+(nor applied invoices); a record without them leaves the stored rows as they are.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from tds import registry
+import sqlalchemy as sa
+
+from tds.db import Money, Quantity, UTCDateTime
 from tds.mapping import (
+    Fields,
     MapContext,
-    Mapped,
     MappingError,
-    base,
+    amount,
     dec,
+    discount,
     integer,
     parse_date,
     parse_zoho_time,
-    require,
     text,
+    texts,
     zoho_id,
 )
+from tds.models import child_table, fk, mirrored_table, strings, zoho_ref
+
+# ---------------------------------------------------------------- tables
 
 
-def amount(record: dict, name: str, required: bool = False) -> Decimal | None:
-    """A figure of the record as a Decimal; a required one must be there and be a number."""
-    value = record.get(name)
-    if value in (None, ""):
-        if required:
-            raise MappingError(f"missing required figure {name}")
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal, float, str)):
-        raise MappingError(f"{name} is not a number: {value!r}")
-    return dec(value, name)
+def _party_columns(party: str) -> list[sa.Column]:
+    """The customer or vendor: our foreign key, the Zoho id it follows, and the name."""
+    return [
+        fk(f"{party}_id", f"{party}s", zoho=f"zoho_{party}_id"),
+        sa.Column(f"zoho_{party}_id", sa.String(32), nullable=False, index=True),
+        sa.Column(f"{party}_name", sa.String(500)),
+    ]
 
 
-def discount(value, name: str = "discount") -> tuple[Decimal | None, Decimal | None]:
-    """Zoho's discount as (amount, percent): ``12.50`` is an amount, ``"5%"`` a percentage."""
-    if value in (None, ""):
-        return None, None
-    if isinstance(value, str) and value.strip().endswith("%"):
-        return None, dec(value.strip()[:-1], name)
-    return dec(value, name), None
+def _document_table(name: str, zoho_id_column: str, number: str, party: str, date: str, *columns) -> sa.Table:
+    """A document's table: what every document has, and its own ``columns``."""
+    return mirrored_table(
+        name,
+        zoho_id_column,
+        sa.Column(number, sa.String(100), nullable=False, index=True),
+        *_party_columns(party),
+        sa.Column("reference_number", sa.String(200)),
+        sa.Column(date, sa.Date(), nullable=False),
+        sa.Column("status", sa.String(32), nullable=False, index=True),
+        sa.Column("currency_code", sa.String(10)),
+        sa.Column("exchange_rate", sa.Numeric(20, 8)),
+        sa.Column("subtotal", Money, nullable=False),
+        sa.Column("tax_total", Money, nullable=False),
+        sa.Column("discount_amount", Money),
+        sa.Column("total_amount", Money, nullable=False),
+        *columns,
+        sa.Column("zoho_created_time", UTCDateTime()),
+    )
+
+
+def _lines_table(name: str, parent_column: str, parent_table: str) -> sa.Table:
+    """A document's lines: the item (kept by Zoho id), quantities and money."""
+    return child_table(
+        name, parent_column, parent_table, "zoho_line_item_id",
+        fk("product_id", "products", zoho="zoho_item_id"),
+        zoho_ref("zoho_item_id"),
+        sa.Column("line_order", sa.Integer()),
+        sa.Column("name", sa.String(500)),
+        sa.Column("description", sa.Text()),
+        *strings(sku=200, unit=50),
+        sa.Column("quantity", Quantity, nullable=False),
+        sa.Column("rate", Money, nullable=False),
+        sa.Column("discount_amount", Money),
+        sa.Column("discount_percent", Money),
+        *strings(tax_id=32, tax_name=100),
+        sa.Column("tax_percentage", Money),
+        sa.Column("line_total", Money, nullable=False),
+    )
+
+
+def _applied_invoices_table(name: str, parent_column: str, parent_table: str, *columns) -> sa.Table:
+    """The invoices a payment pays or a credit note is applied to, with the amount applied."""
+    return child_table(
+        name, parent_column, parent_table, "zoho_invoice_id",
+        fk("invoice_id", "invoices", zoho="zoho_invoice_id"),
+        sa.Column("invoice_number", sa.String(100)),
+        sa.Column("amount_applied", Money, nullable=False),
+        *columns,
+    )
+
+
+invoices = _document_table(
+    "invoices",
+    "zoho_invoice_id",
+    "invoice_number",
+    "customer",
+    "invoice_date",
+    sa.Column("due_date", sa.Date()),
+    sa.Column("amount_paid", Money, nullable=False),
+    sa.Column("credits_applied", Money),
+    sa.Column("balance", Money, nullable=False),
+    sa.Column("salesperson_name", sa.String(255)),
+)
+
+invoice_line_items = _lines_table("invoice_line_items", "invoice_id", "invoices")
+
+payments = mirrored_table(
+    "payments",
+    "zoho_payment_id",
+    sa.Column("payment_number", sa.String(100), nullable=False, index=True),
+    *_party_columns("customer"),
+    sa.Column("payment_date", sa.Date(), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("unused_amount", Money),
+    sa.Column("bank_charges", Money),
+    *strings(currency_code=10, payment_mode=100),
+    sa.Column("reference_number", sa.String(200), index=True),
+    sa.Column("notes", sa.Text()),
+    *strings(status=32, account_name=255),
+    sa.Column("zoho_created_time", UTCDateTime()),
+)
+
+payment_invoices = _applied_invoices_table("payment_invoices", "payment_id", "payments")
+
+credit_notes = _document_table(
+    "credit_notes",
+    "zoho_creditnote_id",
+    "creditnote_number",
+    "customer",
+    "creditnote_date",
+    sa.Column("balance", Money, nullable=False),
+)
+
+credit_note_line_items = _lines_table("credit_note_line_items", "credit_note_id", "credit_notes")
+
+credit_note_invoices = _applied_invoices_table(
+    "credit_note_invoices", "credit_note_id", "credit_notes", sa.Column("applied_date", sa.Date())
+)
+
+credit_note_refunds = child_table(
+    "credit_note_refunds",
+    "credit_note_id",
+    "credit_notes",
+    "zoho_refund_id",
+    sa.Column("refund_date", sa.Date()),
+    sa.Column("refund_mode", sa.String(100)),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("description", sa.Text()),
+)
+
+bills = _document_table(
+    "bills",
+    "zoho_bill_id",
+    "bill_number",
+    "vendor",
+    "bill_date",
+    sa.Column("due_date", sa.Date()),
+    sa.Column("amount_paid", Money),
+    sa.Column("balance", Money, nullable=False),
+)
+
+bill_line_items = _lines_table("bill_line_items", "bill_id", "bills")
+
+sales_orders = _document_table(
+    "sales_orders",
+    "zoho_salesorder_id",
+    "salesorder_number",
+    "customer",
+    "order_date",
+    sa.Column("shipment_date", sa.Date()),
+    *strings(
+        order_status=32, shipped_status=32, invoiced_status=32, paid_status=32, delivery_method=100,
+        salesperson_name=255,
+    ),
+)
+
+sales_order_line_items = _lines_table("sales_order_line_items", "sales_order_id", "sales_orders")
+
+# ---------------------------------------------------------------- mappers
 
 
 def map_lines(record: dict, parent: str) -> list[dict] | None:
@@ -76,21 +215,24 @@ def map_lines(record: dict, parent: str) -> list[dict] | None:
                 "zoho_line_item_id": line_id,
                 "zoho_item_id": zoho_id(line.get("item_id")),
                 "line_order": integer(line.get("item_order")) or order,
-                "name": text(line.get("name"), 500),
-                "description": text(line.get("description")),
-                "sku": text(line.get("sku"), 200),
-                "unit": text(line.get("unit"), 50),
+                **texts(line, invoice_line_items, "name", "description", "sku", "unit", "tax_name"),
                 "quantity": quantity,
                 "rate": rate,
                 "discount_amount": disc_amount,
                 "discount_percent": disc_percent,
                 "tax_id": zoho_id(line.get("tax_id")),
-                "tax_name": text(line.get("tax_name"), 100),
                 "tax_percentage": dec(line.get("tax_percentage"), f"{where} tax_percentage"),
                 "line_total": total,
             }
         )
     return rows
+
+
+def _party(record: dict, party: str) -> dict:
+    return {
+        f"zoho_{party}_id": zoho_id(record.get(f"{party}_id")),
+        f"{party}_name": text(record.get(f"{party}_name"), 500),
+    }
 
 
 def _money(record: dict) -> dict:
@@ -107,67 +249,85 @@ def _money(record: dict) -> dict:
     }
 
 
-def _document(name: str, record: dict, ctx: MapContext, values: dict, line_table: str) -> Mapped:
-    entity = registry.get(name)
-    require(record, *entity.required_fields)
-    values["zoho_created_time"] = parse_zoho_time(record.get("created_time"))
-    mapped = base(entity, record, ctx, values)
-    lines = map_lines(record, f"{name} {mapped.zoho_id}")
+def _document(entity, record: dict, lines_table: sa.Table, number: str, party: str, date: str, own: dict) -> Fields:
+    """A document's row (what every document has, and its ``own`` columns) and its lines."""
+    fields = Fields(
+        {
+            number: text(record.get(number), 100),
+            **_party(record, party),
+            "reference_number": text(record.get("reference_number"), 200),
+            date: parse_date(record.get("date")),
+            "status": text(record.get("status"), 32),
+            **_money(record),
+            **own,
+            "zoho_created_time": parse_zoho_time(record.get("created_time")),
+        }
+    )
+    lines = map_lines(record, f"{entity.name} {record[entity.id_field]}")
     if lines is not None:
-        mapped.children[line_table] = lines
-    return mapped
+        fields.children[lines_table.name] = lines
+    return fields
 
 
-def _customer(record: dict) -> dict:
-    return {
-        "zoho_customer_id": zoho_id(record.get("customer_id")),
-        "customer_name": text(record.get("customer_name"), 500),
-    }
+def _applied_invoices(record: dict, *, dated: bool = False) -> list[dict] | None:
+    """``invoices[]``: the invoices paid or credited, with the amount applied to each."""
+    applied = record.get("invoices")
+    if not isinstance(applied, list):
+        return None
+    rows = []
+    for a in applied:
+        if not zoho_id(a.get("invoice_id")):
+            continue
+        row = {
+            "zoho_invoice_id": zoho_id(a.get("invoice_id")),
+            "invoice_number": text(a.get("invoice_number"), 100),
+            "amount_applied": amount(a, "amount_applied", required=True),
+        }
+        if dated:
+            row["applied_date"] = parse_date(a.get("date"))
+        rows.append(row)
+    return rows
 
 
-def map_invoice(record: dict, ctx: MapContext) -> Mapped:
-    values = {
-        "invoice_number": text(record.get("invoice_number"), 100),
-        **_customer(record),
-        "reference_number": text(record.get("reference_number"), 200),
-        "invoice_date": parse_date(record.get("date")),
+def map_invoice(entity, record: dict, ctx: MapContext) -> Fields:
+    own = {
         "due_date": parse_date(record.get("due_date")),
-        "status": text(record.get("status"), 32),
-        **_money(record),
         "amount_paid": amount(record, "payment_made") or Decimal("0"),
         "credits_applied": amount(record, "credits_applied"),
         "balance": amount(record, "balance", required=True),
         "salesperson_name": text(record.get("salesperson_name"), 255),
     }
-    return _document("invoices", record, ctx, values, "invoice_line_items")
+    return _document(entity, record, invoice_line_items, "invoice_number", "customer", "invoice_date", own)
 
 
-def map_credit_note(record: dict, ctx: MapContext) -> Mapped:
-    values = {
-        "creditnote_number": text(record.get("creditnote_number"), 100),
-        **_customer(record),
-        "reference_number": text(record.get("reference_number"), 200),
-        "creditnote_date": parse_date(record.get("date")),
-        "status": text(record.get("status"), 32),
-        **_money(record),
-        "balance": amount(record, "balance", required=True),
-    }
-    mapped = _document("credit_notes", record, ctx, values, "credit_note_line_items")
-    applied = record.get("invoices")
-    if isinstance(applied, list):
-        mapped.children["credit_note_invoices"] = [
-            {
-                "zoho_invoice_id": zoho_id(a.get("invoice_id")),
-                "invoice_number": text(a.get("invoice_number"), 100),
-                "amount_applied": amount(a, "amount_applied", required=True),
-                "applied_date": parse_date(a.get("date")),
-            }
-            for a in applied
-            if zoho_id(a.get("invoice_id"))
-        ]
+def map_payment(entity, record: dict, ctx: MapContext) -> Fields:
+    fields = Fields(
+        {
+            **texts(record, payments, "payment_number", "currency_code", "payment_mode", "reference_number",
+                    "status", "account_name", notes="description"),
+            **_party(record, "customer"),
+            "payment_date": parse_date(record.get("date")),
+            "amount": amount(record, "amount", required=True),
+            "unused_amount": amount(record, "unused_amount"),
+            "bank_charges": amount(record, "bank_charges"),
+            "zoho_created_time": parse_zoho_time(record.get("created_time")),
+        }
+    )
+    applied = _applied_invoices(record)
+    if applied is not None:
+        fields.children[payment_invoices.name] = applied
+    return fields
+
+
+def map_credit_note(entity, record: dict, ctx: MapContext) -> Fields:
+    own = {"balance": amount(record, "balance", required=True)}
+    fields = _document(entity, record, credit_note_line_items, "creditnote_number", "customer", "creditnote_date", own)
+    applied = _applied_invoices(record, dated=True)
+    if applied is not None:
+        fields.children[credit_note_invoices.name] = applied
     refunds = record.get("refunds")
     if isinstance(refunds, list):
-        mapped.children["credit_note_refunds"] = [
+        fields.children[credit_note_refunds.name] = [
             {
                 "zoho_refund_id": zoho_id(r.get("creditnote_refund_id")),
                 "refund_date": parse_date(r.get("date")),
@@ -178,39 +338,22 @@ def map_credit_note(record: dict, ctx: MapContext) -> Mapped:
             for r in refunds
             if zoho_id(r.get("creditnote_refund_id"))
         ]
-    return mapped
+    return fields
 
 
-def map_bill(record: dict, ctx: MapContext) -> Mapped:
-    values = {
-        "bill_number": text(record.get("bill_number"), 100),
-        "zoho_vendor_id": zoho_id(record.get("vendor_id")),
-        "vendor_name": text(record.get("vendor_name"), 500),
-        "reference_number": text(record.get("reference_number"), 200),
-        "bill_date": parse_date(record.get("date")),
+def map_bill(entity, record: dict, ctx: MapContext) -> Fields:
+    own = {
         "due_date": parse_date(record.get("due_date")),
-        "status": text(record.get("status"), 32),
-        **_money(record),
         "amount_paid": amount(record, "payment_made"),
         "balance": amount(record, "balance", required=True),
     }
-    return _document("bills", record, ctx, values, "bill_line_items")
+    return _document(entity, record, bill_line_items, "bill_number", "vendor", "bill_date", own)
 
 
-def map_sales_order(record: dict, ctx: MapContext) -> Mapped:
-    values = {
-        "salesorder_number": text(record.get("salesorder_number"), 100),
-        **_customer(record),
-        "reference_number": text(record.get("reference_number"), 200),
-        "order_date": parse_date(record.get("date")),
+def map_sales_order(entity, record: dict, ctx: MapContext) -> Fields:
+    own = {
         "shipment_date": parse_date(record.get("shipment_date")),
-        "status": text(record.get("status"), 32),
-        "order_status": text(record.get("order_status"), 32),
-        "shipped_status": text(record.get("shipped_status"), 32),
-        "invoiced_status": text(record.get("invoiced_status"), 32),
-        "paid_status": text(record.get("paid_status"), 32),
-        **_money(record),
-        "delivery_method": text(record.get("delivery_method"), 100),
-        "salesperson_name": text(record.get("salesperson_name"), 255),
+        **texts(record, sales_orders, "order_status", "shipped_status", "invoiced_status", "paid_status",
+                "delivery_method", "salesperson_name"),
     }
-    return _document("sales_orders", record, ctx, values, "sales_order_line_items")
+    return _document(entity, record, sales_order_line_items, "salesorder_number", "customer", "order_date", own)

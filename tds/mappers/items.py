@@ -7,8 +7,59 @@ Item detail carries per-warehouse stock in one of two shapes: the legacy ``wareh
 
 from __future__ import annotations
 
-from tds import registry
-from tds.mapping import MapContext, Mapped, MappingError, base, boolean, dec, parse_zoho_time, require, text, zoho_id
+import sqlalchemy as sa
+
+from tds.db import Money, Quantity, UTCDateTime
+from tds.mapping import Fields, MapContext, MappingError, boolean, dec, parse_zoho_time, text, texts, zoho_id
+from tds.models import child_table, fk, mirrored_table, strings
+
+warehouses = mirrored_table(
+    "warehouses",
+    "zoho_warehouse_id",
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(32)),
+    sa.Column("is_primary", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("is_active", sa.Boolean(), nullable=False, server_default=sa.true()),
+    sa.Column("address", sa.Text()),
+    *strings(city=100, country=100),
+)
+
+products = mirrored_table(
+    "products",
+    "zoho_item_id",
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("sku", sa.String(200), index=True),
+    sa.Column("description", sa.Text()),
+    sa.Column("unit", sa.String(50)),
+    sa.Column("unit_price", Money),
+    sa.Column("purchase_price", Money),
+    sa.Column("stock_quantity", Quantity),
+    sa.Column("available_stock", Quantity),
+    sa.Column("reorder_level", Quantity),
+    sa.Column("is_active", sa.Boolean(), nullable=False),
+    sa.Column("status", sa.String(32)),
+    sa.Column("tax_rate", Money),
+    *strings(
+        tax_name=100, category_name=255, item_type=50, product_type=50, zoho_image_document_id=64, image_name=255,
+        image_type=20,
+    ),
+    sa.Column("zoho_created_time", UTCDateTime()),
+)
+
+stock_levels = child_table(
+    "stock_levels",
+    "product_id",
+    "products",
+    "zoho_warehouse_id",
+    fk("warehouse_id", "warehouses", zoho="zoho_warehouse_id"),
+    sa.Column("zoho_item_id", sa.String(32), nullable=False, index=True),
+    sa.Column("stock_on_hand", Quantity, nullable=False),
+    sa.Column("available_stock", Quantity),
+    sa.Column("actual_available_stock", Quantity),
+    sa.Column("committed_stock", Quantity),
+    sa.Column("available_for_sale_stock", Quantity),
+    sa.Column("synced_at", UTCDateTime(), nullable=False),
+)
 
 _STOCK_SHAPES = (
     # (list key, id field, name field, field prefix)
@@ -16,20 +67,16 @@ _STOCK_SHAPES = (
     ("locations", "location_id", "location_name", "location_"),
 )
 
+_STOCK_FIGURES = ("available_stock", "actual_available_stock", "committed_stock", "available_for_sale_stock")
 
-def map_item(record: dict, ctx: MapContext) -> Mapped:
-    entity = registry.get("items")
-    require(record, *entity.required_fields)
+
+def map_item(entity, record: dict, ctx: MapContext) -> Fields:
     status = text(record.get("status")) or "active"
-    mapped = base(
-        entity,
-        record,
-        ctx,
+    fields = Fields(
         {
             "name": text(record.get("name")) or text(record.get("item_name")),
-            "sku": text(record.get("sku"), 200),
-            "description": text(record.get("description")),
-            "unit": text(record.get("unit"), 50),
+            **texts(record, products, "sku", "description", "unit", "tax_name", "category_name", "item_type",
+                    "product_type", "image_name", "image_type"),
             "unit_price": dec(record.get("rate"), "rate"),
             "purchase_price": dec(record.get("purchase_rate"), "purchase_rate"),
             "stock_quantity": dec(record.get("stock_on_hand"), "stock_on_hand"),
@@ -38,15 +85,9 @@ def map_item(record: dict, ctx: MapContext) -> Mapped:
             "is_active": status == "active",
             "status": status,
             "tax_rate": dec(record.get("tax_percentage"), "tax_percentage"),
-            "tax_name": text(record.get("tax_name"), 100),
-            "category_name": text(record.get("category_name"), 255),
-            "item_type": text(record.get("item_type"), 50),
-            "product_type": text(record.get("product_type"), 50),
             "zoho_image_document_id": zoho_id(record.get("image_document_id")),
-            "image_name": text(record.get("image_name"), 255),
-            "image_type": text(record.get("image_type"), 20),
             "zoho_created_time": parse_zoho_time(record.get("created_time")),
-        },
+        }
     )
     for key, id_field, name_field, prefix in _STOCK_SHAPES:
         rows = record.get(key)
@@ -60,47 +101,32 @@ def map_item(record: dict, ctx: MapContext) -> Mapped:
             levels.append(
                 {
                     "zoho_warehouse_id": warehouse_id,
-                    "zoho_item_id": mapped.zoho_id,
+                    "zoho_item_id": str(record[entity.id_field]),
                     "stock_on_hand": dec(row.get(f"{prefix}stock_on_hand"), "stock_on_hand") or 0,
-                    "available_stock": dec(row.get(f"{prefix}available_stock")),
-                    "actual_available_stock": dec(row.get(f"{prefix}actual_available_stock")),
-                    "committed_stock": dec(row.get(f"{prefix}committed_stock")),
-                    "available_for_sale_stock": dec(row.get(f"{prefix}available_for_sale_stock")),
+                    **{figure: dec(row.get(f"{prefix}{figure}")) for figure in _STOCK_FIGURES},
                 }
             )
             if text(row.get(name_field)):
-                mapped.related.append(
-                    map_warehouse(
-                        {
-                            "warehouse_id": warehouse_id,
-                            "warehouse_name": row.get(name_field),
-                            "status": row.get("status"),
-                            "is_primary": row.get("is_primary"),
-                        },
-                        ctx,
-                    )
-                )
-        mapped.children["stock_levels"] = levels
+                warehouse = {
+                    "warehouse_id": warehouse_id,
+                    "warehouse_name": row.get(name_field),
+                    "status": row.get("status"),
+                    "is_primary": row.get("is_primary"),
+                }
+                fields.related.append(("warehouses", warehouse))
+        fields.children[stock_levels.name] = levels
         break
-    return mapped
+    return fields
 
 
-def map_warehouse(record: dict, ctx: MapContext) -> Mapped:
-    entity = registry.get("warehouses")
-    require(record, *entity.required_fields)
+def map_warehouse(entity, record: dict, ctx: MapContext) -> Fields:
     status = text(record.get("status")) or "active"
-    return base(
-        entity,
-        record,
-        ctx,
+    return Fields(
         {
-            "name": text(record.get("warehouse_name"), 255),
+            **texts(record, warehouses, "city", "country", name="warehouse_name"),
             "status": status,
             "is_primary": bool(boolean(record.get("is_primary"))),
             "is_active": status == "active",
             "address": text(record.get("address")),
-            "city": text(record.get("city"), 100),
-            "country": text(record.get("country"), 100),
-        },
+        }
     )
-

@@ -6,32 +6,52 @@ a ``per_item`` list names a rate (and optionally a discount) per item.
 
 from __future__ import annotations
 
-from tds import registry
-from tds.mappers.documents import amount, discount
-from tds.mapping import MapContext, Mapped, MappingError, base, boolean, require, text, zoho_id
+import sqlalchemy as sa
+
+from tds.db import Money
+from tds.mapping import Fields, MapContext, MappingError, amount, boolean, discount, text, texts, zoho_id
+from tds.models import child_table, fk, mirrored_table, strings
+
+price_lists = mirrored_table(
+    "price_lists",
+    "zoho_pricebook_id",
+    sa.Column("name", sa.String(255), nullable=False, index=True),
+    sa.Column("description", sa.Text()),
+    sa.Column("currency_code", sa.String(10)),
+    sa.Column("pricebook_type", sa.String(32), nullable=False),
+    sa.Column("percentage", Money),
+    sa.Column("is_increase", sa.Boolean()),
+    *strings(rounding_type=50, sales_or_purchase_type=32),
+    sa.Column("is_default", sa.Boolean()),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("is_active", sa.Boolean(), nullable=False),
+)
+
+price_list_items = child_table(
+    "price_list_items",
+    "price_list_id",
+    "price_lists",
+    "zoho_item_id",
+    fk("product_id", "products", zoho="zoho_item_id"),
+    *strings(zoho_pricebook_item_id=32, name=500),
+    sa.Column("rate", Money, nullable=False),
+    sa.Column("discount_amount", Money),
+    sa.Column("discount_percent", Money),
+)
 
 
-def map_pricebook(record: dict, ctx: MapContext) -> Mapped:
-    entity = registry.get("price_lists")
-    require(record, *entity.required_fields)
+def map_pricebook(entity, record: dict, ctx: MapContext) -> Fields:
     status = text(record.get("status"), 32) or "active"
-    mapped = base(
-        entity,
-        record,
-        ctx,
+    fields = Fields(
         {
-            "name": text(record.get("name"), 255),
-            "description": text(record.get("description")),
-            "currency_code": text(record.get("currency_code"), 10),
-            "pricebook_type": text(record.get("pricebook_type"), 32),
+            **texts(record, price_lists, "name", "description", "currency_code", "pricebook_type", "rounding_type",
+                    "sales_or_purchase_type"),
             "percentage": amount(record, "percentage"),
             "is_increase": boolean(record.get("is_increase")),
-            "rounding_type": text(record.get("rounding_type"), 50),
-            "sales_or_purchase_type": text(record.get("sales_or_purchase_type"), 32),
             "is_default": boolean(record.get("is_default")),
             "status": status,
             "is_active": status == "active",
-        },
+        }
     )
     entries = record.get("pricebook_items")
     if isinstance(entries, list):
@@ -39,7 +59,7 @@ def map_pricebook(record: dict, ctx: MapContext) -> Mapped:
         for entry in entries:
             item_id = zoho_id(entry.get("item_id"))
             if not item_id:
-                raise MappingError(f"price list {mapped.zoho_id}: an entry without item_id")
+                raise MappingError(f"price list {record[entity.id_field]}: an entry without item_id")
             disc_amount, disc_percent = discount(entry.get("pricebook_discount"), "pricebook_discount")
             rows.append(
                 {
@@ -51,5 +71,5 @@ def map_pricebook(record: dict, ctx: MapContext) -> Mapped:
                     "discount_percent": disc_percent,
                 }
             )
-        mapped.children["price_list_items"] = rows
-    return mapped
+        fields.children[price_list_items.name] = rows
+    return fields

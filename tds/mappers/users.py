@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
-from tds import registry
-from tds.mapping import MapContext, Mapped, base, parse_zoho_time, require, text, zoho_id
+import sqlalchemy as sa
+
+from tds.db import UTCDateTime
+from tds.mapping import Fields, MapContext, parse_zoho_time, text, texts, zoho_id
+from tds.models import mirrored_table, strings
+
+users = mirrored_table(
+    "users",
+    "zoho_user_id",
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("email", sa.String(255), nullable=False, index=True),
+    *strings(role=100, role_name=100),
+    sa.Column("zoho_role_id", sa.String(32), index=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("is_active", sa.Boolean(), nullable=False),
+    sa.Column("user_type", sa.String(32)),
+    sa.Column("zoho_created_time", UTCDateTime()),
+)
 
 
-def map_user(record: dict, ctx: MapContext) -> Mapped:
-    entity = registry.get("users")
-    require(record, *entity.required_fields)
+def map_user(entity, record: dict, ctx: MapContext) -> Fields:
     status = text(record.get("status"), 32) or "active"
-    return base(
-        entity,
-        record,
-        ctx,
+    return Fields(
         {
-            "name": text(record.get("name"), 255),
-            "email": text(record.get("email"), 255),
-            "role": text(record.get("user_role"), 100),
-            "role_name": text(record.get("role_name"), 100),
+            **texts(record, users, "name", "email", "role_name", "user_type", role="user_role"),
             "zoho_role_id": zoho_id(record.get("role_id")),
             "status": status,
             "is_active": status == "active",
-            "user_type": text(record.get("user_type"), 32),
             "zoho_created_time": parse_zoho_time(record.get("created_time")),
-        },
+        }
     )

@@ -1,5 +1,8 @@
 """A faithful local stand-in for Zoho Books, Zoho Inventory and Zoho CRM.
 
+The resources it serves and how each behaves are declared by the family modules in
+:mod:`tds.simulator.families`; ``docs/simulator.md`` lists every module.
+
 The simulator serves Zoho's real shapes (described in ``docs/simulator.md``): the OAuth
 refresh flow with its HTTP-200 errors and its 10-per-10-minutes throttle, ``Zoho-oauthtoken`` authentication, list envelopes with
 ``page_context``, detail envelopes, ``last_modified_time`` filtering, per-warehouse stock only in
@@ -53,7 +56,7 @@ Options (:class:`SimulatorConfig`; those marked * can change while running throu
 ``drop_rate`` *          share of calls whose connection is closed with no response.
 ``webhook_url`` *        receiver base, e.g. ``http://127.0.0.1:8000/api/zoho/webhooks``;
                          webhooks go to ``{webhook_url}/{slug}?organization_id={org}``.
-``webhook_secret`` *     signs webhooks (``X-Zoho-Webhook-Signature``, :func:`tds.webhook_auth.sign`).
+``webhook_secret`` *     signs webhooks (``X-Zoho-Webhook-Signature``, :func:`tds.simulator.webhooks.zoho_signature`).
 ``webhook_payload`` *    ``"detail"`` (full record) or ``"list"`` (the list-row form).
 ``webhook_timeout`` *    seconds per delivery attempt (5.0); ``webhooks_enabled`` * turns sending off.
 ``timezone_offset``      the organizations' UTC offset in times (``"+0300"``).

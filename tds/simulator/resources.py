@@ -1,11 +1,20 @@
-"""How each simulated Zoho resource is addressed and what its list rows leave out."""
+"""How a family module declares its Zoho resources: addressing, list rows, and behaviour.
+
+A :class:`Resource` says how one resource is served (list key, detail key, paths, list
+columns, ``filter_by`` values, webhook slug) and how it behaves when the simulator changes it
+(``create``, ``update``, ``before_update``, ``on_delete``, and the random edits of ``mutate``).
+A :class:`Family` groups the resources of one module with the steps that generate its seed
+data. :mod:`tds.simulator.families` collects every family into the tables the rest of the
+simulator reads.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Resource:
     name: str  # store name and URL segment: ``items``
     list_key: str
@@ -17,85 +26,71 @@ class Resource:
     name_field: str | None = None  # what ``sort_column=name`` means
     list_fields: tuple[str, ...] | None = None  # whitelist of list-row keys; None = all minus list_omit
     list_omit: tuple[str, ...] = ()
-    slug: str | None = None  # webhook path segment; contacts pick by contact_type
+    slug: str | None = None  # webhook path segment
+    slug_for: Callable[[dict], str | None] | None = None  # when the slug depends on the record
     mtime_field: str = "last_modified_time"
     ctime_field: str = "created_time"
     crm: bool = False
+    crm_module: str | None = None  # CRM URL module name (``Accounts``)
+    #: Books/Inventory list paths, each with the exact-match filter it forces; ``None`` = ``(name,)``.
+    list_paths: tuple[tuple[str, dict], ...] | None = None
+    has_detail: bool = True  # served at ``/{name}/{id}``
+    inventory_only: bool = False  # under ``/books/v3`` the path is unknown (code 5)
+    #: ``filter_by`` beyond ``Status.*``: ``"Kind"`` or ``"Kind.Value"`` → predicate factory(value).
+    filters: tuple[tuple[str, Callable[[str], Callable[[dict], bool]]], ...] = ()
+    #: ``create(dataset, fields, ts)`` → (record, [(resource, other record touched)], fields left to apply).
+    create: Callable | None = None
+    #: ``update(dataset, record, changes)``: recompute what depends on ``changes`` (already merged).
+    update: Callable | None = None
+    #: ``before_update(dataset, record, changes)``: runs before the merge (may rewrite ``changes``).
+    before_update: Callable | None = None
+    #: ``on_delete(dataset, record)``: undo what the record did to others.
+    on_delete: Callable | None = None
+    #: ``random_changes(dataset, record, rng)`` → changes for one ``mutate`` edit.
+    random_changes: Callable | None = None
+    #: ``random_new(dataset, rng)`` → fields of a new record; ``mutate`` then creates instead of editing.
+    random_new: Callable | None = None
+
+    def paths(self) -> tuple[tuple[str, dict], ...]:
+        return self.list_paths if self.list_paths is not None else ((self.name, {}),)
 
 
-_INVOICE_LIST = (
-    "invoice_id", "customer_id", "customer_name", "status", "invoice_number", "reference_number", "date",
-    "due_date", "due_days", "currency_id", "currency_code", "total", "balance", "created_time",
-    "last_modified_time", "is_emailed", "last_payment_date", "custom_fields", "location_id", "exchange_rate",
-    "salesperson_name", "has_attachment",
-)
-_SALESORDER_LIST = (
-    "salesorder_id", "customer_id", "customer_name", "status", "salesorder_number", "reference_number", "date",
-    "shipment_date", "currency_id", "currency_code", "total", "sub_total", "bcy_total", "created_time",
-    "last_modified_time", "is_emailed", "has_attachment", "custom_fields", "order_status", "invoiced_status",
-    "paid_status", "shipped_status", "quantity", "location_id", "salesperson_name", "delivery_method",
-)
-_BILL_LIST = (
-    "bill_id", "vendor_id", "vendor_name", "status", "bill_number", "reference_number", "date", "due_date",
-    "currency_id", "currency_code", "exchange_rate", "total", "balance", "created_time", "last_modified_time",
-    "has_attachment", "location_id",
-)
-_CREDITNOTE_LIST = (
-    "creditnote_id", "creditnote_number", "status", "reference_number", "date", "total", "balance",
-    "customer_id", "customer_name", "currency_id", "currency_code", "created_time", "last_modified_time",
-    "is_emailed", "location_id",
-)
-_PAYMENT_LIST = (
-    "payment_id", "payment_number", "invoice_numbers", "date", "payment_mode", "amount", "bcy_amount",
-    "unused_amount", "account_id", "account_name", "description", "reference_number", "customer_id",
-    "customer_name", "created_time", "last_modified_time", "location_id",
-)
+@dataclass(frozen=True)
+class Family:
+    """One module's resources and its seed steps.
 
-RESOURCES: dict[str, Resource] = {
-    r.name: r
-    for r in (
-        Resource("items", "items", "item", "item_id", "Item", "Items", ("name", "A"), name_field="name",
-                 list_omit=("warehouses", "locations", "item_tax_preferences", "pricebook_rate", "unit_id",
-                            "custom_fields_detail"), slug="items"),
-        Resource("contacts", "contacts", "contact", "contact_id", "Contact", "Contacts", ("contact_name", "A"),
-                 name_field="contact_name", list_omit=("contact_persons", "billing_address", "shipping_address",
-                                                       "default_templates", "notes"), slug="contacts"),
-        Resource("invoices", "invoices", "invoice", "invoice_id", "Invoice", "Invoices", ("created_time", "D"),
-                 name_field="invoice_number", list_fields=_INVOICE_LIST, slug="invoices"),
-        Resource("customerpayments", "customerpayments", "payment", "payment_id", "Payment", "Customer Payments",
-                 ("created_time", "D"), name_field="payment_number", list_fields=_PAYMENT_LIST, slug="payments"),
-        Resource("creditnotes", "creditnotes", "creditnote", "creditnote_id", "Credit Note", "Credit Notes",
-                 ("created_time", "D"), name_field="creditnote_number", list_fields=_CREDITNOTE_LIST,
-                 slug="credit-notes"),
-        Resource("bills", "bills", "bill", "bill_id", "Bill", "Bills", ("created_time", "D"),
-                 name_field="bill_number", list_fields=_BILL_LIST, slug="bills"),
-        Resource("salesorders", "salesorders", "salesorder", "salesorder_id", "Sales Order", "Sales Orders",
-                 ("created_time", "D"), name_field="salesorder_number", list_fields=_SALESORDER_LIST,
-                 slug="salesorders"),
-        Resource("users", "users", "user", "user_id", "User", "Users", ("name", "A"), name_field="name",
-                 slug="users"),
-        Resource("pricebooks", "pricebooks", "pricebook", "pricebook_id", "Price List", "Price Lists",
-                 ("name", "A"), name_field="name", slug="prices"),
-        Resource("inventoryadjustments", "inventory_adjustments", "inventory_adjustment", "inventory_adjustment_id",
-                 "Inventory Adjustment", "Inventory Adjustments", ("created_time", "D"), name_field="reference_number",
-                 list_omit=("line_items",), slug="stock"),
-        Resource("warehouses", "warehouses", "warehouse", "warehouse_id", "Warehouse", "Warehouses",
-                 ("warehouse_name", "A"), name_field="warehouse_name"),
-        Resource("crm_accounts", "data", None, "id", "Account", "Accounts", ("id", "A"), name_field="Account_Name",
-                 mtime_field="Modified_Time", ctime_field="Created_Time", crm=True),
-        Resource("crm_contacts", "data", None, "id", "Contact", "Contacts", ("id", "A"), name_field="Last_Name",
-                 mtime_field="Modified_Time", ctime_field="Created_Time", crm=True),
-    )
-}
+    ``seed`` is ``(rank, step)`` pairs; every step ``step(dataset)`` of every organization family
+    (or, with ``crm=True``, of the CRM account) runs in rank order. The seeded random generator is
+    drawn in that order, so a new entity takes a rank after the existing ones and the data of
+    every seed stays as it was.
+    """
 
-#: CRM module name in the URL → store resource.
-CRM_MODULES = {"Accounts": "crm_accounts", "Contacts": "crm_contacts"}
+    name: str
+    resources: tuple[Resource, ...]
+    seed: tuple[tuple[int, Callable], ...] = ()
+    crm: bool = False
 
-#: Books/Inventory URL segment → store resource (list and ``/{segment}/{id}`` detail).
-API_SEGMENTS = {name: name for name, r in RESOURCES.items() if not r.crm and name != "warehouses"}
 
-#: Segments only Zoho Inventory serves; under ``/books/v3`` they are unknown URLs (code 5).
-INVENTORY_ONLY = frozenset({"inventoryadjustments"})
+def numbered(make: Callable, resource: str) -> tuple[Callable, Callable]:
+    """The seed step and the ``create`` of records that ``make(dataset, i, ts=None)`` builds from
+    their position ``i`` (the first user is the admin, price-list types take turns)."""
+    def seed(dataset) -> None:
+        for i in range(dataset.counts[resource]):
+            make(dataset, i)
+
+    def create(dataset, fields: dict, ts: int):
+        return make(dataset, len(dataset.rows.get(resource, {})), ts=ts), [], fields
+
+    return seed, create
+
+
+def lower_or_all(field: str):
+    """A ``filter_by`` factory: ``Kind.All`` matches everything, ``Kind.Value`` records whose
+    ``field`` is ``value`` in lower case."""
+    def factory(value: str):
+        wanted = value.lower()
+        return lambda r: wanted == "all" or r.get(field) == wanted
+    return factory
 
 
 def list_row(resource: Resource, record: dict) -> dict:
@@ -107,6 +102,6 @@ def list_row(resource: Resource, record: dict) -> dict:
 
 
 def webhook_slug(resource: Resource, record: dict) -> str | None:
-    if resource.name == "contacts":
-        return "vendors" if record.get("contact_type") == "vendor" else "customers"
+    if resource.slug_for is not None:
+        return resource.slug_for(record)
     return resource.slug

@@ -5,25 +5,10 @@ from __future__ import annotations
 import threading
 
 from .config import SimulatorConfig
-from .generate import CrmData, OrgData, parse_offset
-from .resources import RESOURCES
-
-
-class UnknownOrganization(KeyError):
-    pass
-
-
-class UnknownResource(KeyError):
-    pass
-
-
-def deep_copy(value):
-    """A copy of JSON-like data (Decimals and strings are immutable and shared)."""
-    if isinstance(value, dict):
-        return {k: deep_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [deep_copy(v) for v in value]
-    return value
+from .datasets import CrmData, OrgData
+from .errors import UnknownOrganization
+from .families import CRM_SEED, ORG_SEED, lookup
+from .formats import deep_copy, parse_offset
 
 
 class Store:
@@ -52,20 +37,18 @@ class Store:
                 if org_id not in self.config.organizations:
                     raise UnknownOrganization(org_id)
                 index = self.config.organizations.index(org_id)
-                data = OrgData(org_id, index, self.config.seed, self.counts, self.tz).generate()
+                data = OrgData(org_id, index, self.config.seed, self.counts, self.tz).generate(ORG_SEED)
                 self._orgs[org_id] = data
             return data
 
     def crm(self) -> CrmData:
         with self.lock:
             if self._crm is None:
-                self._crm = CrmData(self.config.seed, self.counts, self.tz).generate()
+                self._crm = CrmData(self.config.seed, self.counts, self.tz).generate(CRM_SEED)
             return self._crm
 
-    def container(self, org_id: str | None, resource: str):
-        if resource not in RESOURCES:
-            raise UnknownResource(resource)
-        if RESOURCES[resource].crm:
+    def container(self, org_id: str | None, name: str) -> OrgData | CrmData:
+        if lookup(name).crm:
             return self.crm()
         return self.org(org_id)
 
