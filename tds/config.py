@@ -198,7 +198,7 @@ def normalise_database_url(raw: str, name: str = "TDS_DATABASE_URL") -> str:
     """
     value = raw.strip()
     scheme, sep, rest = value.partition("://")
-    if not sep or not rest:
+    if not sep or not (rest or scheme.lower() == "sqlite"):  # sqlite:// is an in-memory database
         raise ConfigError(f"{name} must be a database URL such as postgresql://user:password@host:5432/db, "
                           f"got {mask_url(value)!r}")
     target = _DB_SCHEMES.get(scheme.lower())
@@ -330,6 +330,8 @@ class Settings:
             raise ConfigError("ZOHO_ORGANIZATION_ID is not set; it is needed to call Zoho")
         for org in self.zoho_organization_ids:
             for env, value in self.org(org).credentials():
+                if not value and len(self.zoho_organization_ids) == 1 and not self.org_overrides:
+                    raise ConfigError(f"{env} is not set; it is needed to call Zoho")
                 if not value:
                     raise ConfigError(f"{env} is not set (nor ZOHO_{org}_{env[5:]}); it is needed to call Zoho "
                                       f"for organization {org}")
