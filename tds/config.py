@@ -95,9 +95,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
-import re
 from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
