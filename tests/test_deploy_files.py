@@ -163,3 +163,14 @@ def test_systemd_units(unit):
 def test_systemd_covers_every_process():
     names = {u.name for u in UNITS}
     assert {"tds-receiver.service", "tds-worker@.service", "tds-beat.service", "tds-flower.service"} <= names
+
+
+def test_readme_sends_a_new_user_to_the_zoho_setup_first():
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\((docs/[^)#]+)", readme)
+    assert links[0] == "docs/zoho-setup.md"
+    for link in set(links):
+        assert (ROOT / link).exists(), link
+    assert ".venv/bin/activate" in readme and "tds --version" in readme
+    for doc in ("zoho-setup.md", "deploy.md", "operations.md"):
+        assert (ROOT / "docs" / doc).stat().st_size > 2000
