@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import time
 import uuid
 
 import psycopg2
@@ -41,16 +44,38 @@ def _snapshot(name: str):
 
 
 @pytest.fixture
-def users_redis():
-    """A Redis db of its own holding queued TDS messages."""
-    url = _claim_redis_db()
+def users_redis(tmp_path):
+    """The user's Redis, holding queued TDS messages: a redis-server of its own (the shared one's
+    dbs are in use by the workers of parallel test runs, which would consume the messages)."""
+    binary = shutil.which("redis-server")
+    proc = None
+    if binary:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                                 "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"redis://127.0.0.1:{port}/3"
+    else:
+        url = _claim_redis_db()
     client = redis_lib.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis_lib.ConnectionError:
+            assert time.monotonic() < deadline, "the test's redis-server did not start"
+            time.sleep(0.1)
     client.delete("tds.items", "tds.maintenance")
     client.rpush("tds.items", b'{"queued": "event 1"}', b'{"queued": "event 2"}')
     client.rpush("tds.maintenance", b'{"queued": "sync"}')
     yield url, client
     client.delete("tds.items", "tds.maintenance", CLAIM_KEY)
     client.close()
+    if proc is not None:
+        proc.terminate()
+        proc.wait(10)
 
 
 def _demo_env(database_url: str, redis_url: str) -> dict:
@@ -77,6 +102,7 @@ def test_demo_leaves_the_configured_database_and_queues_alone(tmp_path, users_da
     assert (tmp_path / "tds-demo.db").exists()
     assert _snapshot(name) == before
     assert (client.lrange("tds.items", 0, -1), client.lrange("tds.maintenance", 0, -1)) == queued
+    assert client.dbsize() == 2  # nothing added either
 
     again = subprocess.run([sys.executable, "-m", "tds.cli", "demo", "--scale", "tiny", "--changes", "2"],
                            env=_demo_env(database_url, redis_url), cwd=tmp_path, capture_output=True, text=True,
