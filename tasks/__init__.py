@@ -12,7 +12,7 @@ import threading
 
 from tasks.celery_app import all_queues
 
-__all__ = ["app", "celery", "all_queues", "enqueue_event", "send_sync"]
+__all__ = ["app", "celery", "all_queues", "enqueue_event", "send_sync", "send_reconcile"]
 
 _lock = threading.Lock()
 _app = None
@@ -38,10 +38,16 @@ def enqueue_event(event_id: int, entity: str) -> None:
     send(default_app(), event_id, entity)
 
 
-def send_sync(entity: str, organization_id: str, refetch: bool = False) -> None:
+def send_sync(entity: str, organization_id: str, refetch: bool = False, **options) -> None:
     from tasks.celery_app import send_sync as send
 
-    send(default_app(), entity, organization_id, refetch)
+    send(default_app(), entity, organization_id, refetch, **options)
+
+
+def send_reconcile(entity: str, organization_id: str, repair: bool = False, **options) -> None:
+    from tasks.celery_app import send_reconcile as send
+
+    send(default_app(), entity, organization_id, repair, **options)
 
 
 def __getattr__(name: str):

@@ -5,53 +5,74 @@ finds the default app, built from the process's settings, in :mod:`tasks`; the w
 receiver builds a sending-only app of its own with ``include=()``, so it loads neither
 the task modules nor what they import (sync, processing, the Zoho client).
 
-Queues: one per registry entity (``tds.items``, ``tds.invoices``, …) plus
-``tds.maintenance`` for the sweeper and syncs. Messages carry only ids.
+Queues: one per registry entity (``tds.items``, ``tds.invoices``, …) for webhook events,
+``tds.sync`` for syncs and reconciles (long runs that must never hold up webhooks: run
+their workers apart, ``tds worker --queues sync``), and ``tds.maintenance`` for the sweeper
+and the cleanup. Messages carry only ids.
+
+The beat schedule comes from the settings (``TDS_SCHEDULE_*``): the inbox sweeper, the
+incremental syncs (one scheduler task that sends each entity's run, staggered over the
+period), the reconcile with repair, an optional full sync, and the daily cleanup.
 """
 
 from __future__ import annotations
 
 from celery import Celery
-from celery.schedules import crontab
 from kombu import Queue
 
 from tds import registry
 from tds.config import Settings
 
 MAINTENANCE_QUEUE = "tds.maintenance"
-TASK_MODULES = ("tasks.events", "tasks.maintenance")
+SYNC_QUEUE = "tds.sync"
+TASK_MODULES = ("tasks.events", "tasks.maintenance", "tasks.syncs")
 PROCESS_EVENT = "tds.process_event"
 SYNC_ENTITY = "tds.sync_entity"
+RECONCILE_ENTITY = "tds.reconcile_entity"
+SYNC_TASKS = (SYNC_ENTITY, RECONCILE_ENTITY)
+
+QUEUE_GROUPS = {
+    "webhooks": lambda: registry.queues(),
+    "sync": lambda: [SYNC_QUEUE],
+    "maintenance": lambda: [MAINTENANCE_QUEUE],
+}
 
 
 def all_queues() -> list[str]:
-    return [*registry.queues(), MAINTENANCE_QUEUE]
+    return [*registry.queues(), SYNC_QUEUE, MAINTENANCE_QUEUE]
 
 
-def queues_for(role: str) -> list[str]:
-    """The queues a worker of ``role`` consumes: ``webhooks`` (one queue per entity, short
-    tasks), ``sync`` (full syncs and housekeeping, long tasks) or ``all``.
-
-    Deployments run the two roles as separate workers so a long sync never holds a slot a
-    webhook is waiting for. A new queue joins a role here and nowhere else.
-    """
-    roles = {"webhooks": list(registry.queues()), "sync": [MAINTENANCE_QUEUE], "all": all_queues()}
-    try:
-        return roles[role]
-    except KeyError:
-        raise ValueError(f"unknown worker role {role!r}; known: {', '.join(roles)}") from None
-
-
-WORKER_ROLES = ("webhooks", "sync", "all")
+def queues_of(groups: list[str]) -> list[str]:
+    """The queues of ``webhooks``, ``sync``, ``maintenance`` or ``all``."""
+    if not groups or "all" in groups:
+        return all_queues()
+    return [q for group in groups for q in QUEUE_GROUPS[group]()]
 
 
 def route_task(name, args, kwargs, options, task=None, **_):
-    """Event tasks go to their entity's queue (the entity is the second argument)."""
+    """Event tasks go to their entity's queue (the entity is the second argument); syncs
+    and reconciles to ``tds.sync``; everything else to ``tds.maintenance``."""
     if name == PROCESS_EVENT:
         entity = kwargs.get("entity") or (args[1] if len(args) > 1 else None)
         if entity:
             return {"queue": registry.get(entity).queue}
+    if name in SYNC_TASKS:
+        return {"queue": SYNC_QUEUE}
     return {"queue": MAINTENANCE_QUEUE}
+
+
+def beat_schedule(settings: Settings) -> dict:
+    """The periodic jobs, from ``TDS_SCHEDULE_*``; a period of 0 leaves a job out."""
+    jobs = {
+        "sweep-inbox": ("tds.sweep_inbox", settings.schedule_sweep, {}),
+        "incremental-sync": ("tds.sync_incremental_all", settings.schedule_incremental, {}),
+        "reconcile": ("tds.reconcile_all", settings.schedule_reconcile,
+                      {"repair": settings.schedule_reconcile_repair}),
+        "full-sync": ("tds.sync_all", settings.schedule_full, {}),
+        "cleanup": ("tds.cleanup", settings.schedule_cleanup, {}),
+    }
+    return {name: {"task": task, "schedule": float(every), "kwargs": kwargs}
+            for name, (task, every, kwargs) in jobs.items() if every}
 
 
 def create_celery(settings: Settings, include: tuple[str, ...] = TASK_MODULES) -> Celery:
@@ -79,10 +100,7 @@ def create_celery(settings: Settings, include: tuple[str, ...] = TASK_MODULES) -
         redbeat_key_prefix="tds:redbeat:",
         redbeat_lock_timeout=300,
         beat_max_loop_interval=30,
-        beat_schedule={
-            "sweep-inbox": {"task": "tds.sweep_inbox", "schedule": 60.0},
-            "full-sync-nightly": {"task": "tds.sync_all", "schedule": crontab(hour=2, minute=0)},
-        },
+        beat_schedule=beat_schedule(settings),
     )
     return app
 
@@ -92,6 +110,15 @@ def enqueue_event(app: Celery, event_id: int, entity: str) -> None:
     app.send_task(PROCESS_EVENT, args=[event_id, entity], queue=registry.get(entity).queue)
 
 
-def send_sync(app: Celery, entity: str, organization_id: str, refetch: bool = False) -> None:
-    """Send one full sync of (organization, entity) to the maintenance queue."""
-    app.send_task(SYNC_ENTITY, args=[entity, organization_id], kwargs={"refetch": refetch}, queue=MAINTENANCE_QUEUE)
+def send_sync(app: Celery, entity: str, organization_id: str, refetch: bool = False, **options) -> None:
+    """Send one sync of (organization, entity) to ``tds.sync``; ``options`` are the task's
+    keyword arguments (``mode``, ``since``, ``per_page``, ``run_id``) and ``countdown``."""
+    countdown = options.pop("countdown", None)
+    app.send_task(SYNC_ENTITY, args=[entity, organization_id], kwargs={"refetch": refetch, **options},
+                  queue=SYNC_QUEUE, countdown=countdown)
+
+
+def send_reconcile(app: Celery, entity: str, organization_id: str, repair: bool = False, **options) -> None:
+    """Send one reconcile of (organization, entity) to ``tds.sync``."""
+    app.send_task(RECONCILE_ENTITY, args=[entity, organization_id], kwargs={"repair": repair, **options},
+                  queue=SYNC_QUEUE)

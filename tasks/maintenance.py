@@ -1,4 +1,4 @@
-"""Maintenance tasks: the inbox sweeper and syncs. The logic is in :mod:`tds`."""
+"""Maintenance tasks: the inbox sweeper and the daily cleanup. The logic is in :mod:`tds`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ import functools
 
 from celery import shared_task
 
-from tasks.celery_app import SYNC_ENTITY, enqueue_event, send_sync
-from tasks.policy import zoho_task
-from tds import deadletters, inbox, registry, services, sync
+from tasks.celery_app import enqueue_event
+from tds import inbox, runs, services
 from tds.config import get_settings
 from tds.db import get_engine
-from tds.decisions import Action, Decision
 
 
 @shared_task(name="tds.sweep_inbox", bind=True)
@@ -22,35 +20,11 @@ def sweep_inbox(self) -> int:
                        functools.partial(enqueue_event, self.app))
 
 
-def _record_sync_failure(task, exc: BaseException, decision: Decision, entity: str, organization_id: str,
-                         refetch: bool = False) -> Decision:
-    """A sync that failed for good is a dead letter replay sends again; a sync stopped by
-    the daily quota is recorded as a failed run, and the next one resumes."""
-    if decision.action is Action.DEAD:
-        with get_engine(get_settings().database_url).begin() as conn:
-            deadletters.add(conn, task_name=task.name, entity=entity, exc=exc, organization_id=organization_id,
-                            payload={"entity": entity, "organization_id": organization_id})
-    return decision
-
-
-@zoho_task(SYNC_ENTITY, on_failure=_record_sync_failure)
-def sync_entity(self, entity: str, organization_id: str, refetch: bool = False) -> dict:
+@shared_task(name="tds.cleanup")
+def cleanup() -> dict:
+    """Runs left ``running`` by a dead process are aborted; finished events past their retention go."""
     settings = get_settings()
-    try:
-        result = sync.full_sync(settings, registry.get(entity), organization_id, services.zoho_client(settings),
-                                redis=services.redis_client(settings),
-                                enqueue=functools.partial(enqueue_event, self.app), refetch=refetch)
-    except sync.SyncAlreadyRunning:
-        return {"entity": entity, "organization_id": organization_id, "status": "already running"}
-    return {"entity": entity, "organization_id": organization_id, "status": "succeeded",
-            "seen": result.records_seen, "written": result.records_written}
-
-
-@shared_task(name="tds.sync_all", bind=True)
-def sync_all(self) -> int:
-    sent = 0
-    for org in get_settings().zoho_organization_ids:
-        for entity in registry.ENTITIES:
-            send_sync(self.app, entity.name, org)
-            sent += 1
-    return sent
+    engine = get_engine(settings.database_url)
+    aborted = runs.recover_stale(engine, services.redis_client(settings), stale_after=settings.run_stale_after)
+    purged = inbox.purge_finished(engine, dt.timedelta(days=settings.inbox_retention_days))
+    return {"runs_aborted": aborted, "events_purged": purged}

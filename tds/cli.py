@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import logging
 import os
+import signal
 import sys
 
 import click
@@ -34,8 +36,8 @@ def cli(debug: bool) -> None:
     """TDS keeps an ERP database in step with Zoho Books, Inventory and CRM.
 
     Settings come from the environment and .env (see .env.example). Exit codes: 0 done,
-    1 a problem found, 2 usage or configuration, 3 database, 4 Redis, 5 Zoho, 6 refused
-    (docs/operations.md).
+    1 a problem found, 2 usage or configuration, 3 already running, 4 over the Zoho quota,
+    5 database, 6 Redis, 7 Zoho, 8 refused, 130 interrupted (docs/operations.md).
     """
 
 
@@ -116,76 +118,167 @@ def db_current() -> None:
         sys.exit(1)
 
 
-# ------------------------------------------------------------------ sync
+# ------------------------------------------------------------------ sync and reconcile
+
+EXIT_FAILED = ExitCode.PROBLEM
+EXIT_ALREADY_RUNNING = ExitCode.ALREADY_RUNNING
+EXIT_OVER_BUDGET = ExitCode.OVER_BUDGET
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
+
+
+def _choose(settings, names, orgs):
+    chosen = [_entity(n) for n in names] if names else list(registry.ENTITIES)
+    return chosen, list(orgs) or list(settings.zoho_organization_ids)
+
+
+def _plan_or_refuse(settings, client, chosen, org_ids, mode, show: bool, force: bool) -> bool:
+    """Print the plan when asked; refuse (exit 4) when it does not fit today's quota. True: go on."""
+    from tds import plan
+    from tds.db import get_engine
+
+    engine = get_engine(settings.database_url)
+    estimates = [plan.estimate(engine, e, org, mode, client) for org in org_ids for e in chosen]
+    remaining = client.quota.remaining
+    if show:
+        click.echo(f"{mode} plan:")
+        for line in plan.describe(estimates, settings.zoho_rate_limit, remaining):
+            click.echo(line)
+        return False
+    short = plan.over_budget(estimates, remaining)
+    if short and not force:
+        for org, needed, left in short:
+            click.echo(f"refused: the {mode} needs about {needed:,} Zoho calls for organization {org} and "
+                       f"{left:,} are left today; run fewer entities, wait for the quota to reset, or add --force",
+                       err=True)
+        sys.exit(EXIT_OVER_BUDGET)
+    return True
+
+
+def _zoho_client(settings, progress):
+    from tds import services
+    from tds.zoho import ZohoClient
+
+    settings.require_zoho_credentials()
+    return ZohoClient(settings, redis=services.redis_client(settings), sleep=progress.sleep)
+
+
+@contextlib.contextmanager
+def _interruptible():
+    """Ctrl-C or SIGTERM stops the run: it is marked aborted with its counts and frees its lock."""
+    from tds.runs import RunInterrupted
+
+    def on_term(signum, frame):
+        raise RunInterrupted()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except (KeyboardInterrupt, RunInterrupted) as exc:
+        click.echo("interrupted: the run is marked aborted with its counts so far, and its lock is released",
+                   err=True)
+        sys.exit(EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else ExitCode.TERMINATED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @cli.command("sync")
-@click.option("--full", is_flag=True, default=True, help="Page through every record (the only mode yet).")
+@click.option("--full", "mode", flag_value="full", default=True, help="Page through every record (default).")
+@click.option("--incremental", "mode", flag_value="incremental",
+              help="Only what changed since the cursor (a full read when there is none yet).")
 @click.option("--entities", "-e", multiple=True, help="Entities to sync (names or webhook slugs); default all.")
 @click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
-@click.option("--celery", "via_celery", is_flag=True, help="Send the syncs to the Celery workers instead.")
+@click.option("--since", default=None, help="Incremental from this time (ISO 8601) instead of the cursor.")
+@click.option("--celery", "via_celery", is_flag=True, help="Send the syncs to the sync workers instead.")
 @click.option("--refetch", is_flag=True,
               help="Fetch the details of records stored at the same Zoho time too (a repair run).")
+@click.option("--plan", "show_plan", is_flag=True, help="Print the API calls and time it will take; sync nothing.")
+@click.option("--force", is_flag=True, help="Start even when the estimate exceeds today's Zoho quota.")
 @click.argument("more_entities", nargs=-1)
-def sync_command(full: bool, entities: tuple[str, ...], orgs: tuple[str, ...], via_celery: bool, refetch: bool,
-                 more_entities: tuple[str, ...]) -> None:
-    """Full sync of every entity, or of ENTITIES.
+def sync_command(mode: str, entities, orgs, since, via_celery: bool, refetch: bool, show_plan: bool, force: bool,
+                 more_entities) -> None:
+    """Sync ENTITIES from Zoho: full (default) or incremental.
 
-    Example: tds sync --full --entities items customers
+    Example: tds sync --incremental --entities items customers
     """
+    import datetime as dt
+
+    from tds.progress import Progress
+    from tds.runs import Mode
+
     settings = get_settings()
-    names = list(entities) + list(more_entities)
-    chosen = [_entity(n) for n in names] if names else list(registry.ENTITIES)
+    chosen, org_ids = _choose(settings, list(entities) + list(more_entities), orgs)
     settings.require_zoho_credentials()
-    org_ids = list(orgs) or list(settings.zoho_organization_ids)
     _database(settings)
     _redis(settings)
+    mode = Mode(mode)
+    since_at = dt.datetime.fromisoformat(since) if since else None
+    if since_at is not None and since_at.tzinfo is None:
+        since_at = since_at.replace(tzinfo=dt.timezone.utc)
     if via_celery:
         from tasks import send_sync
 
         for org in org_ids:
             for entity in chosen:
-                send_sync(entity.name, org, refetch)
-                click.echo(f"queued full sync of {entity.name} for {org}")
+                send_sync(entity.name, org, refetch, mode=mode, since=since_at.isoformat() if since_at else None)
+                click.echo(f"queued {mode} sync of {entity.name} for {org}")
         return
-    _sync_here(settings, chosen, org_ids, refetch)
+    progress = Progress()
+    client = _zoho_client(settings, progress)
+    if not _plan_or_refuse(settings, client, chosen, org_ids, mode, show_plan, force):
+        return
+    with _interruptible():
+        sys.exit(_sync_here(settings, client, progress, chosen, org_ids, mode, refetch, since_at))
 
 
-def _sync_here(settings, chosen, org_ids, refetch: bool) -> None:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+def _sync_here(settings, client, progress, chosen, org_ids, mode, refetch: bool, since) -> int:
     from tds import services, sync
     from tds.zoho import ZohoAuthError
+    from tds.zoho.errors import ZohoQuotaExceeded
 
-    console = Console(stderr=True)
-    client = services.zoho_client(settings)
     enqueue = _enqueue_or_none()
-    failed = False
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as progress:
+    code = 0
+    with progress.session():
         for org in org_ids:
+            quota_spent = None
             for entity in chosen:
-                task = progress.add_task(f"{entity.name} ({org})", total=None)
+                label = f"{entity.name} ({org})"
+                if quota_spent:
+                    progress.start(label)
+                    progress.done(f"not run: {quota_spent}", failed=True)
+                    continue
+                progress.start(label)
                 try:
-                    result = sync.full_sync(settings, entity, org, client, redis=services.redis_client(settings),
-                                            progress=lambda n, t=task: progress.advance(t, n), enqueue=enqueue,
-                                            refetch=refetch)
+                    result = sync.run_sync(settings, entity, org, client, mode=mode,
+                                           redis=services.redis_client(settings), enqueue=enqueue, refetch=refetch,
+                                           since=since, progress=lambda p: progress.page(p.records, p.seen, p.pages,
+                                                                                         p.expected))
                 except sync.SyncAlreadyRunning as exc:
-                    progress.update(task, description=f"{entity.name} ({org}): {exc}")
+                    progress.done(str(exc), failed=True)
+                    code = code or EXIT_ALREADY_RUNNING
+                    continue
+                except ZohoQuotaExceeded as exc:
+                    quota_spent = f"daily Zoho quota spent until {_until(exc.retry_after)}"
+                    progress.done(quota_spent, failed=True)
+                    code = EXIT_FAILED
                     continue
                 except (ZohoAuthError, ConfigError):
                     raise  # every other entity would fail the same way: say it once
                 except Exception as exc:  # report and go on with the next entity
-                    failed = True
-                    progress.update(task, description=f"[red]{entity.name} ({org}) failed: {exc}")
+                    code = EXIT_FAILED
+                    progress.done(f"failed: {exc}", failed=True)
                     continue
-                progress.update(task, total=result.records_seen, completed=result.records_seen,
-                                description=f"{entity.name} ({org}): {result.records_written} written"
-                                + (f", {result.records_unchanged} unchanged" if result.records_unchanged else "")
-                                + (f", {result.records_failed} dead-lettered" if result.records_failed else ""))
-    if failed:
-        sys.exit(1)
+                progress.done(f"{result.records_written} written"
+                              + (f", {result.records_unchanged} unchanged" if result.records_unchanged else "")
+                              + (f", {result.records_failed} dead-lettered" if result.records_failed else "")
+                              + f", {result.api_calls} API calls")
+    return code
+
+
+def _until(seconds) -> str:
+    import datetime as dt
+
+    when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=float(seconds or 0))
+    return when.strftime("%H:%M UTC")
 
 
 def _enqueue_or_none():
@@ -198,6 +291,100 @@ def _enqueue_or_none():
         return enqueue_event
     except Exception:
         return None
+
+
+@cli.command("reconcile")
+@click.option("--repair", is_flag=True, help="Fetch missing and stale records; soft-delete what Zoho no longer has.")
+@click.option("--dry-run", is_flag=True, help="Change nothing; say what a repair would do.")
+@click.option("--entities", "-e", multiple=True, help="Entities to reconcile; default all.")
+@click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write the report as JSON to this file.")
+@click.option("--plan", "show_plan", is_flag=True, help="Print the API calls and time it will take; do nothing.")
+@click.option("--force", is_flag=True, help="Start even when the estimate exceeds today's Zoho quota.")
+@click.option("--celery", "via_celery", is_flag=True, help="Send the reconciles to the sync workers instead.")
+def reconcile_command(repair, dry_run, entities, orgs, json_file, show_plan, force, via_celery) -> None:
+    """Compare Zoho with the mirror, entity by entity.
+
+    Reports the match; with --repair it mends what differs.
+
+    Exit 0 when every entity's mismatch is within TDS_RECONCILE_ALERT_PERCENT, 1 otherwise.
+    """
+    import json as json_lib
+
+    from tds import reconcile, services
+    from tds.progress import Progress
+    from tds.runs import Mode
+
+    settings = get_settings()
+    chosen, org_ids = _choose(settings, entities, orgs)
+    settings.require_zoho_credentials()
+    _database(settings)
+    _redis(settings)
+    if via_celery:
+        from tasks import send_reconcile
+
+        for org in org_ids:
+            for entity in chosen:
+                send_reconcile(entity.name, org, repair=repair)
+                click.echo(f"queued reconcile{' with repair' if repair else ''} of {entity.name} for {org}")
+        return
+    progress = Progress()
+    client = _zoho_client(settings, progress)
+    if not _plan_or_refuse(settings, client, chosen, org_ids, Mode.RECONCILE, show_plan, force):
+        return
+
+    def on_page(entity, org):
+        progress.start(f"{entity.name} ({org})")
+        counter = {"seen": 0, "pages": 0}
+
+        def page(n):
+            counter["seen"] += n
+            counter["pages"] += 1
+            progress.page(n, counter["seen"], counter["pages"])
+
+        return page
+
+    def on_entity(rep):
+        warn = f"; {rep.warnings[0]}" if rep.warnings else ""
+        progress.done(f"{rep.match_percent:.2f} % match{warn}", failed=bool(rep.warnings))
+
+    with _interruptible(), progress.session():
+        report = reconcile.reconcile(settings, chosen, org_ids, client, repair=repair, dry_run=dry_run,
+                                     redis=services.redis_client(settings), enqueue=_enqueue_or_none(),
+                                     on_entity=on_entity, progress_for=on_page)
+    _print_report(report, dry_run)
+    if json_file:
+        with open(json_file, "w", encoding="utf-8") as fh:
+            json_lib.dump(report.as_dict(), fh, indent=2, default=str)
+    sys.exit(0 if report.healthy else EXIT_FAILED)
+
+
+def _print_report(report, dry_run: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("entity", "organization", "zoho", "here", "match %", "missing here", "gone from zoho", "stale",
+                  "drift", "repaired" if not dry_run else "would repair", "deleted" if not dry_run else "would delete",
+                  "API calls")
+    for e in report.entities:
+        table.add_row(e.entity, e.organization_id, str(e.zoho_count), str(e.here_count), f"{e.match_percent:.2f}",
+                      str(len(e.missing_here)), str(len(e.gone_from_zoho)), str(len(e.stale_here)), str(len(e.drift)),
+                      str(e.would_repair if dry_run else e.repaired), str(e.would_delete if dry_run else e.deleted),
+                      str(e.api_calls))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    console.print(table)
+    for e in report.entities:
+        for kind in ("missing_here", "gone_from_zoho", "stale_here", "drift"):
+            ids = [i for i in getattr(e, kind) if i][:5]
+            if ids:
+                console.print(f"{e.entity} {kind.replace('_', ' ')}: {', '.join(ids)}"
+                              + (" …" if len(getattr(e, kind)) > len(ids) else ""))
+        for warning in e.warnings:
+            console.print(f"[yellow]{e.entity} ({e.organization_id}): {warning}")
+    console.print(f"health score {report.health_score:.1f}/100 ({report.label})")
 
 
 # ------------------------------------------------------------------ processes
@@ -295,17 +482,23 @@ def receiver_command(bind: str, workers: int) -> None:
 
 
 @cli.command("worker", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--role", default="all", show_default=True, type=click.Choice(["webhooks", "sync", "all"]),
-              help="webhooks: the entity queues; sync: syncs and housekeeping; all: both.")
 @click.pass_context
-def worker_command(ctx, role: str) -> None:
-    """Run a Celery worker (extra arguments go to celery)."""
-    from tasks.celery_app import queues_for
+@click.option("--queues", "groups", multiple=True, type=click.Choice(["all", "webhooks", "sync", "maintenance"]),
+              help="Which queues: webhooks (one per entity), sync (syncs and reconciles), maintenance; default all.")
+def worker_command(ctx, groups) -> None:
+    """Run a Celery worker on TDS queues.
+
+    Extra arguments go to celery.
+
+    Run webhook workers and sync workers apart so a long sync never holds up webhooks:
+    tds worker --queues webhooks --queues maintenance  and  tds worker --queues sync
+    """
+    from tasks.celery_app import queues_of
 
     settings = get_settings()
     _database(settings)
     _redis(settings)
-    args = ["-A", "tasks", "worker", "-E", "-Q", ",".join(queues_for(role)), *ctx.args]
+    args = ["-A", "tasks", "worker", "-E", "-Q", ",".join(queues_of(list(groups))), *ctx.args]
     os.execvp(sys.executable, [sys.executable, "-m", "celery", *args])
 
 

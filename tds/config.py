@@ -59,6 +59,11 @@ Several organizations
     Largest webhook body accepted; larger ones get 413. Default ``1048576``.
 ``TDS_ZOHO_RATE_LIMIT``
     Requests per minute per organization, shared by all workers. Default ``100`` (Zoho's).
+``TDS_ZOHO_DAILY_LIMIT``
+    The organization's daily API calls (Zoho's plan: Free 1000, Standard 2000, Professional
+    5000, Premium and above 10000). Used to tell what is left of the day when Zoho sends no
+    ``X-Rate-Limit-Remaining``; a sync or reconcile whose estimate does not fit refuses to
+    start without ``--force``. Default ``10000``.
 ``TDS_ZOHO_TIMEOUT``
     Seconds before an HTTP call to Zoho times out. Default ``30``.
 ``TDS_ZOHO_MAX_ATTEMPTS``
@@ -84,6 +89,36 @@ Tasks
 ``TDS_INBOX_SWEEP_AFTER``
     Seconds after which an unfinished inbox event is enqueued again by the sweeper.
     Default ``300``.
+
+Sync, reconciliation and the schedule
+-------------------------------------
+``TDS_SYNC_LOOKBACK``
+    Seconds an incremental sync reads back before its cursor, so records that share the
+    cursor's second (Zoho's times have one-second resolution) are never missed. Default
+    ``300``.
+``TDS_RECONCILE_ALERT_PERCENT``
+    A reconcile exits 1 (and reports "unhealthy") when any entity's mismatch is above this
+    share. Default ``1``.
+``TDS_RECONCILE_MAX_DELETE_PERCENT``
+    A repair that would soft-delete more than this share of an entity deletes nothing for
+    that entity and says why. Default ``5``.
+``TDS_SCHEDULE_INCREMENTAL``, ``TDS_SCHEDULE_RECONCILE``, ``TDS_SCHEDULE_FULL``
+    Seconds between scheduled incremental syncs (default ``300``, entities staggered over
+    the period), reconciles with repair (default ``21600``: every 6 hours) and full syncs
+    (default ``0``: off; the reconcile finds what a full sync would). ``0`` turns one off.
+``TDS_SCHEDULE_RECONCILE_REPAIR``
+    Whether the scheduled reconcile repairs what it finds. Default ``true``.
+``TDS_SCHEDULE_SWEEP``, ``TDS_SCHEDULE_CLEANUP``
+    Seconds between inbox sweeps (default ``60``) and cleanups (default ``86400``: finished
+    inbox events past their retention, and runs left ``running`` by a process that died).
+``TDS_INBOX_RETENTION_DAYS``
+    Finished inbox events older than this are deleted by the cleanup. Default ``30``.
+``TDS_RUN_STALE_AFTER``
+    Seconds without a heartbeat after which a run still marked ``running`` is taken for
+    dead (its process was killed) and marked ``aborted``. Default ``1800``.
+``TDS_ADMIN_TOKEN``
+    Bearer token of the admin API (``/api/zoho/bulk-sync/…``, ``/api/zoho/reconcile/…``);
+    separate from the webhook secret. Unset: the admin API answers 403.
 
 Logging
 -------
@@ -154,6 +189,16 @@ def _float(name: str, raw: str) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     if value <= 0:
         raise ConfigError(f"{name} must be greater than 0, got {value}")
+    return value
+
+
+def _percent(name: str, raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number from 0 to 100, got {raw!r}") from None
+    if not 0 <= value <= 100:
+        raise ConfigError(f"{name} must be from 0 to 100, got {value}")
     return value
 
 
@@ -249,6 +294,7 @@ class Settings:
     webhook_max_bytes: int = _setting("TDS_WEBHOOK_MAX_BYTES", "1048576", _int(1024))
 
     zoho_rate_limit: int = _setting("TDS_ZOHO_RATE_LIMIT", "100", _int(1))
+    zoho_daily_limit: int = _setting("TDS_ZOHO_DAILY_LIMIT", "10000", _int(1))
     zoho_timeout: float = _setting("TDS_ZOHO_TIMEOUT", "30", _float)
     zoho_max_attempts: int = _setting("TDS_ZOHO_MAX_ATTEMPTS", "4", _int(1))
     zoho_breaker_failures: int = _setting("TDS_ZOHO_BREAKER_FAILURES", "5", _int(1))
@@ -259,6 +305,18 @@ class Settings:
     task_max_retries: int = _setting("TDS_TASK_MAX_RETRIES", "8", _int(0))
     task_retry_backoff_max: int = _setting("TDS_TASK_RETRY_BACKOFF_MAX", "300", _int(1))
     inbox_sweep_after: int = _setting("TDS_INBOX_SWEEP_AFTER", "300", _int(1))
+    sync_lookback: int = _setting("TDS_SYNC_LOOKBACK", "300", _int(0))
+    reconcile_alert_percent: float = _setting("TDS_RECONCILE_ALERT_PERCENT", "1", _percent)
+    reconcile_max_delete_percent: float = _setting("TDS_RECONCILE_MAX_DELETE_PERCENT", "5", _percent)
+    schedule_incremental: int = _setting("TDS_SCHEDULE_INCREMENTAL", "300", _int(0))
+    schedule_reconcile: int = _setting("TDS_SCHEDULE_RECONCILE", "21600", _int(0))
+    schedule_full: int = _setting("TDS_SCHEDULE_FULL", "0", _int(0))
+    schedule_reconcile_repair: bool = _setting("TDS_SCHEDULE_RECONCILE_REPAIR", "true", _bool)
+    schedule_sweep: int = _setting("TDS_SCHEDULE_SWEEP", "60", _int(0))
+    schedule_cleanup: int = _setting("TDS_SCHEDULE_CLEANUP", "86400", _int(0))
+    inbox_retention_days: int = _setting("TDS_INBOX_RETENTION_DAYS", "30", _int(1))
+    run_stale_after: int = _setting("TDS_RUN_STALE_AFTER", "1800", _int(60))
+    admin_token: str = _setting("TDS_ADMIN_TOKEN", "", _text, secret=True)
     log_level: str = _setting("TDS_LOG_LEVEL", "INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True))
     #: per-organization overrides from ``ZOHO_<ORGID>_*``: ``((org, ((key, value), ...)), ...)``
     org_overrides: tuple = field(default=(), metadata={"env": None, "secret": True})

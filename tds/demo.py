@@ -8,7 +8,7 @@ The demo never touches your setup. It ignores ``TDS_DATABASE_URL``, ``TDS_REDIS_
 every other ``TDS_*``/``ZOHO_*`` setting (and ``.env``):
 
 * database: ``--database URL``, else the SQLite file ``tds-demo.db`` in the current folder.
-  The demo marks its database (table ``tds_demo``) and refuses, with exit code 6, a
+  The demo marks its database (table ``tds_demo``) and refuses, with exit code 8, a
   database that holds rows but no mark: that is somebody's data.
 * Redis: ``--redis URL``, else a private ``redis-server`` on a free port, started and
   stopped by the demo. Without a ``redis-server`` binary it falls back to db

@@ -9,15 +9,19 @@ table with what to do for each code.
 code   meaning
 =====  ==========================================================================
 0      done
-1      the command ran and found a problem (a sync failed, a doctor check ✘,
-       a migration is pending, the demo's changes did not all land)
+1      the command ran and found a problem (a sync failed, a reconcile found a
+       mismatch, a doctor check ✘, a migration is pending, the demo's changes
+       did not all land)
 2      usage or configuration: a bad option, an unknown entity, a missing or
        malformed setting
-3      the database: unreachable, missing, or its schema is not current
-4      Redis: unreachable
-5      Zoho: the credentials were refused, or Zoho could not be reached
-6      refused to touch data that is not TDS's to touch (the demo and a
+3      another run of an entity holds its lock (sync, reconcile)
+4      refused: the sync's estimate does not fit today's Zoho quota
+5      the database: unreachable, missing, or its schema is not current
+6      Redis: unreachable
+7      Zoho: the credentials were refused, or Zoho could not be reached
+8      refused to touch data that is not TDS's to touch (the demo and a
        database holding real data)
+130    interrupted by Ctrl-C (143: by SIGTERM); a run is marked aborted
 =====  ==========================================================================
 """
 
@@ -32,10 +36,14 @@ class ExitCode(enum.IntEnum):
     OK = 0
     PROBLEM = 1
     USAGE = 2
-    DATABASE = 3
-    REDIS = 4
-    ZOHO = 5
-    REFUSED = 6
+    ALREADY_RUNNING = 3
+    OVER_BUDGET = 4
+    DATABASE = 5
+    REDIS = 6
+    ZOHO = 7
+    REFUSED = 8
+    INTERRUPTED = 130
+    TERMINATED = 143
 
 
 class Failure(Exception):

@@ -276,3 +276,18 @@ def sweep(engine, older_than: dt.timedelta, enqueue: Callable[[int, str], None])
     for event_id, entity in due:
         enqueue(event_id, entity)
     return len(due)
+
+
+def purge_finished(engine, older_than: dt.timedelta, batch: int = 1000) -> int:
+    """Delete DONE events processed longer ago than ``older_than``, in batches; returns how
+    many. DEAD events stay with their dead letters until an operator purges those."""
+    cutoff = utcnow() - older_than
+    total = 0
+    while True:
+        with engine.begin() as conn:
+            ids = conn.execute(sa.select(inbox_events.c.id).where(
+                inbox_events.c.status == Status.DONE, inbox_events.c.processed_at < cutoff).limit(batch)).scalars().all()
+            if not ids:
+                return total
+            conn.execute(sa.delete(inbox_events).where(inbox_events.c.id.in_(ids)))
+        total += len(ids)

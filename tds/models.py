@@ -160,6 +160,7 @@ sync_state = _per_entity_table(
     sa.Column("cursor", UTCDateTime()),  # newest Zoho last_modified_time seen
     sa.Column("last_full_sync_at", UTCDateTime()),
     sa.Column("last_incremental_sync_at", UTCDateTime()),
+    sa.Column("last_reconcile_at", UTCDateTime()),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("organization_id", "entity"),
 )
@@ -167,12 +168,19 @@ sync_state = _per_entity_table(
 sync_runs = _per_entity_table(
     "tds_sync_runs",
     sa.Column("mode", sa.String(16), nullable=False),  # full | incremental | reconcile
-    sa.Column("status", sa.String(16), nullable=False),  # running | succeeded | failed
+    sa.Column("status", sa.String(16), nullable=False),  # queued | running | succeeded | failed | aborted
     sa.Column("started_at", UTCDateTime(), nullable=False),
     sa.Column("finished_at", UTCDateTime()),
+    sa.Column("heartbeat_at", UTCDateTime()),  # renewed after every page
+    sa.Column("holder", sa.String(200)),  # host:pid of the process running it
+    sa.Column("params", JSONType),  # what was asked for (entities, since, repair, dry run …)
     sa.Column("records_seen", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("records_written", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("records_unchanged", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("records_failed", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("records_deleted", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("api_calls", sa.Integer(), nullable=False, server_default="0"),  # retries not counted
+    sa.Column("report", JSONType),  # a reconcile's findings
     sa.Column("error", sa.Text()),
     sa.Index("ix_tds_sync_runs_org_entity_started", "organization_id", "entity", "started_at"),
 )

@@ -13,13 +13,10 @@ import enum
 import logging
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
-
 from tds import inbox, registry
 from tds.config import Settings
-from tds.db import get_engine, utcnow
+from tds.db import get_engine
 from tds.mapping import MapContext, Mapped
-from tds.models import metadata
 from tds.registry import Entity
 from tds.sinks import sql as sql_sink
 from tds.webhook_payload import extract_record
@@ -77,14 +74,8 @@ def _gone(engine, event, entity: Entity) -> Outcome:
     A fetch asked for by a reference that Zoho does not know is an error an operator must
     see, so it is raised (and dead-lettered) when there is no row to mark.
     """
-    tbl = metadata.tables[entity.table]
     with engine.begin() as conn:
-        marked = conn.execute(
-            sa.update(tbl)
-            .where(tbl.c.organization_id == event.organization_id,
-                   tbl.c[entity.zoho_id_column] == event.zoho_id, tbl.c.deleted_at.is_(None))
-            .values(deleted_at=utcnow())
-        ).rowcount
+        marked = sql_sink.soft_delete(conn, entity, event.organization_id, [event.zoho_id])
         if not marked and event.source == inbox.Source.FETCH:
             raise ZohoNotFound(f"{entity.name} {event.zoho_id} is referenced but does not exist in Zoho")
         inbox.finish(conn, event.id, note=f"{entity.name} {event.zoho_id} not found in Zoho: marked deleted")

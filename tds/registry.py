@@ -1,7 +1,8 @@
 """The entity registry: the one place each Zoho entity TDS mirrors is described.
 
-Receiver routes, Celery queues, full and incremental sync, reconciliation, the simulator
-and the status page all read this table. An entry says how Zoho serves the entity (API,
+Receiver routes, Celery queues, event processing, sync and the demo all read this table
+(the simulator, which plays Zoho, keeps Zoho's own description in :mod:`tds.simulator`).
+An entry says how Zoho serves the entity (API,
 paths, keys, webhooks) and names its mapper and its main table; what the tables themselves
 say is read from them, never written here again: the Zoho id column, the child tables (and
 their keys), and the references to other entities' rows (each foreign key names the Zoho id
@@ -78,6 +79,11 @@ class Entity:
     route_field: str | None = None  # a field whose value picks the entity (contact_type)
     route_value: str | None = None
     pagination: str = "page_context"  # or ``crm_info``
+    # incremental sync (tds.sync): the list parameter that takes "modified at or after"
+    # (None: the endpoint has none), and the list parameters that sort it newest first
+    # (empty: it cannot be sorted so)
+    modified_filter: str | None = "last_modified_time"
+    modified_sort: tuple[tuple[str, str], ...] = ()
 
     @property
     def queue(self) -> str:
@@ -127,6 +133,9 @@ class Entity:
         return self.detail_path.format(id=zoho_id)
 
 
+NEWEST_FIRST = (("sort_column", "last_modified_time"), ("sort_order", "D"))  # Books contacts/sales orders, Inventory items
+
+
 def _paths(path: str, key: str) -> dict[str, str]:
     """Books' and Inventory's usual endpoints: ``GET /{path}`` listing under ``path``, and
     ``GET /{path}/{id}`` answering under ``key``."""
@@ -134,7 +143,7 @@ def _paths(path: str, key: str) -> dict[str, str]:
 
 
 def _document(name: str, path: str, key: str, mapper: Callable, *, party: str = "customer", balance: bool = True,
-              webhook_slugs: tuple[str, ...], payload_keys: tuple[str, ...]) -> Entity:
+              webhook_slugs: tuple[str, ...], payload_keys: tuple[str, ...], **more) -> Entity:
     """Invoices, credit notes, bills and sales orders: one shape of Books list and record
     (``{key}_id``, ``{key}_number``, the party, Zoho's figures, lines only in the detail)."""
     figures = ("sub_total", "tax_total", "total", *(("balance",) if balance else ()))
@@ -149,6 +158,7 @@ def _document(name: str, path: str, key: str, mapper: Callable, *, party: str = 
         required_fields=(f"{key}_id", f"{key}_number", f"{party}_id", "date", "status", *figures, "last_modified_time"),
         webhook_slugs=webhook_slugs,
         payload_keys=payload_keys,
+        **more,
     )
 
 
@@ -167,6 +177,8 @@ def _crm(module: str, mapper: Callable, name_field: str) -> Entity:
         modified_field="Modified_Time",
         required_fields=("id", name_field, "Modified_Time"),
         pagination="crm_info",
+        modified_filter=None,  # CRM takes If-Modified-Since, a header; sorting serves as well
+        modified_sort=(("sort_by", "Modified_Time"), ("sort_order", "desc")),
     )
 
 
@@ -187,6 +199,7 @@ def _contacts(kind: str, mapper: Callable) -> Entity:
         payload_keys=("contact", kind),
         route_field="contact_type",
         route_value=kind,
+        modified_sort=NEWEST_FIRST,
     )
 
 
@@ -200,6 +213,7 @@ ENTITIES: tuple[Entity, ...] = (
         table="warehouses",
         mapper=items.map_warehouse,
         modified_field=None,
+        modified_filter=None,
         required_fields=("warehouse_id", "warehouse_name"),
     ),
     Entity(
@@ -215,6 +229,7 @@ ENTITIES: tuple[Entity, ...] = (
         bulk_detail=("/itemdetails", "item_ids", 100),
         webhook_slugs=("products", "items"),
         payload_keys=("item",),
+        modified_sort=NEWEST_FIRST,
     ),
     _contacts("customer", contacts.map_customer),
     _contacts("vendor", contacts.map_vendor),
@@ -237,7 +252,8 @@ ENTITIES: tuple[Entity, ...] = (
     _document("bills", "bills", "bill", documents.map_bill, party="vendor",
               webhook_slugs=("bills",), payload_keys=("bill",)),
     _document("sales_orders", "salesorders", "salesorder", documents.map_sales_order, balance=False,
-              webhook_slugs=("orders", "salesorders"), payload_keys=("salesorder", "sales_order")),
+              webhook_slugs=("orders", "salesorders"), payload_keys=("salesorder", "sales_order"),
+              modified_sort=NEWEST_FIRST),
     Entity(
         name="users",
         api="books",
@@ -248,6 +264,7 @@ ENTITIES: tuple[Entity, ...] = (
         required_fields=("user_id", "name", "email"),
         webhook_slugs=("users",),
         payload_keys=("user",),
+        modified_filter=None,
     ),
     Entity(
         name="price_lists",
@@ -260,6 +277,7 @@ ENTITIES: tuple[Entity, ...] = (
         required_fields=("pricebook_id", "name", "pricebook_type"),
         webhook_slugs=("prices", "pricebooks"),
         payload_keys=("pricebook", "price_list"),
+        modified_filter=None,
     ),
     Entity(
         name="stock_adjustments",

@@ -1,43 +1,55 @@
-"""Full sync: page through an entity's Zoho list and upsert every record.
+"""Full and incremental sync: page through an entity's Zoho list and upsert what changed.
+
+**Full sync** reads every list page. **Incremental sync** reads only what changed since the
+entity's cursor — the newest Zoho ``last_modified_time`` a sync of it has applied, kept in
+``tds_sync_state`` per (organization, entity) — less a lookback window
+(``TDS_SYNC_LOOKBACK``, 5 minutes by default), because Zoho's times have one-second
+resolution and two records can share the cursor's second across a run boundary. It asks
+Zoho for ``last_modified_time`` at or after that time where the endpoint takes the filter,
+sorted newest first where the endpoint can sort by it (the registry says which, per
+entity), and it checks both on its side: rows older than the window are dropped, and on a
+list sorted newest first the first older row ends the run, so a Zoho endpoint that ignores
+the filter costs pages but never misses a change. The document ``date`` is never a cursor:
+an edit to an old payment moves its ``last_modified_time``, not its date. The cursor moves
+only when the whole window has been written; a run that fails or is aborted leaves it where
+it was, so the next run reads the same window again.
 
 Lists leave out what only details carry (line items, per-warehouse stock, contact
 persons); for such entities each page is completed with detail calls, in bulk where Zoho
-has a bulk endpoint (``/itemdetails``, 100 ids a call). Records already stored at the
-Zoho time their list row shows are not fetched again, so only the first full sync pays a
-detail call per record. Each page is written in one
-transaction through the same stale-write-guarded upsert webhooks use, so a sync running
-beside webhook processing can never put an older version over a newer one.
+has a bulk endpoint (``/itemdetails``, 100 ids a call). Records already stored at the Zoho
+time their list row shows, with every listed field equal, are not fetched again, so only
+new and changed records cost a detail call. Each page is written in one transaction
+through the same stale-write-guarded upsert webhooks use, so a sync running beside webhook
+processing can never put an older version over a newer one.
 
-Syncs of the same (organization, entity) never overlap: a Redis lock is held for the run.
-The lock lives a few minutes and is renewed after every page, so a sync that is killed
-frees it soon, while a long one keeps it.
+Runs of the same (organization, entity) never overlap: see :mod:`tds.runs`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import redis as redis_lib
 import sqlalchemy as sa
 
-from tds import deadletters, inbox, registry
+from tds import deadletters, inbox, registry, runs
 from tds.config import Settings
-from tds.db import get_engine, utcnow
+from tds.db import UTC, get_engine, utcnow
 from tds.mapping import MapContext, MappingError, parse_zoho_time
-from tds.models import sync_runs, sync_state
+from tds.models import sync_state
 from tds.registry import Entity
+from tds.runs import Mode, RunStatus
 from tds.sinks import sql as sql_sink
 
 log = logging.getLogger(__name__)
 
-LOCK_TIMEOUT_SECONDS = 600  # renewed after every page
+MAX_PER_PAGE = 200
 
-
-class SyncAlreadyRunning(RuntimeError):
-    pass
+SyncAlreadyRunning = runs.AlreadyRunning
 
 
 @dataclass
@@ -45,98 +57,187 @@ class SyncResult:
     entity: str
     organization_id: str
     run_id: int
+    mode: Mode = Mode.FULL
     records_seen: int = 0
     records_written: int = 0
     records_failed: int = 0
     records_unchanged: int = 0  # not fetched again: stored at the same Zoho time
+    records_deleted: int = 0
     api_calls: int = 0  # list pages and detail calls asked for (retries not counted)
+    pages: int = 0
     seconds: float = 0.0
+    since: dt.datetime | None = None  # an incremental run's window start
     follow_up: list[tuple[int, str]] = field(default_factory=list)
 
+    def counts(self) -> dict:
+        return {name: getattr(self, name) for name in runs.COUNTS}
 
-def _lock_name(organization_id: str, entity: Entity) -> str:
-    return f"tds:lock:sync:{organization_id}:{entity.name}"
+
+@dataclass(frozen=True)
+class PageDone:
+    """What a progress callback hears after every page."""
+
+    entity: str
+    organization_id: str
+    records: int  # records on this page
+    seen: int  # records so far
+    pages: int
+    expected: int | None  # records expected in all (rows here), when known
 
 
-def full_sync(
-    settings: Settings,
-    entity: Entity,
-    organization_id: str,
-    client,
-    redis: redis_lib.Redis | None = None,
-    progress: Callable[[int], None] | None = None,
-    enqueue: Callable[[int, str], None] | None = None,
-    refetch: bool = False,
-) -> SyncResult:
+def zoho_time(when: dt.datetime) -> str:
+    """Zoho's ``last_modified_time`` filter value, in UTC: ``2024-02-26T13:44:57+0000``."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def full_sync(settings: Settings, entity: Entity, organization_id: str, client, **kwargs) -> SyncResult:
     """Page through ``entity`` and write every record; see the module docstring.
 
     ``refetch`` fetches the details of records stored at the same Zoho time too (a repair
     run); by default only new and changed records cost a detail call.
     """
-    redis = redis or redis_lib.Redis.from_url(settings.redis_url)
-    lock = redis.lock(_lock_name(organization_id, entity), timeout=LOCK_TIMEOUT_SECONDS, blocking=False)
-    if not lock.acquire(blocking=False):
-        raise SyncAlreadyRunning(f"a sync of {entity.name} for organization {organization_id} is already running")
-    try:
-        return _run(settings, entity, organization_id, client, progress, enqueue, refetch, renew=lock.reacquire)
-    finally:
-        try:
-            lock.release()
-        except redis_lib.exceptions.LockError:
-            log.warning("sync lock for %s/%s expired before the run ended", organization_id, entity.name)
+    return run_sync(settings, entity, organization_id, client, mode=Mode.FULL, **kwargs)
 
 
-def _run(settings, entity, organization_id, client, progress, enqueue, refetch, renew) -> SyncResult:
+def incremental_sync(settings: Settings, entity: Entity, organization_id: str, client, since=None,
+                     **kwargs) -> SyncResult:
+    """Sync what changed since the cursor (or ``since``); a full sync when there is no cursor yet."""
+    return run_sync(settings, entity, organization_id, client, mode=Mode.INCREMENTAL, since=since, **kwargs)
+
+
+def run_sync(
+    settings: Settings,
+    entity: Entity,
+    organization_id: str,
+    client,
+    mode: Mode = Mode.FULL,
+    redis: redis_lib.Redis | None = None,
+    progress: Callable[[PageDone], None] | None = None,
+    enqueue: Callable[[int, str], None] | None = None,
+    refetch: bool = False,
+    since: dt.datetime | None = None,
+    per_page: int = MAX_PER_PAGE,
+    run_id: int | None = None,
+) -> SyncResult:
+    """One run under the (organization, entity) lock; ``run_id`` continues a queued run."""
     engine = get_engine(settings.database_url)
-    started = time.monotonic()
+    redis = redis or redis_lib.Redis.from_url(settings.redis_url)
+    params = {"refetch": refetch, "since": since.isoformat() if since else None, "per_page": per_page}
     with engine.begin() as conn:
-        run_id = conn.execute(
-            sa.insert(sync_runs)
-            .values(organization_id=organization_id, entity=entity.name, mode="full", status="running",
-                    started_at=utcnow())
-            .returning(sync_runs.c.id)
-        ).scalar_one()
-    result = SyncResult(entity.name, organization_id, run_id)
-    ctx = MapContext(organization_id, settings)
+        if run_id is None:
+            run_id = runs.create(conn, organization_id, entity.name, mode, params=params)
+        else:
+            runs.start(conn, run_id)
+    lock = runs.RunLock(redis, organization_id, entity.name)
+    try:
+        lock.acquire(run_id)
+    except runs.AlreadyRunning as exc:
+        with engine.begin() as conn:
+            runs.finish(conn, run_id, RunStatus.SKIPPED, error=str(exc))
+        raise
+    try:
+        runs.recover_stale(engine, redis, organization_id=organization_id, entity=entity.name)
+        return _run(settings, engine, entity, organization_id, client, mode, run_id, progress, enqueue, refetch,
+                    since, per_page, lock.renew)
+    finally:
+        lock.release()
+
+
+def _run(settings, engine, entity: Entity, organization_id: str, client, mode: Mode, run_id: int, progress,
+         enqueue, refetch: bool, since, per_page: int, renew) -> SyncResult:
+    started = time.monotonic()
+    result = SyncResult(entity.name, organization_id, run_id, mode)
+    cursor = _cursor(engine, organization_id, entity)
+    if mode is Mode.INCREMENTAL and since is None and cursor is not None:
+        since = cursor - dt.timedelta(seconds=settings.sync_lookback)
+    if mode is Mode.INCREMENTAL and since is None and entity.modified_field:
+        log.info("%s (%s) has no cursor yet: reading every page", entity.name, organization_id)
+    result.since = since if entity.modified_field else None
+    expected = None if result.since else _rows_here(engine, entity, organization_id)
     newest = None
     try:
-        for page in client.iter_pages(entity, organization_id):
-            with engine.connect() as conn:
-                records, unchanged = _complete(conn, entity, organization_id, client, page, refetch)
-            result.records_unchanged += unchanged
-            result.api_calls += 1 + (_detail_calls(entity, len(page) - unchanged) if records is not page else 0)
-            mapped, refused = [], []
-            for record in records:
-                try:
-                    mapped.append(registry.route(entity, record).map(record, ctx))
-                except MappingError as exc:
-                    refused.append((record, exc))
-            result.records_failed += len(refused)
-            with engine.begin() as conn:
-                for record, exc in refused:  # the record is kept whole; the rest of the page goes on
-                    deadletters.add(conn, task_name="tds.sync_entity", entity=entity.name, exc=exc,
-                                    payload={"record": record}, organization_id=organization_id,
-                                    zoho_id=str(record.get(entity.id_field) or "") or None)
-                written = sql_sink.write(conn, mapped)
-                result.follow_up += inbox.request_missing(conn, written.missing)
-            result.records_seen += len(page)
-            result.records_written += written.written
-            page_newest = _newest(entity, page)
+        for page in _pages(client, entity, organization_id, result.since, per_page, result):
+            write_page(settings, engine, entity, organization_id, client, page, result, refetch=refetch)
+            page_newest = newest_time(entity, page)
             if page_newest and (newest is None or page_newest > newest):
                 newest = page_newest
             if enqueue:
                 for event_id, name in result.follow_up:
                     enqueue(event_id, name)
                 result.follow_up = []
+            with engine.begin() as conn:
+                runs.heartbeat(conn, run_id, result.counts())
             if progress:
-                progress(len(page))
+                progress(PageDone(entity.name, organization_id, len(page), result.records_seen, result.pages,
+                                  expected))
             renew()
-    except Exception as exc:
-        _finish(engine, result, "failed", str(exc)[:4000])
+    except BaseException as exc:
+        status = RunStatus.ABORTED if isinstance(exc, (KeyboardInterrupt, runs.RunInterrupted)) else RunStatus.FAILED
+        result.seconds = time.monotonic() - started
+        with engine.begin() as conn:
+            runs.finish(conn, run_id, status, result.counts(), error=(str(exc) or exc.__class__.__name__)[:4000])
         raise
     result.seconds = time.monotonic() - started
-    _finish(engine, result, "succeeded", None, cursor=newest)
+    with engine.begin() as conn:
+        runs.finish(conn, run_id, RunStatus.SUCCEEDED, result.counts())
+        _advance_cursor(conn, result, newest)
     return result
+
+
+def _pages(client, entity: Entity, organization_id: str, since, per_page: int, result: SyncResult
+           ) -> Iterator[list[dict]]:
+    """The list pages to write: every page, or (``since``) only rows modified since then."""
+    params = {}
+    if since is not None:
+        if entity.modified_filter:
+            params[entity.modified_filter] = zoho_time(since)
+        params.update(dict(entity.modified_sort))
+    for page in client.iter_pages(entity, organization_id, params, per_page=per_page):
+        result.api_calls += 1
+        result.pages += 1
+        if since is None:
+            yield page
+            continue
+        times = [_time_of(entity, row) for row in page]
+        fresh = [row for row, when in zip(page, times) if when is None or when >= since]
+        if fresh:
+            yield fresh
+        if entity.modified_sort and len(fresh) < len(page) and _newest_first(times):
+            return  # sorted newest first: everything after this page is older still
+
+
+def write_page(settings: Settings, engine, entity: Entity, organization_id: str, client, page: list[dict],
+               result: SyncResult, refetch: bool = False) -> None:
+    """Complete ``page`` with details where needed, map it and write it in one transaction.
+
+    A record that cannot be mapped is dead-lettered whole, with the reason; the rest of the
+    page is written. Counts go into ``result``; missing references become fetch requests
+    in ``result.follow_up``.
+    """
+    with engine.connect() as conn:
+        records, unchanged = _complete(conn, entity, organization_id, client, page, refetch)
+    result.records_unchanged += unchanged
+    if records is not page:
+        result.api_calls += _detail_calls(entity, len(page) - unchanged)
+    ctx = MapContext(organization_id, settings)
+    mapped, refused = [], []
+    for record in records:
+        try:
+            mapped.append(registry.route(entity, record).map(record, ctx))
+        except MappingError as exc:
+            refused.append((record, exc))
+    result.records_failed += len(refused)
+    with engine.begin() as conn:
+        for record, exc in refused:  # the record is kept whole; the rest of the page goes on
+            deadletters.add(conn, task_name="tds.sync_entity", entity=entity.name, exc=exc,
+                            payload={"record": record}, organization_id=organization_id,
+                            zoho_id=str(record.get(entity.id_field) or "") or None)
+        written = sql_sink.write(conn, mapped)
+        result.follow_up += inbox.request_missing(conn, written.missing)
+    result.records_seen += len(page)
+    result.records_written += written.written
 
 
 def _complete(conn, entity: Entity, organization_id: str, client, page: list[dict], refetch: bool
@@ -153,7 +254,7 @@ def _complete(conn, entity: Entity, organization_id: str, client, page: list[dic
     if not (entity.list_omits and entity.detail_path) or not page:
         return page, 0
     ids = [str(r[entity.id_field]) for r in page if r.get(entity.id_field) not in (None, "")]
-    unchanged = set() if refetch else _unchanged(conn, entity, organization_id, page)
+    unchanged = set() if refetch else unchanged_ids(conn, entity, organization_id, page)
     wanted = [i for i in ids if i not in unchanged]
     return (client.get_bulk_details(entity, organization_id, wanted) if wanted else []), len(ids) - len(wanted)
 
@@ -165,59 +266,87 @@ def _detail_calls(entity: Entity, fetched: int) -> int:
     return fetched
 
 
-def _unchanged(conn, entity: Entity, organization_id: str, page: list[dict]) -> set[str]:
+def stored_versions(conn, entity: Entity, organization_id: str, ids: Iterable[str]):
+    """``(zoho id, Zoho time, raw record)`` of the live rows here among ``ids``."""
+    tbl = sql_sink.table(entity.table)
+    idcol = tbl.c[entity.zoho_id_column]
+    return conn.execute(
+        sa.select(idcol, tbl.c.zoho_last_modified_time, tbl.c.zoho_metadata).where(
+            tbl.c.organization_id == organization_id, idcol.in_(list(ids)), tbl.c.deleted_at.is_(None)
+        )
+    ).fetchall()
+
+
+def unchanged_ids(conn, entity: Entity, organization_id: str, page: list[dict]) -> set[str]:
     if not entity.modified_field:
         return set()
     listed = {str(row[entity.id_field]): row for row in page if row.get(entity.id_field) not in (None, "")}
-    tbl = sql_sink.table(entity.table)
-    idcol = tbl.c[entity.zoho_id_column]
-    stored = conn.execute(
-        sa.select(idcol, tbl.c.zoho_last_modified_time, tbl.c.zoho_metadata).where(
-            tbl.c.organization_id == organization_id, idcol.in_(list(listed)), tbl.c.deleted_at.is_(None)
-        )
-    )
-    return {zid for zid, modified, raw in stored if _same(entity, listed[zid], modified, raw)}
+    return {zid for zid, modified, raw in stored_versions(conn, entity, organization_id, listed)
+            if same_as_listed(entity, listed[zid], modified, raw)}
 
 
-def _same(entity: Entity, row: dict, stored_time, stored_raw) -> bool:
-    try:
-        listed_time = parse_zoho_time(row.get(entity.modified_field))
-    except MappingError:
-        return False
+def same_as_listed(entity: Entity, row: dict, stored_time, stored_raw) -> bool:
+    """Whether the stored record is the version this list row shows (time and every listed field)."""
+    listed_time = _time_of(entity, row)
     if stored_time is None or listed_time != stored_time or not isinstance(stored_raw, dict):
         return False
     return all(stored_raw[key] == value for key, value in row.items() if key in stored_raw)
 
 
-def _newest(entity: Entity, page: list[dict]):
-    times = []
-    for row in page:
-        try:
-            times.append(parse_zoho_time(row.get(entity.modified_field)) if entity.modified_field else None)
-        except MappingError:
-            continue
-    return max(filter(None, times), default=None)
+def _time_of(entity: Entity, row: dict):
+    if not entity.modified_field:
+        return None
+    try:
+        return parse_zoho_time(row.get(entity.modified_field))
+    except MappingError:
+        return None
 
 
-def _finish(engine, result: SyncResult, status: str, error: str | None, cursor=None) -> None:
+def _newest_first(times: list) -> bool:
+    known = [t for t in times if t is not None]
+    return all(a >= b for a, b in zip(known, known[1:]))
+
+
+def newest_time(entity: Entity, page: list[dict]):
+    return max(filter(None, (_time_of(entity, row) for row in page)), default=None)
+
+
+def _rows_here(engine, entity: Entity, organization_id: str) -> int | None:
+    tbl = sql_sink.table(entity.table)
+    with engine.connect() as conn:
+        n = conn.execute(sa.select(sa.func.count()).select_from(tbl).where(
+            tbl.c.organization_id == organization_id, tbl.c.deleted_at.is_(None))).scalar()
+    return n or None
+
+
+def _cursor(engine, organization_id: str, entity: Entity):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sync_state.c.cursor).where(
+            sync_state.c.organization_id == organization_id, sync_state.c.entity == entity.name)).scalar()
+
+
+def _advance_cursor(conn, result: SyncResult, newest) -> None:
+    """Record the run in ``tds_sync_state``; the cursor only ever moves forward."""
     now = utcnow()
-    with engine.begin() as conn:
+    stamp = {Mode.FULL: "last_full_sync_at", Mode.INCREMENTAL: "last_incremental_sync_at"}[result.mode]
+    touch_state(conn, result.organization_id, result.entity, **{stamp: now})
+    if newest is not None:
         conn.execute(
-            sa.update(sync_runs)
-            .where(sync_runs.c.id == result.run_id)
-            .values(status=status, finished_at=now, error=error, records_seen=result.records_seen,
-                    records_written=result.records_written, api_calls=result.api_calls)
+            sa.update(sync_state)
+            .where(sync_state.c.organization_id == result.organization_id, sync_state.c.entity == result.entity,
+                   sa.or_(sync_state.c.cursor.is_(None), sync_state.c.cursor < newest))
+            .values(cursor=newest)
         )
-        if status != "succeeded":
-            return
-        existing = conn.execute(
-            sa.select(sync_state).where(sync_state.c.organization_id == result.organization_id,
-                                        sync_state.c.entity == result.entity)
-        ).first()
-        if existing is None:
-            conn.execute(sa.insert(sync_state).values(organization_id=result.organization_id, entity=result.entity,
-                                                      cursor=cursor, last_full_sync_at=now, updated_at=now))
-        else:
-            new_cursor = max(filter(None, (existing.cursor, cursor)), default=None)
-            conn.execute(sa.update(sync_state).where(sync_state.c.id == existing.id)
-                         .values(cursor=new_cursor, last_full_sync_at=now, updated_at=now))
+
+
+def touch_state(conn, organization_id: str, entity: str, **values) -> None:
+    """Upsert the (organization, entity) row of ``tds_sync_state`` with ``values``."""
+    now = utcnow()
+    updated = conn.execute(
+        sa.update(sync_state)
+        .where(sync_state.c.organization_id == organization_id, sync_state.c.entity == entity)
+        .values(updated_at=now, **values)
+    ).rowcount
+    if not updated:
+        conn.execute(sa.insert(sync_state).values(organization_id=organization_id, entity=entity, updated_at=now,
+                                                  **values))

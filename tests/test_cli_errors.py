@@ -44,16 +44,16 @@ def test_missing_database_url_says_what_to_set_and_creates_nothing(tmp_path):
 
 def test_database_down_or_missing(tmp_path, database_url):
     down = tds("db", "current", cwd=tmp_path, TDS_DATABASE_URL="postgresql://tds:dbpass1234@127.0.0.1:1/erp")
-    line = assert_one_line_failure(down, 3, "unreachable", "start PostgreSQL")
+    line = assert_one_line_failure(down, 5, "unreachable", "start PostgreSQL")
     assert lines(down.stderr)[0] == "database: postgresql+psycopg2://tds:***@127.0.0.1:1/erp"
     assert "dbpass1234" not in down.stdout + down.stderr and "***" in line
 
     missing = tds("sync", "-e", "items", cwd=tmp_path, TDS_DATABASE_URL=f"{PG_HOST_URL}/tds_no_such_db", **CREDENTIALS)
-    assert_one_line_failure(missing, 3, "does not exist", "createdb tds_no_such_db")
+    assert_one_line_failure(missing, 5, "does not exist", "createdb tds_no_such_db")
 
     empty = tmp_path / "empty.db"
     old = tds("inbox", "sweep", cwd=tmp_path, TDS_DATABASE_URL=f"sqlite:///{empty}")
-    assert_one_line_failure(old, 3, "tds db upgrade")
+    assert_one_line_failure(old, 5, "tds db upgrade")
 
 
 def test_every_postgresql_url_form_works_and_the_database_is_named_first(tmp_path, database_url):
@@ -69,7 +69,7 @@ def test_redis_down(tmp_path, database_url):
     env = {"TDS_DATABASE_URL": database_url, "TDS_REDIS_URL": "redis://:redispass99@127.0.0.1:1/0", **CREDENTIALS}
     for args in (("sync", "--celery", "-e", "items"), ("inbox", "sweep"), ("dead-letters", "replay", "--all")):
         proc = tds(*args, cwd=tmp_path, **env)
-        line = assert_one_line_failure(proc, 4, "Redis", "unreachable", "TDS_REDIS_URL")
+        line = assert_one_line_failure(proc, 6, "Redis", "unreachable", "TDS_REDIS_URL")
         assert "redispass99" not in proc.stderr and "***" in line
 
 
@@ -77,6 +77,8 @@ def test_unknown_entity_lists_the_valid_names(tmp_path):
     proc = tds("sync", "--entities", "itemz", cwd=tmp_path, **CREDENTIALS)
     line = assert_one_line_failure(proc, 2, "itemz", "items", "invoices", "sales_orders")
     assert "UnknownEntity" not in line
+    for args in (("reconcile", "-e", "itemz"), ("dead-letters", "list", "--entity", "itemz")):
+        assert_one_line_failure(tds(*args, cwd=tmp_path, **CREDENTIALS), 2, "itemz", "items")
 
 
 def test_bad_simulator_scale(tmp_path):

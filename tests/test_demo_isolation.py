@@ -116,7 +116,7 @@ def test_demo_refuses_a_database_holding_real_data(tmp_path, users_database):
     before = _snapshot(name)
     proc = subprocess.run([sys.executable, "-m", "tds.cli", "demo", "--scale", "tiny", "--database", with_password],
                           env=_demo_env("", ""), cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 6
+    assert proc.returncode == 8
     errors = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and "holds data that is not the demo's" in errors[0]
     assert "hunter2secret" not in proc.stdout + proc.stderr

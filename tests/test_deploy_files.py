@@ -96,13 +96,18 @@ def test_redis_is_a_safe_broker_and_workers_are_split():
     command = SERVICES["redis"]["command"]
     assert "--appendonly" in command and command[command.index("--appendonly") + 1] == "yes"
     assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
-    from tasks.celery_app import MAINTENANCE_QUEUE, queues_for
+    from tasks.celery_app import SYNC_QUEUE, queues_of
 
-    roles = {name: s["command"][s["command"].index("--role") + 1] for name, s in SERVICES.items()
-             if s.get("command", [])[:2] == ["tds", "worker"]}
-    assert sorted(roles.values()) == ["sync", "webhooks"]
-    assert MAINTENANCE_QUEUE in queues_for("sync") and MAINTENANCE_QUEUE not in queues_for("webhooks")
-    assert "tds.items" in queues_for("webhooks")
+    def queues(command):
+        groups = [command[i + 1] for i, arg in enumerate(command) if arg == "--queues"]
+        return set(queues_of(groups))
+
+    workers = {name: queues(s["command"]) for name, s in SERVICES.items()
+               if s.get("command", [])[:2] == ["tds", "worker"]}
+    assert set(workers) == {"worker-webhooks", "worker-sync"}
+    assert workers["worker-sync"] == {SYNC_QUEUE}
+    assert "tds.items" in workers["worker-webhooks"] and SYNC_QUEUE not in workers["worker-webhooks"]
+    assert workers["worker-sync"] | workers["worker-webhooks"] == set(queues_of(["all"]))  # nothing left unconsumed
 
     def seconds(text: str) -> int:
         return int(text.rstrip("s"))
@@ -153,7 +158,7 @@ def test_systemd_units(unit):
     assert "After" in parser["Unit"] and "PartOf" in parser["Unit"]
     if service.get("Type") != "oneshot":
         assert service.get("Restart") in ("always", "on-failure")
-    argv = shlex.split(service["ExecStart"].replace("%i", "webhooks").replace("%H", "host"))
+    argv = shlex.split(service["ExecStart"].replace("%H", "host"))
     if argv[0].endswith("/tds"):
         assert_tds_command(argv[1:])
     else:
@@ -162,7 +167,10 @@ def test_systemd_units(unit):
 
 def test_systemd_covers_every_process():
     names = {u.name for u in UNITS}
-    assert {"tds-receiver.service", "tds-worker@.service", "tds-beat.service", "tds-flower.service"} <= names
+    assert {"tds-receiver.service", "tds-worker-webhooks.service", "tds-worker-sync.service", "tds-beat.service",
+            "tds-flower.service"} <= names
+    target = (ROOT / "deploy" / "systemd" / "tds.target").read_text()
+    assert all(name in target for name in names)
 
 
 def test_readme_sends_a_new_user_to_the_zoho_setup_first():

@@ -88,6 +88,6 @@ def test_a_wrong_secret_is_noticed_although_a_token_is_cached(simulator_factory,
 
     for wrong in ({"ZOHO_CLIENT_SECRET": "notthesecret"}, {"ZOHO_REFRESH_TOKEN": "1000.revoked"}):
         proc = _tds({**good, **wrong}, "sync", "-e", "users", cwd=tmp_path)
-        assert proc.returncode == 5, proc.stdout + proc.stderr
+        assert proc.returncode == 7, proc.stdout + proc.stderr
         last = [line for line in proc.stderr.splitlines() if line.strip()][-1]
         assert last.startswith("Zoho refused the credentials") and "tds doctor" in last

@@ -231,7 +231,8 @@ def test_last_modified_time_filter_accepts_zoho_formats(server, auth):
     records = store.records(ORG_A, "invoices")
     times = sorted(r["last_modified_time"] for r in records)
     cut = times[len(times) // 2]
-    expected = {r["invoice_id"] for r in records if r["last_modified_time"] >= cut}
+    expected = {r["invoice_id"] for r in records if r["last_modified_time"] > cut}  # modified after
+    assert any(r["last_modified_time"] == cut for r in records)
     moment = datetime.strptime(cut, "%Y-%m-%dT%H:%M:%S%z")
     variants = [cut, moment.astimezone(timezone(-timedelta(hours=8))).strftime("%Y-%m-%dT%H:%M:%S%z"),
                 moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")]
@@ -674,7 +675,7 @@ def test_inventory_adjustments_list_and_detail(server, auth):
         since = decimal_json(requests.get(url, headers=auth, params={"organization_id": org,
                                                                     "last_modified_time": cut}))
         assert {a["inventory_adjustment_id"] for a in since["inventory_adjustments"]} == \
-            {a["inventory_adjustment_id"] for a in everything if a["last_modified_time"] >= cut}
+            {a["inventory_adjustment_id"] for a in everything if a["last_modified_time"] > cut}  # modified after
         typed = requests.get(url, headers=auth, params={"organization_id": org,
                                                         "filter_by": "AdjustmentType.Quantity"}).json()
         assert len(typed["inventory_adjustments"]) == len(everything)

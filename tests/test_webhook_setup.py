@@ -81,11 +81,11 @@ def test_grant_code_exchange_prints_the_env_lines(simulator_factory, redis_url, 
     assert cfg.client_secret not in proc.stdout + proc.stderr and cfg.grant_code not in proc.stderr
 
     used = _tds(env, "zoho", "token", "--code", cfg.grant_code, cwd=tmp_path)  # grant codes are single-use
-    assert_one_line_failure(used, 5, "grant code is wrong or expired")
+    assert_one_line_failure(used, 7, "grant code is wrong or expired")
     wrong = _tds({**env, "ZOHO_CLIENT_SECRET": "nottheone"}, "zoho", "token", "--code", "x", cwd=tmp_path)
-    assert_one_line_failure(wrong, 5, "ZOHO_CLIENT_SECRET is wrong")
+    assert_one_line_failure(wrong, 7, "ZOHO_CLIENT_SECRET is wrong")
     prefixed = _tds(env, "zoho", "token", "--code", "y", "--org", ORG, cwd=tmp_path)
-    assert prefixed.returncode == 5
+    assert prefixed.returncode == 7
 
 
 def _free_port() -> int:

@@ -8,32 +8,39 @@ sync, event processing or the Zoho client.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import sqlalchemy as sa
 from flask import Flask, jsonify, request
 from sqlalchemy import exc as sa_exc
 
+from tasks.celery_app import create_celery, enqueue_event
 from tds import inbox, registry, webhook_auth, webhook_payload
 from tds.config import ConfigError, Settings, get_settings
 from tds.db import get_engine
 from tds.services import redis_client
+from webhook_receiver.admin import admin_blueprint
 
 log = logging.getLogger("tds.receiver")
 
 
-def create_app(settings: Settings | None = None, enqueue=None) -> Flask:
-    """Build the receiver. ``enqueue(event_id, entity)`` defaults to sending the event's
-    task by name through a Celery app built from ``settings``."""
+def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -> Flask:
+    """Build the receiver. ``enqueue(event_id, entity)`` and the admin API's
+    ``send_task(name, args, kwargs)`` default to sending by name through a sending-only
+    Celery app built from ``settings``."""
     settings = settings or get_settings()
     if not settings.zoho_webhook_secret and not settings.webhook_allow_unsigned:
         raise ConfigError(
             "ZOHO_WEBHOOK_SECRET is not set; set it, or set TDS_WEBHOOK_ALLOW_UNSIGNED=true to accept unsigned webhooks"
         )
-    if enqueue is None:
-        enqueue = _celery_sender(settings)
+    if enqueue is None or send_task is None:
+        sender = _celery_sender(settings)
+        enqueue = enqueue or partial(enqueue_event, sender)
+        send_task = send_task or (lambda name, args, kwargs: sender.send_task(name, args=args, kwargs=kwargs))
 
     app = Flask("webhook_receiver")
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
+    app.register_blueprint(admin_blueprint(settings, send_task))
     engine = get_engine(settings.database_url)
 
     @app.post("/api/zoho/webhooks/<slug>")
@@ -97,8 +104,4 @@ def create_app(settings: Settings | None = None, enqueue=None) -> Flask:
 
 
 def _celery_sender(settings: Settings):
-    from functools import partial
-
-    from tasks.celery_app import create_celery, enqueue_event
-
-    return partial(enqueue_event, create_celery(settings, include=()))
+    return create_celery(settings, include=())

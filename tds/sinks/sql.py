@@ -3,7 +3,7 @@
 The stale-write guard lives in the upsert itself: one ``INSERT … ON CONFLICT DO UPDATE …
 WHERE stored.zoho_last_modified_time <= incoming.zoho_last_modified_time`` per batch. Two
 workers applying an old webhook and a newer full-sync page in any order, or a webhook that
-arrives after the reconcile that already saw a later version, cannot put older data over
+arrives after a sync that already wrote a later version, cannot put older data over
 newer: the database decides, in one statement, with Zoho's time compared to Zoho's time.
 
 Entities that share one Zoho list and are told apart by a field (contacts: customers and
@@ -296,3 +296,22 @@ def _reverse_references() -> dict[str, list[tuple[str, Reference]]]:
                     rev[ref.entity].append((child.table, ref))
         _reverse_cache = dict(rev)
     return _reverse_cache
+
+
+def soft_delete(conn: Connection, entity: Entity, organization_id: str, zoho_ids: Iterable[str]) -> int:
+    """Zoho no longer has these records: mark them deleted (never a hard delete) and drop
+    their child rows (lines and the like belong to the document; its raw record stays in
+    ``zoho_metadata``). Returns how many were marked."""
+    ids = list(zoho_ids)
+    if not ids:
+        return 0
+    tbl = table(entity.table)
+    live = sa.and_(tbl.c.organization_id == organization_id, tbl.c[entity.zoho_id_column].in_(ids),
+                   tbl.c.deleted_at.is_(None))
+    parent_ids = [row.id for row in conn.execute(sa.select(tbl.c.id).where(live))]
+    if not parent_ids:
+        return 0
+    for child in entity.children:
+        ctbl = table(child.table)
+        conn.execute(sa.delete(ctbl).where(ctbl.c[child.parent_column].in_(parent_ids)))
+    return conn.execute(sa.update(tbl).where(tbl.c.id.in_(parent_ids)).values(deleted_at=utcnow())).rowcount

@@ -80,7 +80,7 @@ class ZohoClient:
         self.tokens = TokenManager(settings, self.redis, session=self.session)
         self._tokens = {credentials_key(settings.org(None)): self.tokens}
         self.limiter = OrgRateLimiter(self.redis, settings.redis_url, settings.zoho_rate_limit, sleep=sleep)
-        self.quota = DailyQuota(self.redis)
+        self.quota = DailyQuota(self.redis, settings.zoho_daily_limit)
         self._breakers: dict[str, ApiBreaker] = {}
         self._random = random.Random()
 
@@ -214,7 +214,7 @@ class ZohoClient:
     def _send(self, api: str, path: str, org: str | None, params: dict | None, token: str, budget: str,
               breaker: ApiBreaker, json_body: dict | None = None) -> dict | None:
         response = self._http_get(api, path, org, params, token, breaker, json_body)
-        self.quota.record_headers(budget, response.headers)
+        self.quota.record_call(budget, response.headers)
         body = body_of(response)
         error = error_for(response, body)
         if error is None:

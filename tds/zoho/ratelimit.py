@@ -10,6 +10,12 @@ organization blocked (code 44) for everyone, so both counts live in Redis:
     "daily quota exhausted": present, with the reset as its expiry, after Zoho answered
     code 45 or ``X-Rate-Limit-Remaining: 0``. While it exists no call for the
     organization leaves the process.
+``tds:zoho:quota-remaining:<org>``
+    the latest ``X-Rate-Limit-Remaining`` Zoho sent, expiring at its ``X-Rate-Limit-Reset``.
+``tds:zoho:calls:<org>:<YYYYMMDD>``
+    the calls TDS itself made that UTC day; with ``TDS_ZOHO_DAILY_LIMIT`` it tells what is
+    left when Zoho sends no rate-limit headers. A sync or reconcile plan reads both
+    (:meth:`DailyQuota.remaining`) before it starts.
 """
 
 from __future__ import annotations
@@ -66,11 +72,16 @@ class OrgRateLimiter:
         self.limiter.clear(self.item, "zoho", org_id)
 
 
-class DailyQuota:
-    """The shared "quota exhausted until T" marker."""
+REMAINING_PREFIX = "tds:zoho:quota-remaining:"
+CALLS_PREFIX = "tds:zoho:calls:"
 
-    def __init__(self, redis: redis_lib.Redis) -> None:
+
+class DailyQuota:
+    """The shared "quota exhausted until T" marker, and what is left of the day's calls."""
+
+    def __init__(self, redis: redis_lib.Redis, daily_limit: int | None = None) -> None:
         self.redis = redis
+        self.daily_limit = daily_limit
 
     def check(self, org_id: str) -> None:
         """Raise :class:`ZohoQuotaExceeded` at once while ``org_id``'s quota is spent."""
@@ -85,12 +96,40 @@ class DailyQuota:
         self.redis.set(QUOTA_PREFIX + org_id, int(time.time()) + seconds, ex=seconds)
         log.warning("daily Zoho quota of organization %s exhausted for %ss", org_id, seconds)
 
-    def record_headers(self, org_id: str, headers: Mapping[str, str]) -> None:
-        """Mark the quota spent when Zoho says ``X-Rate-Limit-Remaining: 0``."""
+    def record_call(self, org_id: str, headers: Mapping[str, str]) -> None:
+        """Count one call; keep Zoho's ``X-Rate-Limit-Remaining`` and mark the quota spent
+        when it reaches 0. One round trip to Redis."""
         remaining = _number(headers.get("X-Rate-Limit-Remaining"))
+        reset = _number(headers.get("X-Rate-Limit-Reset"))
+        reset = reset if reset and reset > 0 else int(seconds_until_utc_midnight())
+        pipe = self.redis.pipeline(transaction=False)
+        day_key = self._day_key(org_id)
+        pipe.incr(day_key)
+        pipe.expire(day_key, 2 * 86400)
+        if remaining is not None:
+            pipe.set(REMAINING_PREFIX + org_id, remaining, ex=max(1, reset))
+        pipe.execute()
         if remaining is not None and remaining <= 0:
-            reset = _number(headers.get("X-Rate-Limit-Reset"))
-            self.exhaust(org_id, reset if reset and reset > 0 else seconds_until_utc_midnight())
+            self.exhaust(org_id, reset)
+
+    def calls_today(self, org_id: str) -> int:
+        return _number(self.redis.get(self._day_key(org_id))) or 0
+
+    def remaining(self, org_id: str) -> int | None:
+        """Calls left today: Zoho's own latest figure when it sent one, else the configured
+        daily limit less the calls TDS made today; None when neither is known."""
+        if self.redis.pttl(QUOTA_PREFIX + org_id) > 0:
+            return 0
+        reported = _number(self.redis.get(REMAINING_PREFIX + org_id))
+        if reported is not None:
+            return max(0, reported)
+        if self.daily_limit:
+            return max(0, self.daily_limit - self.calls_today(org_id))
+        return None
+
+    @staticmethod
+    def _day_key(org_id: str) -> str:
+        return f"{CALLS_PREFIX}{org_id}:{time.strftime('%Y%m%d', time.gmtime())}"
 
 
 def _number(raw) -> int | None:

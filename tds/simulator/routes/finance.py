@@ -146,7 +146,7 @@ def list_handler(org: str, resource: Resource, forced: dict):
             since_ts = parse_zoho_time(since, store.tz)
         except ValueError:
             raise BadParameter("last_modified_time")
-        ids = [i for i in ids if mtimes.get(i, 0) >= since_ts]
+        ids = [i for i in ids if mtimes.get(i, 0) > since_ts]  # Zoho: "modified after"
     column = args.get("sort_column") or resource.default_sort[0]
     order = (args.get("sort_order") or resource.default_sort[1]).upper()
     if order not in ("A", "D"):

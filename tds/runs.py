@@ -1,0 +1,219 @@
+"""Runs of a sync, an incremental sync or a reconcile: their record and their lock.
+
+Every run of one (organization, entity) — full, incremental or reconcile, from the CLI,
+beat or the admin API — takes the same Redis lock, so two never overlap (a full sync and a
+reconcile of invoices writing side by side would be safe for the data, thanks to the
+stale-write guard, but would spend the API budget twice). The lock's value names its
+holder (``host:pid``), the run and when it started, so "already running" can say who.
+
+The lock lives a few minutes and is renewed after every page; a run whose process is
+killed frees it when it expires. The run's row in ``tds_sync_runs`` is then still
+``running``: :func:`recover_stale` marks such rows ``aborted`` once their lock is gone —
+at the start of the next run of the same (organization, entity), which holds the lock and
+so knows the old one is dead, and in the daily cleanup, after ``TDS_RUN_STALE_AFTER``
+seconds without a heartbeat. Ctrl-C or SIGTERM marks the run ``aborted`` at once, with its
+counts so far, and releases the lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import os
+import socket
+from dataclasses import dataclass
+
+import redis as redis_lib
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from tds.db import utcnow
+from tds.models import sync_runs
+
+LOCK_TIMEOUT_SECONDS = 600  # renewed after every page
+
+
+class RunStatus(enum.StrEnum):
+    QUEUED = "queued"  # asked for (admin API), not started yet
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ABORTED = "aborted"  # interrupted (Ctrl-C, SIGTERM) or found dead
+    SKIPPED = "skipped"  # another run of the same (organization, entity) held the lock
+
+
+class Mode(enum.StrEnum):
+    FULL = "full"
+    INCREMENTAL = "incremental"
+    RECONCILE = "reconcile"
+
+
+COUNTS = ("records_seen", "records_written", "records_unchanged", "records_failed", "records_deleted", "api_calls")
+
+
+class AlreadyRunning(RuntimeError):
+    """Another run of this (organization, entity) holds the lock."""
+
+    def __init__(self, organization_id: str, entity: str, holder: dict | None):
+        self.holder = holder or {}
+        who = self.holder.get("holder", "another process")
+        since = self.holder.get("since", "")
+        run = f" (run {self.holder['run_id']})" if self.holder.get("run_id") else ""
+        super().__init__(f"a run of {entity} for organization {organization_id} is already running: "
+                         f"held by {who}{run} since {since}".rstrip())
+
+
+class RunInterrupted(BaseException):
+    """SIGTERM arrived: the run stops, is marked aborted and frees its lock."""
+
+
+def holder_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lock_name(organization_id: str, entity: str) -> str:
+    return f"tds:lock:sync:{organization_id}:{entity}"
+
+
+@dataclass
+class RunLock:
+    """The per-(organization, entity) lock; its token says who holds it."""
+
+    redis: redis_lib.Redis
+    organization_id: str
+    entity: str
+    timeout: int = LOCK_TIMEOUT_SECONDS
+
+    def __post_init__(self) -> None:
+        self._lock = self.redis.lock(lock_name(self.organization_id, self.entity), timeout=self.timeout)
+
+    def acquire(self, run_id: int | None = None) -> None:
+        token = json.dumps({"holder": holder_name(), "run_id": run_id,
+                            "since": utcnow().strftime("%Y-%m-%d %H:%M:%S UTC")})
+        if not self._lock.acquire(blocking=False, token=token):
+            raise AlreadyRunning(self.organization_id, self.entity, current_holder(self.redis, self.organization_id,
+                                                                                 self.entity))
+
+    def renew(self) -> None:
+        """Push the expiry out again; after a Redis restart or flush the lock is taken anew."""
+        try:
+            self._lock.reacquire()
+        except redis_lib.exceptions.LockNotOwnedError:
+            token = self._lock.local.token
+            if not self.redis.set(self._lock.name, token, nx=True, px=self.timeout * 1000):
+                raise AlreadyRunning(self.organization_id, self.entity,
+                                     current_holder(self.redis, self.organization_id, self.entity)) from None
+
+    def release(self) -> None:
+        try:
+            self._lock.release()
+        except redis_lib.exceptions.LockError:
+            pass  # expired, or taken over after a Redis flush: nothing of ours to free
+
+
+def current_holder(redis: redis_lib.Redis, organization_id: str, entity: str) -> dict | None:
+    raw = redis.get(lock_name(organization_id, entity))
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {"holder": raw.decode(errors="replace")}
+
+
+# ------------------------------------------------------------------ run rows
+
+
+def create(conn: Connection, organization_id: str, entity: str, mode: Mode, status: RunStatus = RunStatus.RUNNING,
+           params: dict | None = None) -> int:
+    now = utcnow()
+    return conn.execute(
+        sa.insert(sync_runs)
+        .values(organization_id=organization_id, entity=entity, mode=mode, status=status, started_at=now,
+                heartbeat_at=now, holder=holder_name() if status == RunStatus.RUNNING else None, params=params)
+        .returning(sync_runs.c.id)
+    ).scalar_one()
+
+
+def start(conn: Connection, run_id: int) -> None:
+    """A queued run (the admin API's) begins."""
+    now = utcnow()
+    conn.execute(sa.update(sync_runs).where(sync_runs.c.id == run_id)
+                 .values(status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, holder=holder_name()))
+
+
+def heartbeat(conn: Connection, run_id: int, counts: dict) -> None:
+    conn.execute(sa.update(sync_runs).where(sync_runs.c.id == run_id)
+                 .values(heartbeat_at=utcnow(), **{k: v for k, v in counts.items() if k in COUNTS}))
+
+
+def finish(conn: Connection, run_id: int, status: RunStatus, counts: dict | None = None, error: str | None = None,
+           report: dict | None = None) -> None:
+    values = {"status": status, "finished_at": utcnow(), "error": error}
+    values.update({k: v for k, v in (counts or {}).items() if k in COUNTS})
+    if report is not None:
+        values["report"] = report
+    conn.execute(sa.update(sync_runs).where(sync_runs.c.id == run_id).values(**values))
+
+
+def get(engine: Engine, run_id: int):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sync_runs).where(sync_runs.c.id == run_id)).first()
+
+
+def as_dict(row) -> dict:
+    out = {}
+    for key, value in row._mapping.items():
+        out[key] = value.isoformat() if isinstance(value, dt.datetime) else value
+    return out
+
+
+def recover_stale(engine: Engine, redis: redis_lib.Redis, stale_after: float | None = None,
+                  organization_id: str | None = None, entity: str | None = None) -> int:
+    """Mark ``running`` runs whose process is gone as ``aborted``; returns how many.
+
+    A run is gone when no lock names it. With ``stale_after`` it must also have sent no
+    heartbeat for that many seconds (the cleanup's rule: a Redis flush loses live locks
+    too); without it (the caller holds the lock of that organization and entity, so any
+    other run of them is dead) the lock test alone decides.
+    """
+    stmt = sa.select(sync_runs.c.id, sync_runs.c.organization_id, sync_runs.c.entity, sync_runs.c.heartbeat_at).where(
+        sync_runs.c.status == RunStatus.RUNNING)
+    if organization_id:
+        stmt = stmt.where(sync_runs.c.organization_id == organization_id, sync_runs.c.entity == entity)
+    now = utcnow()
+    dead = []
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).fetchall()
+    for row in rows:
+        holder = current_holder(redis, row.organization_id, row.entity) or {}
+        if holder.get("run_id") == row.id:
+            continue
+        if stale_after is not None and row.heartbeat_at and (now - row.heartbeat_at).total_seconds() < stale_after:
+            continue
+        dead.append(row.id)
+    if dead:
+        with engine.begin() as conn:
+            conn.execute(sa.update(sync_runs).where(sync_runs.c.id.in_(dead), sync_runs.c.status == RunStatus.RUNNING)
+                         .values(status=RunStatus.ABORTED, finished_at=now,
+                                 error="the process running it is gone (its lock expired)"))
+    return len(dead)
+
+
+# ------------------------------------------------------------------ scheduled runs not stacked
+
+
+def _pending_key(organization_id: str, entity: str, mode: str) -> str:
+    return f"tds:sync:pending:{organization_id}:{entity}:{mode}"
+
+
+def mark_pending(redis: redis_lib.Redis, organization_id: str, entity: str, mode: str, ttl: float) -> bool:
+    """Note that a run was sent; False when one sent earlier has not started yet (then the
+    scheduler sends nothing, so slow runs are skipped, never stacked)."""
+    return bool(redis.set(_pending_key(organization_id, entity, mode), holder_name(), nx=True,
+                          ex=max(1, int(ttl))))
+
+
+def clear_pending(redis: redis_lib.Redis, organization_id: str, entity: str, mode: str) -> None:
+    redis.delete(_pending_key(organization_id, entity, mode))

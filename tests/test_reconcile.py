@@ -1,0 +1,142 @@
+"""Reconciliation: every difference between Zoho and the mirror is found, and repaired on request."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import sqlalchemy as sa
+
+from tds import reconcile, registry, services, sync
+from tds.mappers.documents import invoice_line_items, invoices
+from tds.mappers.items import products
+from tests.simulated import settings_for, use
+
+ENTITIES = ("warehouses", "items", "customers", "invoices", "users", "price_lists")
+
+
+def _synced(simulator_factory, database_url, redis_url, names=ENTITIES, **extra):
+    sim = simulator_factory(scale="small")
+    org = sim.simulator.config.organizations[0]
+    settings = use(settings_for(sim, database_url, redis_url, org, **extra))
+    client = services.zoho_client(settings)
+    for name in names:
+        sync.full_sync(settings, registry.get(name), org, client)
+    return sim, org, settings, client
+
+
+def test_reconcile_with_nothing_changed_costs_one_call_per_list_page(engine, database_url, redis_url, redis_client,
+                                                                     simulator_factory):
+    sim, org, settings, client = _synced(simulator_factory, database_url, redis_url)
+    sim.simulator.reset_counters()
+    report = reconcile.reconcile(settings, [registry.get(n) for n in ENTITIES], [org], client)
+
+    calls = sim.simulator.counters()
+    assert report.healthy and report.health_score == 100.0 and report.label == "healthy"
+    for entity in report.entities:
+        assert entity.match_percent == 100.0, entity
+        assert entity.zoho_count == entity.here_count == entity.matched
+    expected = {
+        "GET /inventory/v1/settings/warehouses": 1,
+        "GET /inventory/v1/items": math.ceil(len(sim.simulator.store.records(org, "items")) / 200),
+        "GET /books/v3/contacts": math.ceil(sum(1 for c in sim.simulator.store.records(org, "contacts")
+                                                 if c["contact_type"] == "customer") / 200),
+        "GET /books/v3/invoices": math.ceil(len(sim.simulator.store.records(org, "invoices")) / 200),
+        "GET /books/v3/users": 1,
+        "GET /inventory/v1/pricebooks": 1,
+    }
+    listed = {k: v for k, v in calls.items() if k.startswith("GET ")}
+    assert listed == expected  # no detail call at all
+    assert calls["api_calls_total"] == sum(expected.values()) == sum(e.api_calls for e in report.entities)
+
+
+def test_every_kind_of_difference_is_found_and_dry_run_changes_nothing(engine, database_url, redis_url,
+                                                                       redis_client, simulator_factory):
+    sim, org, settings, client = _synced(simulator_factory, database_url, redis_url, names=("invoices",))
+    entity = registry.get("invoices")
+    ids = sim.simulator.store.ids(org, "invoices")
+    gone, stale = ids[0], ids[1]
+    sim.simulator.delete(org, "invoices", gone)
+    sim.simulator.update(org, "invoices", stale, {"reference_number": "EDITED"}, send_webhook=False)
+    added = sim.simulator.create(org, "invoices", send_webhook=False)["invoice_id"]
+    with engine.begin() as conn:  # a figure changed here without a new Zoho time: drift
+        drifted = ids[2]
+        row = conn.execute(sa.select(invoices.c.id, invoices.c.zoho_metadata).where(
+            invoices.c.zoho_invoice_id == drifted)).one()
+        conn.execute(sa.update(invoices).where(invoices.c.id == row.id).values(
+            zoho_metadata={**row.zoho_metadata, "balance": "-1"}))
+
+    rep = reconcile.reconcile_entity(settings, entity, org, client, dry_run=True)
+
+    assert (rep.missing_here, rep.gone_from_zoho, rep.stale_here, rep.drift) == ([added], [gone], [stale], [drifted])
+    assert rep.would_repair == 3 and rep.would_delete == 1 and rep.repaired == rep.deleted == 0
+    assert rep.match_percent < 100
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(invoices.c.deleted_at).where(invoices.c.zoho_invoice_id == gone)).scalar() is None
+        assert conn.execute(sa.select(sa.func.count()).select_from(invoices).where(
+            invoices.c.zoho_invoice_id == added)).scalar() == 0
+
+    fixed = reconcile.reconcile_entity(settings, entity, org, client, repair=True)
+    assert fixed.repaired == 3 and fixed.deleted == 1
+    with engine.connect() as conn:
+        gone_row = conn.execute(sa.select(invoices).where(invoices.c.zoho_invoice_id == gone)).one()
+        assert gone_row.deleted_at is not None  # soft: the row and its raw record stay
+        assert conn.execute(sa.select(sa.func.count()).select_from(invoice_line_items).where(
+            invoice_line_items.c.invoice_id == gone_row.id)).scalar() == 0  # its lines went with it
+        assert conn.execute(sa.select(invoices.c.reference_number).where(
+            invoices.c.zoho_invoice_id == stale)).scalar() == "EDITED"
+    again = reconcile.reconcile_entity(settings, entity, org, client)
+    assert again.match_percent == 100.0 and again.here_count == again.zoho_count
+
+
+def test_a_repair_that_would_delete_too_much_deletes_nothing(engine, database_url, redis_url, redis_client,
+                                                             simulator_factory):
+    sim, org, settings, client = _synced(simulator_factory, database_url, redis_url, names=("items",))
+    ids = sim.simulator.store.ids(org, "items")
+    doomed = ids[: math.ceil(len(ids) * 0.08)]  # 8 % of the items, above the 5 % guard
+    for item_id in doomed:
+        sim.simulator.delete(org, "items", item_id)
+
+    rep = reconcile.reconcile_entity(settings, registry.get("items"), org, client, repair=True)
+
+    assert sorted(rep.gone_from_zoho) == sorted(doomed) and rep.deleted == 0
+    assert rep.warnings and "nothing deleted" in rep.warnings[0] and "5 %" in rep.warnings[0]
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(products).where(
+            products.c.deleted_at.is_not(None))).scalar() == 0
+
+    lenient = use(settings.replace(reconcile_max_delete_percent=10))
+    assert reconcile.reconcile_entity(lenient, registry.get("items"), org, client, repair=True).deleted == len(doomed)
+
+
+def test_tds_reconcile_command_reports_writes_json_and_exits_by_health(engine, database_url, redis_url, redis_client,
+                                                                      simulator_factory, tmp_path):
+    sim, org, settings, client = _synced(simulator_factory, database_url, redis_url, names=("items", "invoices"))
+    cfg = sim.simulator.config
+    env = {**os.environ, "TDS_DATABASE_URL": database_url, "TDS_REDIS_URL": redis_url, "ZOHO_API_URL": sim.url,
+           "ZOHO_ACCOUNTS_URL": sim.url, "ZOHO_CLIENT_ID": cfg.client_id, "ZOHO_CLIENT_SECRET": cfg.client_secret,
+           "ZOHO_REFRESH_TOKEN": cfg.refresh_token, "ZOHO_ORGANIZATION_ID": org, "TDS_ZOHO_RATE_LIMIT": "100000"}
+    command = [sys.executable, "-m", "tds.cli", "reconcile", "--entities", "items", "--entities", "invoices"]
+
+    healthy = subprocess.run([*command, "--json", str(tmp_path / "ok.json")], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300)
+    assert healthy.returncode == 0, healthy.stderr + healthy.stdout
+    assert "health score 100.0/100 (healthy)" in healthy.stdout
+    assert json.loads((tmp_path / "ok.json").read_text())["label"] == "healthy"
+
+    for invoice_id in sim.simulator.store.ids(org, "invoices")[:5]:  # 2 % of 250 invoices
+        sim.simulator.delete(org, "invoices", invoice_id)
+    unhealthy = subprocess.run([*command, "--json", str(tmp_path / "bad.json"), "--dry-run"], env=env, cwd=tmp_path,
+                               capture_output=True, text=True, timeout=300)
+    assert unhealthy.returncode == 1, unhealthy.stderr + unhealthy.stdout
+    report = json.loads((tmp_path / "bad.json").read_text())
+    by_entity = {e["entity"]: e for e in report["entities"]}
+    assert by_entity["invoices"]["gone_from_zoho"]["count"] == 5 and by_entity["invoices"]["would_delete"] == 5
+    assert by_entity["items"]["match_percent"] == 100.0 and not report["healthy"]
+
+    from tds.reports import latest_report
+
+    assert latest_report(settings)["entities"][1]["gone_from_zoho"]["count"] == 5
