@@ -17,7 +17,8 @@ COPY tds ./tds
 COPY webhook_receiver ./webhook_receiver
 COPY tasks ./tasks
 RUN pip install --no-deps . \
-    && useradd --system --uid 1000 --home-dir /app --shell /usr/sbin/nologin tds
+    && useradd --system --uid 1000 --home-dir /app --shell /usr/sbin/nologin tds \
+    && mkdir -p /var/lib/tds/images && chown tds /var/lib/tds/images
 
 USER tds
 EXPOSE 8000

@@ -3,7 +3,7 @@
 The app is built by :func:`tasks.celery_app.create_celery` from the process's settings the
 first time ``tasks.app`` is read, so importing this package configures nothing. The task
 functions are thin wrappers over :mod:`tds` in :mod:`tasks.events` and
-:mod:`tasks.maintenance`; their retry policy is declared once, in :mod:`tasks.policy`.
+:mod:`tasks.maintenance` and :mod:`tasks.images`; their retry policy is declared once, in :mod:`tasks.policy`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import threading
 
 from tasks.celery_app import all_queues
 
-__all__ = ["app", "celery", "all_queues", "enqueue_event", "send_sync", "send_reconcile"]
+__all__ = ["app", "celery", "all_queues", "enqueue_event", "send_sync", "send_reconcile", "send_image"]
 
 _lock = threading.Lock()
 _app = None
@@ -48,6 +48,12 @@ def send_reconcile(entity: str, organization_id: str, repair: bool = False, **op
     from tasks.celery_app import send_reconcile as send
 
     send(default_app(), entity, organization_id, repair, **options)
+
+
+def send_image(organization_id: str, zoho_item_id: str) -> None:
+    from tasks.celery_app import send_image as send
+
+    send(default_app(), organization_id, zoho_item_id)
 
 
 def __getattr__(name: str):

@@ -7,12 +7,14 @@ the task modules nor what they import (sync, processing, the Zoho client).
 
 Queues: one per registry entity (``tds.items``, ``tds.invoices``, …) for webhook events,
 ``tds.sync`` for syncs and reconciles (long runs that must never hold up webhooks: run
-their workers apart, ``tds worker --queues sync``), and ``tds.maintenance`` for the sweeper
-and the cleanup. Messages carry only ids.
+their workers apart, ``tds worker --queues sync``), ``tds.maintenance`` for the sweepers
+and the cleanup, and ``tds.images`` for image downloads (one task per image, low
+priority: see :mod:`tds.images`). Messages carry only ids.
 
 The beat schedule comes from the settings (``TDS_SCHEDULE_*``): the inbox sweeper, the
 incremental syncs (one scheduler task that sends each entity's run, staggered over the
-period), the reconcile with repair, an optional full sync, and the daily cleanup.
+period), the reconcile with repair, an optional full sync, the daily cleanup, and the
+hourly image sweep.
 """
 
 from __future__ import annotations
@@ -25,25 +27,28 @@ from tds.config import Settings
 
 MAINTENANCE_QUEUE = "tds.maintenance"
 SYNC_QUEUE = "tds.sync"
-TASK_MODULES = ("tasks.events", "tasks.maintenance", "tasks.syncs")
+IMAGES_QUEUE = "tds.images"
+TASK_MODULES = ("tasks.events", "tasks.maintenance", "tasks.syncs", "tasks.images")
 PROCESS_EVENT = "tds.process_event"
 SYNC_ENTITY = "tds.sync_entity"
 RECONCILE_ENTITY = "tds.reconcile_entity"
+DOWNLOAD_IMAGE = "tds.download_image"
 SYNC_TASKS = (SYNC_ENTITY, RECONCILE_ENTITY)
 
 QUEUE_GROUPS = {
     "webhooks": lambda: registry.queues(),
     "sync": lambda: [SYNC_QUEUE],
     "maintenance": lambda: [MAINTENANCE_QUEUE],
+    "images": lambda: [IMAGES_QUEUE],
 }
 
 
 def all_queues() -> list[str]:
-    return [*registry.queues(), SYNC_QUEUE, MAINTENANCE_QUEUE]
+    return [*registry.queues(), SYNC_QUEUE, MAINTENANCE_QUEUE, IMAGES_QUEUE]
 
 
 def queues_of(groups: list[str]) -> list[str]:
-    """The queues of ``webhooks``, ``sync``, ``maintenance`` or ``all``."""
+    """The queues of ``webhooks``, ``sync``, ``maintenance``, ``images`` or ``all``."""
     if not groups or "all" in groups:
         return all_queues()
     return [q for group in groups for q in QUEUE_GROUPS[group]()]
@@ -58,6 +63,8 @@ def route_task(name, args, kwargs, options, task=None, **_):
             return {"queue": registry.get(entity).queue}
     if name in SYNC_TASKS:
         return {"queue": SYNC_QUEUE}
+    if name == DOWNLOAD_IMAGE:
+        return {"queue": IMAGES_QUEUE}
     return {"queue": MAINTENANCE_QUEUE}
 
 
@@ -70,6 +77,7 @@ def beat_schedule(settings: Settings) -> dict:
                       {"repair": settings.schedule_reconcile_repair}),
         "full-sync": ("tds.sync_all", settings.schedule_full, {}),
         "cleanup": ("tds.cleanup", settings.schedule_cleanup, {}),
+        "sweep-images": ("tds.sweep_images", settings.schedule_images, {}),
     }
     return {name: {"task": task, "schedule": float(every), "kwargs": kwargs}
             for name, (task, every, kwargs) in jobs.items() if every}
@@ -122,3 +130,8 @@ def send_reconcile(app: Celery, entity: str, organization_id: str, repair: bool 
     """Send one reconcile of (organization, entity) to ``tds.sync``."""
     app.send_task(RECONCILE_ENTITY, args=[entity, organization_id], kwargs={"repair": repair, **options},
                   queue=SYNC_QUEUE)
+
+
+def send_image(app: Celery, organization_id: str, zoho_item_id: str) -> None:
+    """Send one image download to the images queue."""
+    app.send_task(DOWNLOAD_IMAGE, args=[organization_id, zoho_item_id], queue=IMAGES_QUEUE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.celery_app import enqueue_event
+from tasks.celery_app import enqueue_event, send_image
 from tasks.policy import zoho_task
 from tds import inbox, processing, services
 from tds.config import get_settings
@@ -21,4 +21,6 @@ def process_event(self, event_id: int, entity: str = ""):
     outcome = processing.process_event(settings, event_id, client=services.zoho_client(settings))
     for follow_id, follow_entity in outcome.follow_up:
         enqueue_event(self.app, follow_id, follow_entity)
+    for job in outcome.images:
+        send_image(self.app, job.organization_id, job.zoho_item_id)
     return str(outcome.status)

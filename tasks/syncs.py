@@ -8,9 +8,9 @@ import functools
 
 from celery import shared_task
 
-from tasks.celery_app import RECONCILE_ENTITY, SYNC_ENTITY, enqueue_event, send_reconcile, send_sync
+from tasks.celery_app import RECONCILE_ENTITY, SYNC_ENTITY, enqueue_event, send_image, send_reconcile, send_sync
 from tasks.policy import zoho_task
-from tds import deadletters, reconcile, registry, runs, services, sync
+from tds import availability, deadletters, reconcile, registry, runs, services, sync
 from tds.config import get_settings
 from tds.db import get_engine
 from tds.decisions import Action, Decision
@@ -35,12 +35,17 @@ def sync_entity(self, entity: str, organization_id: str, mode: str = Mode.FULL, 
     redis = services.redis_client(settings)
     runs.clear_pending(redis, organization_id, entity, mode)
     try:
-        result = sync.run_sync(settings, registry.get(entity), organization_id, services.zoho_client(settings),
-                               mode=Mode(mode), redis=redis, enqueue=functools.partial(enqueue_event, self.app),
-                               refetch=refetch, since=dt.datetime.fromisoformat(since) if since else None,
-                               per_page=per_page, run_id=run_id)
+        result = availability.sync_entity(
+            settings, registry.get(entity), organization_id, services.zoho_client(settings), mode=Mode(mode),
+            redis=redis, enqueue=functools.partial(enqueue_event, self.app), refetch=refetch,
+            since=dt.datetime.fromisoformat(since) if since else None, per_page=per_page, run_id=run_id)
     except runs.AlreadyRunning as exc:
         return {"entity": entity, "organization_id": organization_id, "status": "skipped", "reason": str(exc)}
+    if isinstance(result, availability.Unavailable):
+        return {"entity": entity, "organization_id": organization_id, "status": "unavailable",
+                "code": result.code, "message": result.message}
+    for job in result.images:
+        send_image(self.app, job.organization_id, job.zoho_item_id)
     return {"entity": entity, "organization_id": organization_id, "status": "succeeded", "run_id": result.run_id,
             "seen": result.records_seen, "written": result.records_written}
 
@@ -54,7 +59,9 @@ def reconcile_entity(self, entity: str, organization_id: str, repair: bool = Fal
     try:
         report = reconcile.reconcile_entity(settings, registry.get(entity), organization_id,
                                             services.zoho_client(settings), repair=repair, redis=redis,
-                                            enqueue=functools.partial(enqueue_event, self.app), run_id=run_id)
+                                            enqueue=functools.partial(enqueue_event, self.app), run_id=run_id,
+                                            send_images=lambda jobs: [send_image(self.app, job.organization_id,
+                                                                                 job.zoho_item_id) for job in jobs])
     except runs.AlreadyRunning as exc:
         return {"entity": entity, "organization_id": organization_id, "status": "skipped", "reason": str(exc)}
     return {"entity": entity, "organization_id": organization_id, "status": "succeeded", "run_id": report.run_id,
@@ -63,7 +70,7 @@ def reconcile_entity(self, entity: str, organization_id: str, repair: bool = Fal
 
 def _each(settings):
     for org in settings.zoho_organization_ids:
-        for entity in registry.ENTITIES:
+        for entity in registry.enabled(settings):
             yield org, entity
 
 

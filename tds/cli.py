@@ -127,7 +127,7 @@ EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 def _choose(settings, names, orgs):
-    chosen = [_entity(n) for n in names] if names else list(registry.ENTITIES)
+    chosen = [_entity(n) for n in names] if names else list(registry.enabled(settings))
     return chosen, list(orgs) or list(settings.zoho_organization_ids)
 
 
@@ -185,7 +185,7 @@ def _interruptible():
 @click.option("--full", "mode", flag_value="full", default=True, help="Page through every record (default).")
 @click.option("--incremental", "mode", flag_value="incremental",
               help="Only what changed since the cursor (a full read when there is none yet).")
-@click.option("--entities", "-e", multiple=True, help="Entities to sync (names or webhook slugs); default all.")
+@click.option("--entities", "-e", multiple=True, help="Entities to sync (names or webhook slugs); default the enabled ones (TDS_ENTITIES).")
 @click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
 @click.option("--since", default=None, help="Incremental from this time (ISO 8601) instead of the cursor.")
 @click.option("--celery", "via_celery", is_flag=True, help="Send the syncs to the sync workers instead.")
@@ -199,6 +199,9 @@ def sync_command(mode: str, entities, orgs, since, via_celery: bool, refetch: bo
     """Sync ENTITIES from Zoho: full (default) or incremental.
 
     Example: tds sync --incremental --entities items customers
+
+    Default: the enabled entities (TDS_ENTITIES, TDS_CRM). An entity the organization does
+    not have is reported unavailable, one line each, and does not fail the run.
     """
     import datetime as dt
 
@@ -231,12 +234,13 @@ def sync_command(mode: str, entities, orgs, since, via_celery: bool, refetch: bo
 
 
 def _sync_here(settings, client, progress, chosen, org_ids, mode, refetch: bool, since) -> int:
-    from tds import services, sync
+    from tds import availability, services, sync
     from tds.zoho import ZohoAuthError
     from tds.zoho.errors import ZohoQuotaExceeded
 
     enqueue = _enqueue_or_none()
     code = 0
+    unavailable = []
     with progress.session():
         for org in org_ids:
             quota_spent = None
@@ -248,10 +252,10 @@ def _sync_here(settings, client, progress, chosen, org_ids, mode, refetch: bool,
                     continue
                 progress.start(label)
                 try:
-                    result = sync.run_sync(settings, entity, org, client, mode=mode,
-                                           redis=services.redis_client(settings), enqueue=enqueue, refetch=refetch,
-                                           since=since, progress=lambda p: progress.page(p.records, p.seen, p.pages,
-                                                                                         p.expected))
+                    result = availability.sync_entity(
+                        settings, entity, org, client, mode=mode, redis=services.redis_client(settings),
+                        enqueue=enqueue, refetch=refetch, since=since,
+                        progress=lambda p: progress.page(p.records, p.seen, p.pages, p.expected))
                 except sync.SyncAlreadyRunning as exc:
                     progress.done(str(exc), failed=True)
                     code = code or EXIT_ALREADY_RUNNING
@@ -267,10 +271,16 @@ def _sync_here(settings, client, progress, chosen, org_ids, mode, refetch: bool,
                     code = EXIT_FAILED
                     progress.done(f"failed: {exc}", failed=True)
                     continue
+                if isinstance(result, availability.Unavailable):
+                    unavailable.append(result)
+                    progress.done(result.line())
+                    continue
                 progress.done(f"{result.records_written} written"
                               + (f", {result.records_unchanged} unchanged" if result.records_unchanged else "")
                               + (f", {result.records_failed} dead-lettered" if result.records_failed else "")
                               + f", {result.api_calls} API calls")
+    for found in unavailable:  # not a failure: the organization does not have these; tried again next run
+        click.echo(found.line())
     return code
 
 
@@ -422,7 +432,11 @@ def _scale_option(ctx, param, value):
 @click.option("--rate-limit", default=0, type=int, help="Requests per minute per organization (0 = off).")
 @click.option("--daily-limit", default=0, type=int, help="Requests per day per organization (0 = off).")
 @click.option("--error-rate", default=0.0, type=float, help="Share of answers that fail with 5xx.")
-def simulator_command(host, port, scale, seed, orgs, webhook_url, rate_limit, daily_limit, error_rate) -> None:
+@click.option("--shapes", type=click.Choice(["canonical", "sparse", "varied"]), default="canonical",
+              show_default=True, help="How records are written: Zoho's usual shapes, without the optional "
+                                      "figures, or varied number/time/boolean forms and missing modules.")
+def simulator_command(host, port, scale, seed, orgs, webhook_url, rate_limit, daily_limit, error_rate,
+                      shapes) -> None:
     """Run the Zoho simulator (a fake Zoho) in the foreground.
 
     Secrets come from the environment, never the command line: TDS_SIMULATOR_CLIENT_ID,
@@ -432,7 +446,7 @@ def simulator_command(host, port, scale, seed, orgs, webhook_url, rate_limit, da
     from tds.simulator.server import serve
 
     serve(_simulator_config(seed=seed, scale=scale, orgs=orgs, webhook_url=webhook_url, rate_limit_per_minute=rate_limit,
-                            daily_limit=daily_limit, error_rate=error_rate), host, port)
+                            daily_limit=daily_limit, error_rate=error_rate, shapes=shapes), host, port)
 
 
 def _simulator_config(orgs=(), **kwargs):
@@ -483,8 +497,10 @@ def receiver_command(bind: str, workers: int) -> None:
 
 @cli.command("worker", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
-@click.option("--queues", "groups", multiple=True, type=click.Choice(["all", "webhooks", "sync", "maintenance"]),
-              help="Which queues: webhooks (one per entity), sync (syncs and reconciles), maintenance; default all.")
+@click.option("--queues", "groups", multiple=True,
+              type=click.Choice(["all", "webhooks", "sync", "maintenance", "images"]),
+              help="Which queues: webhooks (one per entity), sync (syncs and reconciles), maintenance, images; "
+                   "default all.")
 def worker_command(ctx, groups) -> None:
     """Run a Celery worker on TDS queues.
 
@@ -706,6 +722,141 @@ def demo_command(scale, changes: int, database: str | None, redis_url: str | Non
     from tds.demo import run_demo
 
     sys.exit(run_demo(scale=scale, changes=changes, database_url=database, redis_url=redis_url))
+
+
+    try:
+        return get_settings()
+    except ConfigError:
+        return None
+
+
+# ------------------------------------------------------------------ images
+
+
+@cli.group("images")
+def images_group() -> None:
+    """Product images from Zoho Inventory.
+
+    Fetch them into TDS_IMAGE_DIR, and count them.
+    """
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+@images_group.command("sync")
+@click.option("--missing-only", is_flag=True, help="Only images missing or stale here (what the hourly sweep sends).")
+@click.option("--dry-run", is_flag=True, help="List what would be fetched and how long it takes; change nothing.")
+@click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
+@click.option("--celery", "via_celery", is_flag=True, help="Send one task per image to the tds.images queue instead.")
+def images_sync(missing_only: bool, dry_run: bool, orgs: tuple[str, ...], via_celery: bool) -> None:
+    """Fetch product images, then report what changed.
+
+    Every image, or with --missing-only only what is missing.
+
+    Without --missing-only every image is fetched again and compared by sha256, which also
+    finds images Zoho replaced under the same image_document_id.
+    """
+    import time
+
+    from tds import images
+
+    settings = get_settings()
+    _database(settings)
+    org_ids = list(orgs) or list(settings.zoho_organization_ids)
+    jobs = [job for org in org_ids for job in images.pending(settings, org, missing_only=missing_only)]
+    downloads = sum(job.fetch for job in jobs)
+    click.echo(f"{downloads} images to fetch, {len(jobs) - downloads} to remove; under TDS_ZOHO_RATE_LIMIT="
+               f"{settings.zoho_rate_limit}/min, of which images use {settings.image_budget_share:.0%}, "
+               f"that takes at least {_duration(images.seconds_needed(settings, downloads))}")
+    if dry_run:
+        for job in jobs:
+            click.echo(f"would {'fetch' if job.fetch else 'remove'} {job.organization_id} {job.zoho_item_id}")
+        return
+    if via_celery:
+        from tasks import send_image
+
+        for job in jobs:
+            send_image(job.organization_id, job.zoho_item_id)
+        click.echo(f"queued {len(jobs)} image tasks on tds.images")
+        return
+    from tds import services
+    from tds.zoho.errors import ZohoError
+
+    settings.require_zoho_credentials()
+    client = services.zoho_client(settings)
+    done: dict[str, int] = {}
+    problems: list[str] = []
+
+    def one(job) -> str:
+        while True:
+            try:
+                return str(images.download(settings, client, job))
+            except images.BudgetReserved as exc:  # webhooks come first; this process may wait
+                time.sleep(exc.retry_after or 1)
+            except (images.ImageRefused, ZohoError) as exc:
+                problems.append(f"{job.organization_id} {job.zoho_item_id}: {exc}")
+                return "refused" if isinstance(exc, images.ImageRefused) else "failed"
+
+    for n, job in _progress(jobs, "images"):
+        outcome = one(job)
+        done[outcome] = done.get(outcome, 0) + 1
+        if n is not None:
+            click.echo(f"[{n}/{len(jobs)}] {job.organization_id} {job.zoho_item_id}: {outcome}")
+    click.echo(", ".join(f"{count} {what}" for what, count in sorted(done.items())) or "nothing to do")
+    for line in problems:
+        click.echo(line, err=True)
+    if problems:
+        sys.exit(1)
+
+
+def _progress(items: list, label: str):
+    """``(n, item)``: a rich progress bar on a terminal (n None), else plain numbered lines (n)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield from ((n, item) for n, item in enumerate(items, start=1))
+        return
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console) as progress:
+        task = progress.add_task(label, total=len(items))
+        for item in items:
+            yield None, item
+            progress.advance(task)
+
+
+@images_group.command("status")
+@click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
+def images_status(orgs: tuple[str, ...]) -> None:
+    """Image coverage per organization.
+
+    Items with an image in Zoho, files present, missing, stale, and why downloads were refused.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from tds import images
+
+    settings = get_settings()
+    _database(settings)
+    table = Table("organization", "items", "with image", "present", "missing", "stale", "refused", "orphaned",
+                  "coverage")
+    lines = []
+    for org in list(orgs) or list(settings.zoho_organization_ids):
+        c = images.coverage(settings, org)
+        table.add_row(org, *(str(c[k]) for k in ("items", "with_image", "present", "missing", "stale", "failed",
+                                                  "orphaned")), f"{c['percent']:.1f} %")
+        lines.append(f"{org} {images.describe(c)}")
+        lines += [f"  refused {item}: {reason}" for item, reason in images.refusals(settings, org)]
+    console = Console()
+    console.print(table)
+    for line in lines:
+        console.print(line, highlight=False, markup=False)
 
 
 def _failure(exc: BaseException) -> Failure | None:

@@ -76,6 +76,22 @@ Several organizations
     When a webhook body is applied as it is: ``auto`` (default: fetch the record by id
     when the body lacks what lists also lack, such as line items or per-warehouse stock,
     or a required field), ``always`` (always fetch), ``never`` (only the body).
+``TDS_ENTITIES``
+    The entities TDS mirrors, by registry name or webhook slug, separated by commas
+    (``items,customers,invoices``). Default: every entity the organization answers for;
+    an entity whose list Zoho answers "not found", "module not enabled" or with a scope
+    error is marked unavailable for that organization and retried on the next full run.
+    Syncs, the scheduled ``sync_all`` and the demo run only these; a webhook for an entity
+    not listed is answered 404 and nothing is stored.
+``TDS_CRM``
+    ``on``, ``off`` or ``auto`` (default). The CRM modules (``crm_accounts``,
+    ``crm_contacts``) run when ``on``; with ``auto`` they run only when CRM credentials
+    are given, that is when ``ZOHO_SCOPES`` names a ``ZohoCRM.*`` scope. ``off`` leaves
+    them out even when ``TDS_ENTITIES`` names them.
+``ZOHO_SCOPES``
+    The OAuth scopes the refresh token was granted, separated by commas, as chosen for
+    the self-client (``ZohoBooks.fullaccess.all,ZohoInventory.fullaccess.all,
+    ZohoCRM.modules.ALL``). Optional; only used to tell whether CRM credentials are given.
 ``TDS_VENDOR_NAME_AR_FIELD``
     Label or API name of the vendor custom field holding the Arabic name. Default
     ``cf_vendor_name_ar``.
@@ -119,6 +135,21 @@ Sync, reconciliation and the schedule
 ``TDS_ADMIN_TOKEN``
     Bearer token of the admin API (``/api/zoho/bulk-sync/…``, ``/api/zoho/reconcile/…``);
     separate from the webhook secret. Unset: the admin API answers 403.
+
+Product images
+--------------
+``TDS_IMAGE_DIR``
+    Folder that holds the product images, as ``products/{zoho_item_id}.{jpg|png|webp}``;
+    the receiver serves them at ``/product-images/{file}``. Default ``images``. The
+    workers, the CLI and the receiver must see the same folder.
+``TDS_IMAGE_BUDGET_SHARE``
+    Share (above 0, at most 1) of the per-minute Zoho budget image downloads may use; an
+    image task that finds less of the window free gives its slot back and retries later,
+    so images never starve webhook processing. Default ``0.5``.
+``TDS_IMAGE_MAX_BYTES``
+    Largest image accepted; a larger body is refused with the reason. Default ``10485760``.
+``TDS_SCHEDULE_IMAGES``
+    Seconds between sweeps that send what is still missing or stale. Default ``3600``.
 
 Logging
 -------
@@ -202,6 +233,13 @@ def _percent(name: str, raw: str) -> float:
     return value
 
 
+def _share(name: str, raw: str) -> float:
+    value = _float(name, raw)
+    if value > 1:
+        raise ConfigError(f"{name} must be a share between 0 and 1, got {value}")
+    return value
+
+
 def _bool(name: str, raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -271,6 +309,11 @@ def _secret(name: str, raw: str) -> str:
     return value
 
 
+def _names(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated names (checked against the registry by :func:`tds.registry.enabled`)."""
+    return tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+
+
 def _setting(env: str, default: str, parse: Callable[[str, str], object], secret: bool = False):
     return field(default=None, metadata={"env": env, "default": default, "parse": parse, "secret": secret})
 
@@ -301,6 +344,9 @@ class Settings:
     zoho_breaker_reset: int = _setting("TDS_ZOHO_BREAKER_RESET", "60", _int(1))
     fetch_detail: str = _setting("TDS_FETCH_DETAIL", "auto", _choice("auto", "always", "never"))
     vendor_name_ar_field: str = _setting("TDS_VENDOR_NAME_AR_FIELD", "cf_vendor_name_ar", _text)
+    entities: tuple = _setting("TDS_ENTITIES", "", _names)
+    crm: str = _setting("TDS_CRM", "auto", _choice("on", "off", "auto"))
+    zoho_scopes: tuple = _setting("ZOHO_SCOPES", "", _names)
 
     task_max_retries: int = _setting("TDS_TASK_MAX_RETRIES", "8", _int(0))
     task_retry_backoff_max: int = _setting("TDS_TASK_RETRY_BACKOFF_MAX", "300", _int(1))
@@ -317,6 +363,10 @@ class Settings:
     inbox_retention_days: int = _setting("TDS_INBOX_RETENTION_DAYS", "30", _int(1))
     run_stale_after: int = _setting("TDS_RUN_STALE_AFTER", "1800", _int(60))
     admin_token: str = _setting("TDS_ADMIN_TOKEN", "", _text, secret=True)
+    image_dir: str = _setting("TDS_IMAGE_DIR", "images", _text)
+    image_budget_share: float = _setting("TDS_IMAGE_BUDGET_SHARE", "0.5", _share)
+    image_max_bytes: int = _setting("TDS_IMAGE_MAX_BYTES", "10485760", _int(1024))
+    schedule_images: int = _setting("TDS_SCHEDULE_IMAGES", "3600", _int(0))
     log_level: str = _setting("TDS_LOG_LEVEL", "INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True))
     #: per-organization overrides from ``ZOHO_<ORGID>_*``: ``((org, ((key, value), ...)), ...)``
     org_overrides: tuple = field(default=(), metadata={"env": None, "secret": True})
@@ -381,6 +431,13 @@ class Settings:
             raise ConfigError("TDS_DATABASE_URL is not set; set it in .env or the environment to your PostgreSQL "
                               "database, e.g. TDS_DATABASE_URL=postgresql://tds:PASSWORD@127.0.0.1:5432/erp")
         return self.database_url
+
+    @property
+    def crm_enabled(self) -> bool:
+        """CRM runs when ``TDS_CRM=on``, or with ``auto`` when ``ZOHO_SCOPES`` has a CRM scope."""
+        if self.crm != "auto":
+            return self.crm == "on"
+        return any(scope.lower().startswith("zohocrm.") for scope in self.zoho_scopes)
 
     def require_zoho_credentials(self) -> None:
         """Raise ConfigError naming the first credential a Zoho call needs and lacks."""

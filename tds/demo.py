@@ -35,7 +35,7 @@ import redis as redis_lib
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
-from tds import inbox, registry
+from tds import availability, inbox, registry
 from tds.config import Settings, mask_url, normalise_database_url, set_settings
 from tds.db import get_engine, utcnow
 from tds.exit_codes import ExitCode, Failure
@@ -45,6 +45,7 @@ DEMO_DATABASE_FILE = "tds-demo.db"
 DEMO_MARK_TABLE = "tds_demo"
 DEMO_REDIS_DB = 13
 DEMO_REDIS_MARK = "tds:demo"
+SIMULATOR_SCOPES = "ZohoBooks.fullaccess.all,ZohoInventory.fullaccess.all,ZohoCRM.modules.ALL"
 DEMO_CHANGES_BY_RESOURCE = ("items", "contacts", "invoices", "salesorders", "bills", "customerpayments")
 
 
@@ -154,7 +155,7 @@ def _say(msg: str) -> None:
 def run_demo(scale="full", changes: int = 100, database_url: str | None = None, redis_url: str | None = None) -> int:
     for name in ("", "werkzeug", "alembic"):  # the report is the output; details go to the log files
         logging.getLogger(name).setLevel(logging.WARNING)
-    from tds import schema, services, sync
+    from tds import schema, services
     from tds.simulator.config import SimulatorConfig
     from tds.simulator.server import SimulatorServer
 
@@ -192,6 +193,8 @@ def run_demo(scale="full", changes: int = 100, database_url: str | None = None, 
             # Zoho would only make the demo slow
             "TDS_ZOHO_RATE_LIMIT": "100000",
             "TDS_LOG_LEVEL": "WARNING",
+            # the simulator's refresh token carries every scope, CRM's too
+            "ZOHO_SCOPES": SIMULATOR_SCOPES,  # the simulator grants everything
         }
         # nothing of the user's setup: not .env, not the environment's TDS_* and ZOHO_*
         settings = Settings.from_env(env, env_file=None)
@@ -230,13 +233,16 @@ def run_demo(scale="full", changes: int = 100, database_url: str | None = None, 
 
         sync_started = time.monotonic()
         sync_failures = 0
-        for entity in registry.ENTITIES:
+        for entity in registry.enabled(settings):
             try:
-                result = sync.full_sync(settings, entity, org, client, redis=services.redis_client(settings),
-                                        enqueue=enqueue_event)
+                result = availability.sync_entity(settings, entity, org, client,
+                                                  redis=services.redis_client(settings), enqueue=enqueue_event)
             except Exception as exc:  # report it and go on: the other entities still sync
                 sync_failures += 1
                 _say(f"  {entity.name:<18} FAILED: {exc}")
+                continue
+            if isinstance(result, availability.Unavailable):
+                _say(f"  {entity.name:<18} unavailable: {result.message}")
                 continue
             _say(f"  {entity.name:<18} {result.records_seen:>6} records  {result.seconds:6.1f}s")
         sync_seconds = time.monotonic() - sync_started
@@ -245,7 +251,7 @@ def run_demo(scale="full", changes: int = 100, database_url: str | None = None, 
         before = _count_events(engine)
         _say(f"\nthe simulator changes {changes} records and sends their webhooks")
         wait_started = time.monotonic()  # from the first change: the webhooks are sent as Zoho would
-        sent = _make_changes(sim.simulator, org, changes)
+        sent = _make_changes(sim.simulator, settings, org, changes)
         deliveries = list(sim.simulator.webhook_log)[-sent:]
         accepted = sum(1 for d in deliveries if str(d.get("status", "")).startswith("2"))
         done = _wait_for_events(engine, before, accepted, timeout=180, alive=lambda: worker.poll() is None)
@@ -301,8 +307,8 @@ def _stop_process(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def _make_changes(simulator, org: str, changes: int) -> int:
-    resources = [r for r in DEMO_CHANGES_BY_RESOURCE if _serves(simulator, r)]
+def _make_changes(simulator, settings: Settings, org: str, changes: int) -> int:
+    resources = [r for r in DEMO_CHANGES_BY_RESOURCE if _serves(settings, r)]
     share, extra = divmod(changes, len(resources))
     sent = 0
     for i, resource in enumerate(resources):
@@ -311,9 +317,9 @@ def _make_changes(simulator, org: str, changes: int) -> int:
     return sent
 
 
-def _serves(simulator, resource: str) -> bool:
-    """Whether the demo's registry has an entity for this simulator resource."""
-    paths = {e.list_path.strip("/") for e in registry.ENTITIES}
+def _serves(settings: Settings, resource: str) -> bool:
+    """Whether an enabled entity mirrors this simulator resource."""
+    paths = {e.list_path.strip("/") for e in registry.enabled(settings)}
     return resource in paths
 
 

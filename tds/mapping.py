@@ -9,6 +9,12 @@ it calls the mapper, and adds what every entity shares (Zoho id, organization, Z
 modified time, the raw record) to make the :class:`Mapped` record the sinks write. A record
 that cannot be made valid raises :class:`MappingError`; it goes to the dead letter with
 the reason, never half-filled into the table.
+
+The conversions here (:func:`dec`, :func:`percent`, :func:`discount`, :func:`integer`,
+:func:`boolean`, :func:`parse_date`, :func:`parse_zoho_time`, :func:`zoho_id`, :func:`text`)
+are liberal in the forms they accept (``docs/entities.md`` lists them) and are the one place
+a rule about a value belongs: every mapper reads Zoho's values through them, and every
+refusal names the field and the value (``balance: 'n/a' is not a number``).
 """
 
 from __future__ import annotations
@@ -65,39 +71,66 @@ class Mapped:
     refresh: list[tuple[str, str]] = field(default_factory=list)
 
 
-def parse_zoho_time(value) -> dt.datetime | None:
-    """Zoho's ``2024-02-26T15:44:57+0200`` (Books/Inventory) or ``…+02:00`` (CRM), in UTC."""
-    if value in (None, ""):
+def _refuse(name: str, value, what: str) -> MappingError:
+    """The one error every conversion raises: the field, the value, and what was expected."""
+    return MappingError(f"{name}: {value!r} is not {what}")
+
+
+def blank(value) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+def parse_zoho_time(value, name: str = "time") -> dt.datetime | None:
+    """A Zoho time in UTC: ``2024-02-26T15:44:57+0200`` (Books/Inventory), ``…+02:00`` (CRM)
+    or ``…Z``; ``""`` and null are none. A time without an offset is refused."""
+    if blank(value):
         return None
     if isinstance(value, dt.datetime):
         parsed = value
-    else:
-        raw = str(value).strip()
+    elif isinstance(value, str):
+        raw = value.strip()
         if len(raw) > 19 and raw[19] == " ":  # a "+" that was URL-decoded into a space
             raw = raw[:19] + "+" + raw[20:]
         try:
             parsed = dt.datetime.fromisoformat(raw)
         except ValueError:
-            raise MappingError(f"unreadable Zoho time {value!r}") from None
+            raise _refuse(name, value, "a Zoho time") from None
+    else:
+        raise _refuse(name, value, "a Zoho time")
     if parsed.tzinfo is None:
-        raise MappingError(f"Zoho time without an offset {value!r}")
+        raise _refuse(name, value, "a Zoho time with an offset")
     return parsed.astimezone(UTC)
 
 
-def parse_date(value) -> dt.date | None:
-    if value in (None, ""):
+def parse_date(value, name: str = "date") -> dt.date | None:
+    """``2024-02-26`` (or a time, whose date part is taken); ``""`` and null are none."""
+    if blank(value):
         return None
     try:
-        return dt.date.fromisoformat(str(value)[:10])
+        return dt.date.fromisoformat(str(value).strip()[:10])
     except ValueError:
-        raise MappingError(f"unreadable date {value!r}") from None
+        raise _refuse(name, value, "a date") from None
 
 
 def dec(value, name: str = "amount") -> Decimal | None:
+    """A number as Zoho may write it: a JSON number, ``"12.50"``, ``"1,234.50"`` (the
+    ``*_formatted`` siblings are never read); ``""`` and null are none."""
+    if blank(value):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
+        raise _refuse(name, value, "a number")
+    digits = value.strip().replace(",", "").replace("\u00a0", "").replace(" ", "") if isinstance(value, str) else value
     try:
-        return as_decimal(value)
+        return as_decimal(digits)
     except (InvalidOperation, ValueError):
-        raise MappingError(f"{name} is not a number: {value!r}") from None
+        raise _refuse(name, value, "a number") from None
+
+
+def percent(value, name: str = "percentage") -> Decimal | None:
+    """A percentage: ``5``, ``"5"`` or ``"5%"`` are all 5; ``""`` and null are none."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return dec(value.strip()[:-1], name)
+    return dec(value, name)
 
 
 def text(value, limit: int | None = None) -> str | None:
@@ -116,21 +149,32 @@ def zoho_id(value) -> str | None:
     return str(value).strip()
 
 
-def integer(value) -> int | None:
-    if value in (None, ""):
+def integer(value, name: str = "number") -> int | None:
+    """A whole number (``30``, ``"30"``, ``"30.0"``); ``""`` and null are none."""
+    number = dec(value, name)
+    if number is None:
         return None
-    try:
-        return int(Decimal(str(value)))
-    except (InvalidOperation, ValueError):
-        raise MappingError(f"not a whole number: {value!r}") from None
+    if number != number.to_integral_value():
+        raise _refuse(name, value, "a whole number")
+    return int(number)
 
 
-def boolean(value) -> bool | None:
-    if value is None or value == "":
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no")
+
+
+def boolean(value, name: str = "flag") -> bool | None:
+    """``true``/``false`` as JSON or as strings (``"true"``, ``"1"``, ``"yes"``…); ``""`` and null are none."""
+    if blank(value):
         return None
     if isinstance(value, bool):
         return value
-    return str(value).strip().lower() in ("true", "1", "yes")
+    word = str(value).strip().lower() if isinstance(value, (str, int)) else None
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise _refuse(name, value, "true or false")
 
 
 def texts(record: dict, table: "sa.Table", *same: str, **renamed: str) -> dict[str, str | None]:
@@ -144,27 +188,21 @@ def texts(record: dict, table: "sa.Table", *same: str, **renamed: str) -> dict[s
 
 
 def amount(record: dict, name: str, required: bool = False) -> Decimal | None:
-    """A figure of the record as a Decimal; a required one must be there and be a number."""
+    """A figure of the record as a Decimal (see :func:`dec`); a required one must be there."""
     value = record.get(name)
-    if value in (None, ""):
-        if required:
-            raise MappingError(f"missing required figure {name}")
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal, float, str)):
-        raise MappingError(f"{name} is not a number: {value!r}")
+    if blank(value) and required:
+        raise MappingError(f"missing required figure {name}")
     return dec(value, name)
 
 
 def discount(value, name: str = "discount") -> tuple[Decimal | None, Decimal | None]:
     """Zoho's discount as (amount, percent): ``12.50`` is an amount, ``"5%"`` a percentage."""
-    if value in (None, ""):
-        return None, None
     if isinstance(value, str) and value.strip().endswith("%"):
-        return None, dec(value.strip()[:-1], name)
+        return None, percent(value, name)
     return dec(value, name), None
 
 
 def require(record: dict, *names: str) -> None:
-    missing = [n for n in names if record.get(n) in (None, "")]
+    missing = [n for n in names if blank(record.get(n))]
     if missing:
         raise MappingError(f"missing required field(s): {', '.join(missing)}")

@@ -162,13 +162,19 @@ sync_state = _per_entity_table(
     sa.Column("last_incremental_sync_at", UTCDateTime()),
     sa.Column("last_reconcile_at", UTCDateTime()),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # ``available``, or ``unavailable``: the organization's list answered not found, module
+    # not enabled or a scope error (Zoho's code and message kept); retried every full run
+    sa.Column("status", sa.String(16), nullable=False, server_default="available"),
+    sa.Column("unavailable_code", sa.String(64)),
+    sa.Column("unavailable_reason", sa.Text()),
+    sa.Column("unavailable_since", UTCDateTime()),
     sa.UniqueConstraint("organization_id", "entity"),
 )
 
 sync_runs = _per_entity_table(
     "tds_sync_runs",
     sa.Column("mode", sa.String(16), nullable=False),  # full | incremental | reconcile
-    sa.Column("status", sa.String(16), nullable=False),  # queued | running | succeeded | failed | aborted
+    sa.Column("status", sa.String(16), nullable=False),  # queued | running | succeeded | failed | aborted | skipped | unavailable
     sa.Column("started_at", UTCDateTime(), nullable=False),
     sa.Column("finished_at", UTCDateTime()),
     sa.Column("heartbeat_at", UTCDateTime()),  # renewed after every page
@@ -183,6 +189,27 @@ sync_runs = _per_entity_table(
     sa.Column("report", JSONType),  # a reconcile's findings
     sa.Column("error", sa.Text()),
     sa.Index("ix_tds_sync_runs_org_entity_started", "organization_id", "entity", "started_at"),
+)
+
+
+product_images = sa.Table(
+    # The image file kept for each product (:mod:`tds.images`): which Zoho image reference it
+    # answers, and its sha256, so an unchanged image is never written twice.
+    "tds_product_images",
+    metadata,
+    _pk(),
+    _org(),
+    sa.Column("zoho_item_id", sa.String(32), nullable=False),
+    sa.Column("zoho_image_document_id", sa.String(64)),  # the reference last handled; NULL: none
+    sa.Column("image_name", sa.String(255)),
+    sa.Column("file_name", sa.String(64)),  # under TDS_IMAGE_DIR/products; NULL: no file
+    sa.Column("content_type", sa.String(32)),
+    sa.Column("sha256", sa.String(64)),
+    sa.Column("size_bytes", sa.Integer()),
+    sa.Column("downloaded_at", UTCDateTime()),  # the file last (re)written
+    sa.Column("checked_at", UTCDateTime()),  # last compared with Zoho
+    sa.Column("error", sa.Text()),  # why the last download was refused; NULL after a success
+    sa.UniqueConstraint("organization_id", "zoho_item_id"),
 )
 
 

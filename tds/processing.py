@@ -13,10 +13,10 @@ import enum
 import logging
 from dataclasses import dataclass, field
 
-from tds import inbox, registry
+from tds import images, inbox, registry
 from tds.config import Settings
 from tds.db import get_engine
-from tds.mapping import MapContext, Mapped
+from tds.mapping import MapContext, Mapped, blank
 from tds.registry import Entity
 from tds.sinks import sql as sql_sink
 from tds.webhook_payload import extract_record
@@ -38,17 +38,21 @@ class Outcome:
     status: Result
     entity: str = ""
     follow_up: list[tuple[int, str]] = field(default_factory=list)  # (inbox event id, entity)
+    images: list[images.Job] = field(default_factory=list)  # image downloads to send
 
 
 def needs_detail(entity: Entity, record: dict, mode: str) -> bool:
-    """Whether a webhook body must be completed by fetching the record by id."""
+    """Whether a webhook body must be completed by fetching the record by id: when it lacks
+    what lists lack, a required field, or Zoho's modified time; never for an optional figure."""
     if not entity.detail_path or mode == "never":
         return False
     if mode == "always":
         return True
     if entity.list_omits and not any(key in record for key in entity.list_omits):
         return True
-    return any(record.get(name) in (None, "") for name in entity.required_fields)
+    # an identifying field missing, or Zoho's time (without it the version cannot be ordered)
+    wanted = (*entity.required_fields, *((entity.modified_field,) if entity.modified_field else ()))
+    return any(blank(record.get(name)) for name in wanted)
 
 
 def process_event(settings: Settings, event_id: int, client=None) -> Outcome:
@@ -99,6 +103,7 @@ def _apply(engine, event_id: int, records: list[Mapped]) -> Outcome:
             sql_sink.MissingReference(name, rec.organization_id, zid) for rec in records for name, zid in rec.refresh
         }
         follow_up = inbox.request_missing(conn, wanted)
+        jobs = images.after_write(conn, records, result.applied_ids)
         inbox.finish(conn, event_id)
     status = Result.DONE if result.written else Result.STALE
-    return Outcome(event_id, status, records[0].entity.name if records else "", follow_up)
+    return Outcome(event_id, status, records[0].entity.name if records else "", follow_up, jobs)

@@ -30,7 +30,7 @@ import time
 import redis as redis_lib
 import sqlalchemy as sa
 
-from tds import runs
+from tds import availability, runs
 from tds.config import Settings
 from tds.db import get_engine, utcnow
 from tds.registry import Entity
@@ -53,8 +53,11 @@ def estimated_calls(engine, entity: Entity, organization_id: str) -> int:
 
 def reconcile_entity(settings: Settings, entity: Entity, organization_id: str, client, *, repair: bool = False,
                      dry_run: bool = False, redis: redis_lib.Redis | None = None, enqueue=None,
-                     progress=None, run_id: int | None = None) -> EntityReport:
-    """Compare (and with ``repair`` mend) one entity under its run lock; see the module docstring."""
+                     progress=None, run_id: int | None = None, send_images=None) -> EntityReport:
+    """Compare (and with ``repair`` mend) one entity under its run lock; see the module docstring.
+
+    ``enqueue(event_id, entity)`` sends fetch requests for missing references and
+    ``send_images(jobs)`` the image downloads repaired items need."""
     engine = get_engine(settings.database_url)
     redis = redis or redis_lib.Redis.from_url(settings.redis_url)
     params = {"repair": repair, "dry_run": dry_run}
@@ -74,7 +77,7 @@ def reconcile_entity(settings: Settings, entity: Entity, organization_id: str, c
     try:
         runs.recover_stale(engine, redis, organization_id=organization_id, entity=entity.name)
         _compare_and_repair(settings, engine, entity, organization_id, client, report, repair and not dry_run,
-                            dry_run, enqueue, progress, lock.renew)
+                            dry_run, enqueue, progress, lock.renew, send_images)
     except BaseException as exc:
         status = RunStatus.ABORTED if isinstance(exc, (KeyboardInterrupt, runs.RunInterrupted)) else RunStatus.FAILED
         with engine.begin() as conn:
@@ -95,7 +98,7 @@ def _counts(report: EntityReport) -> dict:
 
 
 def _compare_and_repair(settings, engine, entity: Entity, organization_id: str, client, report: EntityReport,
-                        repair: bool, dry_run: bool, enqueue, progress, renew) -> None:
+                        repair: bool, dry_run: bool, enqueue, progress, renew, send_images=None) -> None:
     seen: set[str] = set()
     repaired = SyncResult(entity.name, organization_id, report.run_id or 0)
     status_zoho: dict[str, int] = {}
@@ -137,7 +140,9 @@ def _compare_and_repair(settings, engine, entity: Entity, organization_id: str, 
             if enqueue:
                 for event_id, name in repaired.follow_up:
                     enqueue(event_id, name)
-            repaired.follow_up = []
+            if send_images and repaired.images:
+                send_images(repaired.images)
+            repaired.follow_up, repaired.images = [], []
         elif to_fetch and dry_run:
             report.would_repair += len(to_fetch)
         if progress:
@@ -239,11 +244,14 @@ def reconcile(settings: Settings, entities: list[Entity], organization_ids: list
                                        enqueue=enqueue, progress=progress_for(entity, org) if progress_for else None)
             except runs.AlreadyRunning as exc:
                 rep = EntityReport(entity.name, org, warnings=[str(exc)])
-            except Exception as exc:  # noqa: BLE001 - one entity's failure is reported, the rest still run
-                if isinstance(exc, (KeyboardInterrupt,)):
-                    raise
-                rep = EntityReport(entity.name, org, warnings=[f"failed: {exc.__class__.__name__}: {exc}"])
-                rep.details["failed"] = True
+            except Exception as exc:  # one entity's failure is reported, the rest still run
+                rep = EntityReport(entity.name, org)
+                if availability.is_unavailable(entity, exc):  # the organization does not have this module
+                    rep.warnings.append(f"unavailable: {exc}")
+                    rep.details["unavailable"] = True
+                else:
+                    rep.warnings.append(f"failed: {exc.__class__.__name__}: {exc}")
+                    rep.details["failed"] = True
             rep.details["seconds"] = round(time.monotonic() - t0, 2)
             reports.append(rep)
             if on_entity:

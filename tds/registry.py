@@ -72,7 +72,9 @@ class Entity:
     modified_field: str | None = "last_modified_time"  # None: Zoho gives no such time
     list_params: tuple[tuple[str, str], ...] = ()  # always sent on list calls
     list_omits: tuple[str, ...] = ()  # detail-only fields: a body lacking them is fetched
-    required_fields: tuple[str, ...] = ()  # a record lacking one is fetched, then dead-lettered
+    # what identifies the record or gives it its meaning: a webhook body lacking one is
+    # fetched by id, a record still lacking one is dead-lettered; everything else is optional
+    required_fields: tuple[str, ...] = ()
     bulk_detail: tuple[str, str, int] | None = None  # (path, ids parameter, ids per call)
     webhook_slugs: tuple[str, ...] = ()  # /api/zoho/webhooks/<slug>
     payload_keys: tuple[str, ...] = ()  # keys of Zoho's default webhook body: {"item": {...}}
@@ -142,11 +144,12 @@ def _paths(path: str, key: str) -> dict[str, str]:
     return {"list_path": f"/{path}", "list_key": path, "detail_path": f"/{path}/{{id}}", "detail_key": key}
 
 
-def _document(name: str, path: str, key: str, mapper: Callable, *, party: str = "customer", balance: bool = True,
+def _document(name: str, path: str, key: str, mapper: Callable, *, party: str = "customer",
               webhook_slugs: tuple[str, ...], payload_keys: tuple[str, ...], **more) -> Entity:
     """Invoices, credit notes, bills and sales orders: one shape of Books list and record
-    (``{key}_id``, ``{key}_number``, the party, Zoho's figures, lines only in the detail)."""
-    figures = ("sub_total", "tax_total", "total", *(("balance",) if balance else ()))
+    (``{key}_id``, ``{key}_number``, the party, Zoho's figures, lines only in the detail).
+    Required: what identifies a document or gives it its meaning (id, number, party, date,
+    total); every other figure may be missing (see ``docs/entities.md``)."""
     return Entity(
         name=name,
         api="books",
@@ -155,7 +158,7 @@ def _document(name: str, path: str, key: str, mapper: Callable, *, party: str = 
         table=name,
         mapper=mapper,
         list_omits=("line_items",),
-        required_fields=(f"{key}_id", f"{key}_number", f"{party}_id", "date", "status", *figures, "last_modified_time"),
+        required_fields=(f"{key}_id", f"{key}_number", f"{party}_id", "date", "total"),
         webhook_slugs=webhook_slugs,
         payload_keys=payload_keys,
         **more,
@@ -175,7 +178,7 @@ def _crm(module: str, mapper: Callable, name_field: str) -> Entity:
         table=f"crm_{module.lower()}",
         mapper=mapper,
         modified_field="Modified_Time",
-        required_fields=("id", name_field, "Modified_Time"),
+        required_fields=("id", name_field),
         pagination="crm_info",
         modified_filter=None,  # CRM takes If-Modified-Since, a header; sorting serves as well
         modified_sort=(("sort_by", "Modified_Time"), ("sort_order", "desc")),
@@ -194,7 +197,7 @@ def _contacts(kind: str, mapper: Callable) -> Entity:
         mapper=mapper,
         list_params=(("contact_type", kind), ("filter_by", "Status.All")),
         list_omits=("contact_persons",),
-        required_fields=("contact_id", "contact_name", "last_modified_time"),
+        required_fields=("contact_id", "contact_name"),
         webhook_slugs=(f"{kind}s",),
         payload_keys=("contact", kind),
         route_field="contact_type",
@@ -225,7 +228,7 @@ ENTITIES: tuple[Entity, ...] = (
         mapper=items.map_item,
         list_params=(("filter_by", "Status.All"),),
         list_omits=("warehouses", "locations"),
-        required_fields=("item_id", "name", "last_modified_time"),
+        required_fields=("item_id", "name"),
         bulk_detail=("/itemdetails", "item_ids", 100),
         webhook_slugs=("products", "items"),
         payload_keys=("item",),
@@ -243,7 +246,7 @@ ENTITIES: tuple[Entity, ...] = (
         table="payments",
         mapper=documents.map_payment,
         list_omits=("invoices",),
-        required_fields=("payment_id", "payment_number", "customer_id", "date", "amount", "last_modified_time"),
+        required_fields=("payment_id", "payment_number", "customer_id", "date", "amount"),
         webhook_slugs=("payments",),
         payload_keys=("payment", "customerpayment", "customer_payment"),
     ),
@@ -251,7 +254,7 @@ ENTITIES: tuple[Entity, ...] = (
               webhook_slugs=("credit-notes", "creditnotes"), payload_keys=("creditnote", "credit_note")),
     _document("bills", "bills", "bill", documents.map_bill, party="vendor",
               webhook_slugs=("bills",), payload_keys=("bill",)),
-    _document("sales_orders", "salesorders", "salesorder", documents.map_sales_order, balance=False,
+    _document("sales_orders", "salesorders", "salesorder", documents.map_sales_order,
               webhook_slugs=("orders", "salesorders"), payload_keys=("salesorder", "sales_order"),
               modified_sort=NEWEST_FIRST),
     Entity(
@@ -326,6 +329,30 @@ def for_slug(slug: str) -> Entity:
         return BY_SLUG[slug]
     except KeyError:
         raise UnknownEntity(f"no webhook endpoint {slug!r}; known: {', '.join(sorted(BY_SLUG))}") from None
+
+
+def enabled(settings) -> tuple[Entity, ...]:
+    """The entities these settings run (``TDS_ENTITIES``, ``TDS_CRM``), in registry order.
+
+    Every caller that runs work for "all entities" (the sync command, the scheduled
+    ``sync_all``, the demo, the receiver's webhook routes) asks here.
+    """
+    from tds.config import ConfigError
+
+    if settings.entities:
+        try:
+            chosen = {get(name) for name in settings.entities}
+        except UnknownEntity as exc:
+            raise ConfigError(f"TDS_ENTITIES: {exc}") from None
+    else:
+        chosen = set(ENTITIES)
+    if not settings.crm_enabled:
+        named = sorted(e.name for e in chosen if e.api == "crm")
+        if named and settings.entities and settings.crm == "auto":
+            raise ConfigError(f"TDS_ENTITIES names {', '.join(named)} but CRM is off: set TDS_CRM=on "
+                              "(or ZOHO_SCOPES with the refresh token's ZohoCRM scope)")
+        chosen = {e for e in chosen if e.api != "crm"}
+    return tuple(e for e in ENTITIES if e in chosen)
 
 
 def route(entity: Entity, record: dict) -> Entity:

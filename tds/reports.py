@@ -77,8 +77,9 @@ class Report:
 
     @property
     def healthy(self) -> bool:
-        """No entity's mismatch is above the alert share."""
-        return all(100.0 - e.match_percent <= self.alert_percent for e in self.entities)
+        """No entity failed, and none's mismatch is above the alert share."""
+        return all(100.0 - e.match_percent <= self.alert_percent and not e.details.get("failed")
+                   for e in self.entities)
 
     def as_dict(self) -> dict:
         return {"health_score": self.health_score, "label": self.label, "healthy": self.healthy,

@@ -36,7 +36,7 @@ from typing import Callable, Iterable, Iterator
 import redis as redis_lib
 import sqlalchemy as sa
 
-from tds import deadletters, inbox, registry, runs
+from tds import deadletters, images, inbox, registry, runs
 from tds.config import Settings
 from tds.db import UTC, get_engine, utcnow
 from tds.mapping import MapContext, MappingError, parse_zoho_time
@@ -68,6 +68,7 @@ class SyncResult:
     seconds: float = 0.0
     since: dt.datetime | None = None  # an incremental run's window start
     follow_up: list[tuple[int, str]] = field(default_factory=list)
+    images: list[images.Job] = field(default_factory=list)  # image references changed: downloads to send
 
     def counts(self) -> dict:
         return {name: getattr(self, name) for name in runs.COUNTS}
@@ -236,6 +237,7 @@ def write_page(settings: Settings, engine, entity: Entity, organization_id: str,
                             zoho_id=str(record.get(entity.id_field) or "") or None)
         written = sql_sink.write(conn, mapped)
         result.follow_up += inbox.request_missing(conn, written.missing)
+        result.images += images.after_write(conn, mapped, written.applied_ids)
     result.records_seen += len(page)
     result.records_written += written.written
 

@@ -101,7 +101,8 @@ def test_version_help_and_quiet_migrations(tmp_path):
     top = tds("--help", cwd=tmp_path, COLUMNS="80").stdout
     commands = top.split("Commands:")[1]
     assert "..." not in commands and "``" not in top  # no cut short help, no raw RST
-    for group in ("sync", "db", "demo", "doctor", "simulator", "webhooks", "zoho", "dead-letters", "inbox", "worker"):
+    for group in ("sync", "db", "demo", "doctor", "simulator", "webhooks", "zoho", "dead-letters", "inbox", "worker",
+                  "images", "reconcile"):
         text = tds(group, "--help", cwd=tmp_path, COLUMNS="80").stdout
         assert "``" not in text, text
         if "Commands:" in text:

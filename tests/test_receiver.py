@@ -219,7 +219,8 @@ def test_the_receiver_loads_neither_the_sync_nor_processing_nor_the_zoho_client(
         " 'ZOHO_ORGANIZATION_ID': '1'}, env_file=None)\n"
         "create_app(s)\n"
         "loaded = [m for m in sys.modules if m.split('.')[:2] in (['tds', 'sync'], ['tds', 'processing'],"
-        " ['tds', 'zoho'], ['tasks', 'events'], ['tasks', 'maintenance'])]\n"
+        " ['tds', 'zoho'], ['tds', 'images'], ['tasks', 'events'], ['tasks', 'maintenance'],"
+        " ['tasks', 'images'])]\n"
         "print(','.join(loaded))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

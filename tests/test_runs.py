@@ -212,7 +212,7 @@ def test_the_schedule_runs_incremental_syncs_on_the_sync_queue(worker, engine, d
     org = sim.simulator.config.organizations[0]
     settings = use(settings_for(sim, database_url, redis_url, org, TDS_SCHEDULE_INCREMENTAL="2"))
     tasks.app.send_task("tds.sync_incremental_all")
-    expected = len(registry.ENTITIES)
+    expected = len(registry.enabled(settings))
     wait_for(lambda: sum(r.status == "succeeded" for r in _runs(engine)) == expected, timeout=120,
              what="an incremental run of every entity")
     assert {r.mode for r in _runs(engine)} == {"incremental"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 import time
@@ -13,6 +14,7 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 import simplejson
+from PIL import Image
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -299,16 +301,55 @@ def test_itemdetails_bulk_and_images(server, auth):
     assert too_many.status_code == 400 and too_many.json()["code"] == 2
 
     records = store.records(ORG_A, "items")
-    with_image = next(i for i in records if i["image_document_id"])
     without = next(i for i in records if not i["image_document_id"])
     assert without["image_name"] == "" and without["image_type"] == ""
-    img = requests.get(f"{server.url}/inventory/v1/items/{with_image['item_id']}/image", headers=auth,
-                       params={"organization_id": ORG_A})
-    assert img.status_code == 200 and img.headers["Content-Type"] == "image/png"
-    assert img.content.startswith(b"\x89PNG\r\n\x1a\n")
+    for kind, content_type, fmt in (("jpg", "image/jpeg", "JPEG"), ("png", "image/png", "PNG")):
+        item = next(i for i in records if i["image_type"] == kind)
+        assert item["image_name"].endswith(f".{kind}") and item["image_document_id"]
+        img = requests.get(f"{server.url}/inventory/v1/items/{item['item_id']}/image", headers=auth,
+                           params={"organization_id": ORG_A})
+        assert img.status_code == 200 and img.headers["Content-Type"] == content_type
+        picture = Image.open(io.BytesIO(img.content))
+        picture.load()  # decodes every pixel
+        assert picture.format == fmt
     none = requests.get(f"{server.url}/inventory/v1/items/{without['item_id']}/image", headers=auth,
                         params={"organization_id": ORG_A})
     assert none.status_code == 404 and none.json()["code"] == 1002
+
+
+def test_item_images_differ_per_item_and_change_and_go_through_the_control_api(server, auth):
+    def image(item_id):
+        return requests.get(f"{server.url}/inventory/v1/items/{item_id}/image", headers=auth,
+                            params={"organization_id": ORG_A})
+
+    records = server.simulator.store.records(ORG_A, "items")
+    imaged = [i for i in records if i["image_document_id"]]
+    assert 0.6 < len(imaged) / len(records) < 0.9  # a share of items has no image
+    first, second = imaged[0]["item_id"], imaged[1]["item_id"]
+    before = image(first).content
+    assert before != image(second).content
+
+    new = requests.post(f"{server.url}/_sim/items/{first}/image", json={"type": "jpg"},
+                        params={"organization_id": ORG_A, "send_webhook": "false"}).json()["record"]
+    assert new["image_document_id"] != imaged[0]["image_document_id"] and new["image_type"] == "jpg"
+    assert new["last_modified_time"] > imaged[0]["last_modified_time"]
+    after = image(first)
+    assert after.headers["Content-Type"] == "image/jpeg" and after.content != before
+
+    same_id = requests.post(f"{server.url}/_sim/items/{first}/image", json={"keep_document_id": True},
+                            params={"organization_id": ORG_A, "send_webhook": "false"}).json()["record"]
+    assert same_id["image_document_id"] == new["image_document_id"]
+    assert image(first).content not in (before, after.content)
+
+    requests.post(f"{server.url}/_sim/items/{first}/image", json={"broken": True},
+                  params={"organization_id": ORG_A, "send_webhook": "false"})
+    with pytest.raises(OSError):  # a truncated image does not decode
+        Image.open(io.BytesIO(image(first).content)).load()
+
+    gone = requests.delete(f"{server.url}/_sim/items/{first}/image",
+                           params={"organization_id": ORG_A, "send_webhook": "false"}).json()["record"]
+    assert gone["image_document_id"] == "" and gone["has_attachment"] is False
+    assert image(first).status_code == 404
 
 
 # --------------------------------------------------------------------------- documents

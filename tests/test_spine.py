@@ -117,8 +117,11 @@ def test_invalid_record_goes_to_dead_letter(worker, engine, settings):
 
 
 def test_version_without_a_time_never_overwrites_one_with_a_time(worker, engine, settings):
+    from tds.config import set_settings
     from tds.mappers.users import users
 
+    settings = settings.replace(fetch_detail="never")  # in auto a timeless body is fetched instead
+    set_settings(settings)
     client = create_app(settings).test_client()
     timed = {"user_id": "4600000000055", "name": "Timed Name", "email": "a@example.com", "status": "active",
              "last_modified_time": "2024-03-01T10:00:00+0300"}

@@ -12,25 +12,31 @@ from tds.mappers.contacts import customers
 from tds.mappers.items import products, stock_levels
 from tds.mapping import parse_zoho_time
 from tds.models import sync_runs, sync_state
+from tds.simulator import shapes
+from tds.simulator.families import RESOURCES
 from tests.simulated import settings_for, use
 
 
 def _dec(value):
-    return None if value in (None, "") else Decimal(str(value))
+    """A figure as Zoho may write it (85.00, "85.00", "1,234.50", "5%", "" or null)."""
+    return None if value is None or str(value).strip() == "" else Decimal(str(value).rstrip("%").replace(",", ""))
 
 
 @pytest.mark.slow
-def test_full_sync_of_2218_items_matches_the_simulator(engine, database_url, redis_url, redis_client,
-                                                       simulator_factory):
-    sim = simulator_factory(scale="full")
+@pytest.mark.parametrize("shape,scale", [("canonical", "full"), ("sparse", "small"), ("varied", "small")])
+def test_full_sync_of_items_matches_the_simulator(engine, database_url, redis_url, redis_client, simulator_factory,
+                                                  shape, scale):
+    sim = simulator_factory(scale=scale, shapes=shape)
     org = sim.simulator.config.organizations[0]
     settings = use(settings_for(sim, database_url, redis_url, org))
     client = services.zoho_client(settings)
-    expected = {r["item_id"]: r for r in sim.simulator.store.records(org, "items")}
-    assert len(expected) == 2218
+    stored = {r["item_id"]: r for r in sim.simulator.store.records(org, "items")}
+    expected = {i: shapes.present(sim.simulator.config, RESOURCES["items"], r) for i, r in stored.items()}
+    n = len(expected)
+    assert n == 2218 if scale == "full" else n > 100
 
     result = sync.full_sync(settings, registry.get("items"), org, client)
-    assert result.records_seen == 2218 and result.records_written == 2218
+    assert result.records_seen == n and result.records_written == n
 
     with engine.connect() as conn:
         rows = {r.zoho_item_id: r for r in conn.execute(sa.select(products))}
@@ -55,16 +61,17 @@ def test_full_sync_of_2218_items_matches_the_simulator(engine, database_url, red
         assert row.zoho_image_document_id == (src.get("image_document_id") or None)
         assert row.image_name == (src.get("image_name") or None)
         assert row.zoho_last_modified_time == parse_zoho_time(src["last_modified_time"])
-        assert row.zoho_metadata["item_id"] == item_id
+        assert row.zoho_metadata == src
     # per-warehouse stock came from the bulk detail endpoint and adds up to stock on hand
-    tracked = {i: _dec(s["stock_on_hand"]) for i, s in expected.items() if s.get("stock_on_hand") is not None}
+    tracked = {i: _dec(s["stock_on_hand"]) for i, s in stored.items() if s.get("stock_on_hand") is not None}
     sums = {item_id: total for item_id, total in levels}
     assert tracked and all(sums[i] == total for i, total in tracked.items())
     calls = sim.simulator.counters()
-    assert calls.get("GET /inventory/v1/itemdetails", 0) == 23  # 2,218 ids, 100 a call
+    pages, details = -(-n // 200), -(-n // 100)
+    assert calls.get("GET /inventory/v1/itemdetails", 0) == details  # 100 ids a call
     assert not any(k.startswith("GET /inventory/v1/items/") for k in calls)
-    assert (run.status, run.records_seen, run.records_written) == ("succeeded", 2218, 2218)
-    assert run.api_calls == calls["GET /inventory/v1/items"] + calls["GET /inventory/v1/itemdetails"] == 12 + 23
+    assert (run.status, run.records_seen, run.records_written) == ("succeeded", n, n)
+    assert run.api_calls == calls["GET /inventory/v1/items"] + calls["GET /inventory/v1/itemdetails"] == pages + details
     assert state.cursor == max(parse_zoho_time(s["last_modified_time"]) for s in expected.values())
 
 

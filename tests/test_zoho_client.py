@@ -640,3 +640,58 @@ def test_grant_code_exchange(mocked, zoho_settings):
     mocked.replace(responses.POST, TOKEN_URL, json={"error": "invalid_code"})
     with pytest.raises(ZohoAuthError, match="expired"):
         exchange_grant_code(zoho_settings.org(None), "1000.old")
+
+
+# -- binary answers (item images) -------------------------------------------------------
+
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def test_request_bytes_returns_content_and_type_under_the_shared_budget(mocked, client, redis_client):
+    token_ok(mocked)
+    mocked.add(responses.GET, f"{INV}/items/1/image", body=PNG_BYTES, content_type="image/png")
+
+    content, content_type = client.request_bytes("inventory", "/items/1/image", ORG)
+
+    assert content == PNG_BYTES and content_type == "image/png"
+    call = calls_to(mocked, INV)[0]
+    assert query_of(call) == {"organization_id": ORG}
+    assert call.request.headers["Authorization"] == "Zoho-oauthtoken 1000.access.one"
+    assert client.limiter.limiter.get_window_stats(client.limiter.item, "zoho", ORG)[1] == 999
+
+
+def test_request_bytes_error_envelope_raises_the_classified_error(mocked, client):
+    token_ok(mocked)
+    mocked.add(responses.GET, f"{INV}/items/1/image", json={"code": 1002, "message": "Image does not exist."},
+               status=404)
+    mocked.add(responses.GET, f"{INV}/items/2/image", json={"code": 57, "message": "not authorized"}, status=200)
+    mocked.add(responses.GET, f"{INV}/items/3/image", json={"code": 0, "message": "success"})
+
+    with pytest.raises(ZohoNotFound):
+        client.request_bytes("inventory", "/items/1/image", ORG)
+    with pytest.raises(ZohoFatalError):
+        client.request_bytes("inventory", "/items/2/image", ORG)
+    with pytest.raises(ZohoFatalError, match="got a JSON object"):
+        client.request_bytes("inventory", "/items/3/image", ORG)
+
+
+def test_request_bytes_html_page_is_transient_and_retried_then_content(mocked, client, sleep):
+    token_ok(mocked)
+    html = b"<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>"
+    mocked.add(responses.GET, f"{INV}/items/1/image", body=html, status=502, content_type="text/html")
+    mocked.add(responses.GET, f"{INV}/items/1/image", body=html, status=200, content_type="text/html")
+    mocked.add(responses.GET, f"{INV}/items/1/image", body=PNG_BYTES, content_type="image/png")
+
+    content, _ = client.request_bytes("inventory", "/items/1/image", ORG)
+
+    assert content == PNG_BYTES
+    assert len(calls_to(mocked, INV)) == 3 and len(sleep.calls) == 2
+
+
+def test_request_bytes_html_under_200_exhausts_to_a_transient_error(mocked, client):
+    token_ok(mocked)
+    mocked.add(responses.GET, f"{INV}/items/1/image", body=b"<!DOCTYPE html><html>login</html>",
+               content_type="text/html")
+    with pytest.raises(ZohoTransientError, match="HTML page"):
+        client.request_bytes("inventory", "/items/1/image", ORG)
+    assert len(calls_to(mocked, INV)) == 3  # zoho_max_attempts

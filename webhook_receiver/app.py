@@ -2,7 +2,8 @@
 
 The receiver loads only what it needs for that: the registry, the webhook signature check,
 the inbox and a sending-only Celery app (tasks are sent by name). It never imports the
-sync, event processing or the Zoho client.
+sync, event processing or the Zoho client. It also serves the product image files
+(:mod:`webhook_receiver.images`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tds import inbox, registry, webhook_auth, webhook_payload
 from tds.config import ConfigError, Settings, get_settings
 from tds.db import get_engine
 from tds.services import redis_client
+from webhook_receiver import images
 from webhook_receiver.admin import admin_blueprint
 
 log = logging.getLogger("tds.receiver")
@@ -42,6 +44,8 @@ def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
     app.register_blueprint(admin_blueprint(settings, send_task))
     engine = get_engine(settings.database_url)
+    app.register_blueprint(images.blueprint(settings))
+    enabled = set(registry.enabled(settings))
 
     @app.post("/api/zoho/webhooks/<slug>")
     def receive(slug: str):
@@ -49,6 +53,9 @@ def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -
             entity = registry.for_slug(slug)
         except registry.UnknownEntity as exc:
             return jsonify(error=str(exc)), 404
+        if entity not in enabled:
+            return jsonify(error=f"{entity.name} is switched off here (TDS_ENTITIES, TDS_CRM); "
+                                 "the webhook was not stored"), 404
         body = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
         is_form = request.mimetype == "application/x-www-form-urlencoded"
         if settings.zoho_webhook_secret and not webhook_auth.authenticate(

@@ -89,7 +89,7 @@ def _persons(record: dict, table: sa.Table) -> list[dict] | None:
             {
                 "zoho_contact_person_id": person_id,
                 **texts(person, table, "first_name", "last_name", "email", "phone", "mobile"),
-                "is_primary": bool(boolean(person.get("is_primary_contact"))),
+                "is_primary": bool(boolean(person.get("is_primary_contact"), "is_primary_contact")),
             }
         )
     return rows
@@ -106,10 +106,10 @@ def _contact(record: dict, table: sa.Table, persons_table: sa.Table, own: dict) 
                     "payment_terms_label"),
             "is_active": status == "active",
             "status": status,
-            "payment_terms": integer(record.get("payment_terms")),
+            "payment_terms": integer(record.get("payment_terms"), "payment_terms"),
             "billing_address": _address(record.get("billing_address")),
             "shipping_address": _address(record.get("shipping_address")),
-            "zoho_created_time": parse_zoho_time(record.get("created_time")),
+            "zoho_created_time": parse_zoho_time(record.get("created_time"), "created_time"),
         }
     )
     persons = _persons(record, persons_table)
@@ -121,8 +121,8 @@ def _contact(record: dict, table: sa.Table, persons_table: sa.Table, own: dict) 
 def map_customer(entity, record: dict, ctx: MapContext) -> Fields:
     own = {
         **texts(record, customers, name="contact_name", customer_type="customer_sub_type"),
-        "outstanding_receivable": dec(record.get("outstanding_receivable_amount")),
-        "unused_credits": dec(record.get("unused_credits_receivable_amount")),
+        "outstanding_receivable": dec(record.get("outstanding_receivable_amount"), "outstanding_receivable_amount"),
+        "unused_credits": dec(record.get("unused_credits_receivable_amount"), "unused_credits_receivable_amount"),
     }
     return _contact(record, customers, customer_contact_persons, own)
 
@@ -153,6 +153,6 @@ def map_vendor(entity, record: dict, ctx: MapContext) -> Fields:
     own = {
         **texts(record, vendors, vendor_name="contact_name"),
         "vendor_name_ar": vendor_name_ar(record, field_name),
-        "outstanding_payable": dec(record.get("outstanding_payable_amount")),
+        "outstanding_payable": dec(record.get("outstanding_payable_amount"), "outstanding_payable_amount"),
     }
     return _contact(record, vendors, vendor_contact_persons, own)

@@ -60,7 +60,7 @@ def _owner_and_created(record: dict) -> dict:
         "zoho_owner_id": owner_id,
         "owner_name": name,
         "owner_email": email,
-        "zoho_created_time": parse_zoho_time(record.get("Created_Time")),
+        "zoho_created_time": parse_zoho_time(record.get("Created_Time"), "Created_Time"),
     }
 
 

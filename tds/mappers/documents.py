@@ -22,11 +22,14 @@ from tds.mapping import (
     MapContext,
     MappingError,
     amount,
+    blank,
+    boolean,
     dec,
     discount,
     integer,
     parse_date,
     parse_zoho_time,
+    percent,
     text,
     texts,
     zoho_id,
@@ -54,11 +57,11 @@ def _document_table(name: str, zoho_id_column: str, number: str, party: str, dat
         *_party_columns(party),
         sa.Column("reference_number", sa.String(200)),
         sa.Column(date, sa.Date(), nullable=False),
-        sa.Column("status", sa.String(32), nullable=False, index=True),
+        sa.Column("status", sa.String(32), index=True),
         sa.Column("currency_code", sa.String(10)),
         sa.Column("exchange_rate", sa.Numeric(20, 8)),
-        sa.Column("subtotal", Money, nullable=False),
-        sa.Column("tax_total", Money, nullable=False),
+        sa.Column("subtotal", Money),
+        sa.Column("tax_total", Money),
         sa.Column("discount_amount", Money),
         sa.Column("total_amount", Money, nullable=False),
         *columns,
@@ -77,12 +80,12 @@ def _lines_table(name: str, parent_column: str, parent_table: str) -> sa.Table:
         sa.Column("description", sa.Text()),
         *strings(sku=200, unit=50),
         sa.Column("quantity", Quantity, nullable=False),
-        sa.Column("rate", Money, nullable=False),
+        sa.Column("rate", Money),
         sa.Column("discount_amount", Money),
         sa.Column("discount_percent", Money),
         *strings(tax_id=32, tax_name=100),
         sa.Column("tax_percentage", Money),
-        sa.Column("line_total", Money, nullable=False),
+        sa.Column("line_total", Money),
     )
 
 
@@ -104,9 +107,9 @@ invoices = _document_table(
     "customer",
     "invoice_date",
     sa.Column("due_date", sa.Date()),
-    sa.Column("amount_paid", Money, nullable=False),
+    sa.Column("amount_paid", Money),
     sa.Column("credits_applied", Money),
-    sa.Column("balance", Money, nullable=False),
+    sa.Column("balance", Money),
     sa.Column("salesperson_name", sa.String(255)),
 )
 
@@ -136,7 +139,7 @@ credit_notes = _document_table(
     "creditnote_number",
     "customer",
     "creditnote_date",
-    sa.Column("balance", Money, nullable=False),
+    sa.Column("balance", Money),
 )
 
 credit_note_line_items = _lines_table("credit_note_line_items", "credit_note_id", "credit_notes")
@@ -164,7 +167,7 @@ bills = _document_table(
     "bill_date",
     sa.Column("due_date", sa.Date()),
     sa.Column("amount_paid", Money),
-    sa.Column("balance", Money, nullable=False),
+    sa.Column("balance", Money),
 )
 
 bill_line_items = _lines_table("bill_line_items", "bill_id", "bills")
@@ -203,26 +206,23 @@ def map_lines(record: dict, parent: str) -> list[dict] | None:
             raise MappingError(f"{parent}: line item without line_item_id")
         where = f"{parent} line {line_id}"
         disc_amount, disc_percent = discount(line.get("discount"), f"{where} discount")
-        if line.get("discount_amount") not in (None, ""):
+        if not blank(line.get("discount_amount")):
             disc_amount = dec(line["discount_amount"], f"{where} discount_amount")
-        quantity = amount(line, "quantity", required=True)
-        rate = amount(line, "rate", required=True)
-        total = amount(line, "item_total")
-        if total is None:
-            raise MappingError(f"{where}: missing item_total")
+        if blank(line.get("quantity")):
+            raise MappingError(f"{where}: missing required figure quantity")
         rows.append(
             {
                 "zoho_line_item_id": line_id,
                 "zoho_item_id": zoho_id(line.get("item_id")),
-                "line_order": integer(line.get("item_order")) or order,
+                "line_order": integer(line.get("item_order"), f"{where} item_order") or order,
                 **texts(line, invoice_line_items, "name", "description", "sku", "unit", "tax_name"),
-                "quantity": quantity,
-                "rate": rate,
+                "quantity": dec(line["quantity"], f"{where} quantity"),
+                "rate": dec(line.get("rate"), f"{where} rate"),
                 "discount_amount": disc_amount,
                 "discount_percent": disc_percent,
                 "tax_id": zoho_id(line.get("tax_id")),
-                "tax_percentage": dec(line.get("tax_percentage"), f"{where} tax_percentage"),
-                "line_total": total,
+                "tax_percentage": percent(line.get("tax_percentage"), f"{where} tax_percentage"),
+                "line_total": dec(line.get("item_total"), f"{where} item_total"),
             }
         )
     return rows
@@ -237,16 +237,40 @@ def _party(record: dict, party: str) -> dict:
 
 def _money(record: dict) -> dict:
     disc_amount, _percent = discount(record.get("discount"))
-    if record.get("discount_amount") not in (None, ""):
+    if not blank(record.get("discount_amount")):
         disc_amount = amount(record, "discount_amount")
     return {
         "currency_code": text(record.get("currency_code"), 10),
         "exchange_rate": amount(record, "exchange_rate"),
-        "subtotal": amount(record, "sub_total", required=True),
-        "tax_total": amount(record, "tax_total", required=True),
+        "subtotal": amount(record, "sub_total"),
+        "tax_total": tax_total(record),
         "discount_amount": disc_amount,
         "total_amount": amount(record, "total", required=True),
     }
+
+
+def tax_total(record: dict) -> Decimal | None:
+    """Zoho's ``tax_total``, else derived from the parts when they make it exact.
+
+    ``taxes[]`` is the tax per tax: its ``tax_amount`` values add up to the tax total. Without
+    it, ``total − sub_total − adjustment − shipping_charge`` is the tax when Zoho gives
+    ``sub_total``, ``total`` and ``adjustment``, there is no discount (it may apply before or
+    after tax) and prices do not include tax. Otherwise the tax total is unknown: NULL.
+    """
+    given = amount(record, "tax_total")
+    if given is not None:
+        return given
+    taxes = record.get("taxes")
+    if isinstance(taxes, list) and all(isinstance(t, dict) for t in taxes):
+        parts = [dec(t.get("tax_amount"), "taxes[].tax_amount") for t in taxes]
+        if None not in parts:
+            return sum(parts, Decimal("0"))
+    sub_total, total, adjustment = (amount(record, n) for n in ("sub_total", "total", "adjustment"))
+    no_discount = not amount(record, "discount_amount") and not any(discount(record.get("discount")))
+    if None in (sub_total, total, adjustment) or not no_discount or boolean(record.get("is_inclusive_tax"),
+                                                                             "is_inclusive_tax"):
+        return None
+    return total - sub_total - adjustment - (amount(record, "shipping_charge") or 0)
 
 
 def _document(entity, record: dict, lines_table: sa.Table, number: str, party: str, date: str, own: dict) -> Fields:
@@ -256,11 +280,11 @@ def _document(entity, record: dict, lines_table: sa.Table, number: str, party: s
             number: text(record.get(number), 100),
             **_party(record, party),
             "reference_number": text(record.get("reference_number"), 200),
-            date: parse_date(record.get("date")),
+            date: parse_date(record.get("date"), "date"),
             "status": text(record.get("status"), 32),
             **_money(record),
             **own,
-            "zoho_created_time": parse_zoho_time(record.get("created_time")),
+            "zoho_created_time": parse_zoho_time(record.get("created_time"), "created_time"),
         }
     )
     lines = map_lines(record, f"{entity.name} {record[entity.id_field]}")
@@ -284,17 +308,17 @@ def _applied_invoices(record: dict, *, dated: bool = False) -> list[dict] | None
             "amount_applied": amount(a, "amount_applied", required=True),
         }
         if dated:
-            row["applied_date"] = parse_date(a.get("date"))
+            row["applied_date"] = parse_date(a.get("date"), "invoices[].date")
         rows.append(row)
     return rows
 
 
 def map_invoice(entity, record: dict, ctx: MapContext) -> Fields:
     own = {
-        "due_date": parse_date(record.get("due_date")),
-        "amount_paid": amount(record, "payment_made") or Decimal("0"),
+        "due_date": parse_date(record.get("due_date"), "due_date"),
+        "amount_paid": amount(record, "payment_made"),
         "credits_applied": amount(record, "credits_applied"),
-        "balance": amount(record, "balance", required=True),
+        "balance": amount(record, "balance"),
         "salesperson_name": text(record.get("salesperson_name"), 255),
     }
     return _document(entity, record, invoice_line_items, "invoice_number", "customer", "invoice_date", own)
@@ -306,11 +330,11 @@ def map_payment(entity, record: dict, ctx: MapContext) -> Fields:
             **texts(record, payments, "payment_number", "currency_code", "payment_mode", "reference_number",
                     "status", "account_name", notes="description"),
             **_party(record, "customer"),
-            "payment_date": parse_date(record.get("date")),
+            "payment_date": parse_date(record.get("date"), "date"),
             "amount": amount(record, "amount", required=True),
             "unused_amount": amount(record, "unused_amount"),
             "bank_charges": amount(record, "bank_charges"),
-            "zoho_created_time": parse_zoho_time(record.get("created_time")),
+            "zoho_created_time": parse_zoho_time(record.get("created_time"), "created_time"),
         }
     )
     applied = _applied_invoices(record)
@@ -320,7 +344,7 @@ def map_payment(entity, record: dict, ctx: MapContext) -> Fields:
 
 
 def map_credit_note(entity, record: dict, ctx: MapContext) -> Fields:
-    own = {"balance": amount(record, "balance", required=True)}
+    own = {"balance": amount(record, "balance")}
     fields = _document(entity, record, credit_note_line_items, "creditnote_number", "customer", "creditnote_date", own)
     applied = _applied_invoices(record, dated=True)
     if applied is not None:
@@ -330,7 +354,7 @@ def map_credit_note(entity, record: dict, ctx: MapContext) -> Fields:
         fields.children[credit_note_refunds.name] = [
             {
                 "zoho_refund_id": zoho_id(r.get("creditnote_refund_id")),
-                "refund_date": parse_date(r.get("date")),
+                "refund_date": parse_date(r.get("date"), "refunds[].date"),
                 "refund_mode": text(r.get("refund_mode"), 100),
                 "amount": amount(r, "amount", required=True),
                 "description": text(r.get("description")),
@@ -343,16 +367,16 @@ def map_credit_note(entity, record: dict, ctx: MapContext) -> Fields:
 
 def map_bill(entity, record: dict, ctx: MapContext) -> Fields:
     own = {
-        "due_date": parse_date(record.get("due_date")),
+        "due_date": parse_date(record.get("due_date"), "due_date"),
         "amount_paid": amount(record, "payment_made"),
-        "balance": amount(record, "balance", required=True),
+        "balance": amount(record, "balance"),
     }
     return _document(entity, record, bill_line_items, "bill_number", "vendor", "bill_date", own)
 
 
 def map_sales_order(entity, record: dict, ctx: MapContext) -> Fields:
     own = {
-        "shipment_date": parse_date(record.get("shipment_date")),
+        "shipment_date": parse_date(record.get("shipment_date"), "shipment_date"),
         **texts(record, sales_orders, "order_status", "shipped_status", "invoiced_status", "paid_status",
                 "delivery_method", "salesperson_name"),
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tds.db import Money, Quantity, UTCDateTime
-from tds.mapping import Fields, MapContext, MappingError, boolean, dec, parse_zoho_time, text, texts, zoho_id
+from tds.mapping import Fields, MapContext, MappingError, boolean, dec, parse_zoho_time, percent, text, texts, zoho_id
 from tds.models import child_table, fk, mirrored_table, strings
 
 warehouses = mirrored_table(
@@ -44,6 +44,8 @@ products = mirrored_table(
         image_type=20,
     ),
     sa.Column("zoho_created_time", UTCDateTime()),
+    # /product-images/{file}, kept by tds.images (never by the mapper, so an upsert keeps it)
+    sa.Column("image_url", sa.String(255)),
 )
 
 stock_levels = child_table(
@@ -53,7 +55,7 @@ stock_levels = child_table(
     "zoho_warehouse_id",
     fk("warehouse_id", "warehouses", zoho="zoho_warehouse_id"),
     sa.Column("zoho_item_id", sa.String(32), nullable=False, index=True),
-    sa.Column("stock_on_hand", Quantity, nullable=False),
+    sa.Column("stock_on_hand", Quantity),
     sa.Column("available_stock", Quantity),
     sa.Column("actual_available_stock", Quantity),
     sa.Column("committed_stock", Quantity),
@@ -84,9 +86,9 @@ def map_item(entity, record: dict, ctx: MapContext) -> Fields:
             "reorder_level": dec(record.get("reorder_level"), "reorder_level"),
             "is_active": status == "active",
             "status": status,
-            "tax_rate": dec(record.get("tax_percentage"), "tax_percentage"),
+            "tax_rate": percent(record.get("tax_percentage"), "tax_percentage"),
             "zoho_image_document_id": zoho_id(record.get("image_document_id")),
-            "zoho_created_time": parse_zoho_time(record.get("created_time")),
+            "zoho_created_time": parse_zoho_time(record.get("created_time"), "created_time"),
         }
     )
     for key, id_field, name_field, prefix in _STOCK_SHAPES:
@@ -102,8 +104,8 @@ def map_item(entity, record: dict, ctx: MapContext) -> Fields:
                 {
                     "zoho_warehouse_id": warehouse_id,
                     "zoho_item_id": str(record[entity.id_field]),
-                    "stock_on_hand": dec(row.get(f"{prefix}stock_on_hand"), "stock_on_hand") or 0,
-                    **{figure: dec(row.get(f"{prefix}{figure}")) for figure in _STOCK_FIGURES},
+                    "stock_on_hand": dec(row.get(f"{prefix}stock_on_hand"), f"{key}[].{prefix}stock_on_hand"),
+                    **{figure: dec(row.get(f"{prefix}{figure}"), f"{key}[].{prefix}{figure}") for figure in _STOCK_FIGURES},
                 }
             )
             if text(row.get(name_field)):
@@ -125,7 +127,7 @@ def map_warehouse(entity, record: dict, ctx: MapContext) -> Fields:
         {
             **texts(record, warehouses, "city", "country", name="warehouse_name"),
             "status": status,
-            "is_primary": bool(boolean(record.get("is_primary"))),
+            "is_primary": bool(boolean(record.get("is_primary"), "is_primary")),
             "is_active": status == "active",
             "address": text(record.get("address")),
         }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tds.db import Money
-from tds.mapping import Fields, MapContext, MappingError, amount, boolean, discount, text, texts, zoho_id
+from tds.mapping import Fields, MapContext, MappingError, amount, boolean, discount, percent, text, texts, zoho_id
 from tds.models import child_table, fk, mirrored_table, strings
 
 price_lists = mirrored_table(
@@ -46,9 +46,9 @@ def map_pricebook(entity, record: dict, ctx: MapContext) -> Fields:
         {
             **texts(record, price_lists, "name", "description", "currency_code", "pricebook_type", "rounding_type",
                     "sales_or_purchase_type"),
-            "percentage": amount(record, "percentage"),
-            "is_increase": boolean(record.get("is_increase")),
-            "is_default": boolean(record.get("is_default")),
+            "percentage": percent(record.get("percentage"), "percentage"),
+            "is_increase": boolean(record.get("is_increase"), "is_increase"),
+            "is_default": boolean(record.get("is_default"), "is_default"),
             "status": status,
             "is_active": status == "active",
         }
@@ -60,7 +60,7 @@ def map_pricebook(entity, record: dict, ctx: MapContext) -> Fields:
             item_id = zoho_id(entry.get("item_id"))
             if not item_id:
                 raise MappingError(f"price list {record[entity.id_field]}: an entry without item_id")
-            disc_amount, disc_percent = discount(entry.get("pricebook_discount"), "pricebook_discount")
+            disc_amount, disc_percent = discount(entry.get("pricebook_discount"), "pricebook_items[].pricebook_discount")
             rows.append(
                 {
                     "zoho_item_id": item_id,

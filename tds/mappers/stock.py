@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tds.db import Money, Quantity
-from tds.mapping import Fields, MapContext, MappingError, dec, parse_date, text, texts, zoho_id
+from tds.mapping import Fields, MapContext, MappingError, blank, dec, parse_date, text, texts, zoho_id
 from tds.models import child_table, fk, mirrored_table, strings, zoho_ref
 
 stock_adjustments = mirrored_table(
@@ -43,7 +43,7 @@ def map_adjustment(entity, record: dict, ctx: MapContext) -> Fields:
         {
             **texts(record, stock_adjustments, "reference_number", "adjustment_type", "reason", "description",
                     "status"),
-            "adjustment_date": parse_date(record.get("date")),
+            "adjustment_date": parse_date(record.get("date"), "date"),
         }
     )
     lines = record.get("line_items")
@@ -56,7 +56,7 @@ def map_adjustment(entity, record: dict, ctx: MapContext) -> Fields:
             if not line_id or not item_id:
                 raise MappingError(f"{where}: a line without line_item_id or item_id")
             quantity = line.get("quantity_adjusted", line.get("quantity"))
-            if quantity in (None, ""):
+            if blank(quantity):
                 raise MappingError(f"{where} line {line_id}: no quantity_adjusted")
             rows.append(
                 {
@@ -64,8 +64,8 @@ def map_adjustment(entity, record: dict, ctx: MapContext) -> Fields:
                     "zoho_item_id": item_id,
                     "zoho_warehouse_id": zoho_id(line.get("warehouse_id") or line.get("location_id")),
                     "name": text(line.get("name"), 500),
-                    "quantity_adjusted": dec(quantity, "quantity_adjusted"),
-                    "value_adjusted": dec(line.get("value_adjusted"), "value_adjusted"),
+                    "quantity_adjusted": dec(quantity, f"{where} line {line_id} quantity_adjusted"),
+                    "value_adjusted": dec(line.get("value_adjusted"), f"{where} line {line_id} value_adjusted"),
                 }
             )
             if ("items", item_id) not in fields.refresh:

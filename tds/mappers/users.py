@@ -30,6 +30,6 @@ def map_user(entity, record: dict, ctx: MapContext) -> Fields:
             "zoho_role_id": zoho_id(record.get("role_id")),
             "status": status,
             "is_active": status == "active",
-            "zoho_created_time": parse_zoho_time(record.get("created_time")),
+            "zoho_created_time": parse_zoho_time(record.get("created_time"), "created_time"),
         }
     )

@@ -44,6 +44,10 @@ class Simulator:
         self.webhooks = WebhookSender(config, self.stats)
         self.webhook_log = self.webhooks.log
         self.deleted: list[dict] = []
+        # (organization, item id) → how often its image was replaced under the same document id
+        self.image_revisions: dict[tuple[str, str], int] = {}
+        # (organization, item id) of images served cut in half, as a damaged upload would be
+        self.broken_images: set[tuple[str, str]] = set()
         self._mutate_rng = random.Random(f"tds-simulator-mutate:{config.seed}")
         self.started = time.time()
 
@@ -102,6 +106,38 @@ class Simulator:
         if send_webhook:
             self._send_all([(org_id, resource, out)])
         return out
+
+    def replace_image(self, org_id: str | None, item_id: str, kind: str | None = None,
+                      keep_document_id: bool = False, broken: bool = False, send_webhook: bool = True) -> dict:
+        """Give an item a new image (a new document id, ``kind`` jpg or png or drawn), or new
+        bytes under the same document id (``keep_document_id``, as Zoho may do); ``broken``
+        serves the new image cut in half. The item's time moves forward; returns the item."""
+        from .families.items import new_image
+
+        org = str(org_id or self.config.organizations[0])
+        item_id = str(item_id)
+        with self.store.lock:
+            item = self.store.get(org, "items", item_id)
+            if item is None:
+                raise NotFound("Item does not exist.")
+            if keep_document_id and item.get("image_document_id"):
+                changes = {"has_attachment": True}
+                self.image_revisions[(org, item_id)] = self.image_revisions.get((org, item_id), 0) + 1
+            else:
+                changes = new_image(self.store.container(org, "items"), item, kind)
+            if broken:
+                self.broken_images.add((org, item_id))
+            else:
+                self.broken_images.discard((org, item_id))
+        return self.update(org, "items", item_id, changes, send_webhook=send_webhook)
+
+    def remove_image(self, org_id: str | None, item_id: str, send_webhook: bool = True) -> dict:
+        """Take an item's image away (``image_document_id`` becomes ``""``); returns the item."""
+        from .families.items import NO_IMAGE
+
+        org = str(org_id or self.config.organizations[0])
+        self.broken_images.discard((org, str(item_id)))
+        return self.update(org, "items", str(item_id), dict(NO_IMAGE), send_webhook=send_webhook)
 
     def delete(self, org_id: str | None, resource: str, id_: str) -> dict:
         """Remove a record (no webhook: Zoho has no documented delete trigger); returns it.

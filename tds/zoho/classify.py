@@ -102,5 +102,21 @@ def error_for(response: requests.Response, body: dict | None) -> ZohoError | Non
     return None
 
 
+def binary_error_for(response: requests.Response, body: dict | None) -> ZohoError | None:
+    """The error a binary answer (an item image) stands for, or ``None`` for raw content.
+
+    Zoho answers errors with its JSON envelope, under an error status or under 200; a JSON
+    object or an HTML page (a gateway's error page) is never the content asked for.
+    """
+    where = {"status": response.status_code, "code": zoho_code(body), "url": response.url}
+    if response.status_code >= 300 or body is not None:
+        return error_for(response, body) or ZohoFatalError("expected binary content, got a JSON object", **where)
+    content_type = response.headers.get("Content-Type", "").lower()
+    head = response.content[:512].lstrip().lower()
+    if "text/html" in content_type or head.startswith((b"<!doctype html", b"<html")):
+        return ZohoTransientError("expected binary content, got an HTML page", **where)
+    return None
+
+
 def _says_missing(code, message: str) -> bool:
     return code not in (0, None) and "does not exist" in message.lower()

@@ -6,7 +6,9 @@ Every call walks the same ladder, and every rung is shared by all workers throug
 2. circuit breaker of the API — open means :class:`ZohoCircuitOpen`;
 3. per-organization rate limit — waits for the window, or :class:`ZohoRateLimited`;
 4. the shared access token — refreshed once for everybody;
-5. HTTP, then :func:`tds.zoho.classify.error_for`.
+5. HTTP, then :func:`tds.zoho.classify.error_for` (binary answers:
+   :func:`tds.zoho.classify.binary_error_for`, so an error envelope or an HTML page is never
+   taken for an image).
 
 Transient failures are retried here, a few times with exponential backoff and full jitter,
 and then handed to the caller (a Celery task retries later). A 401 drops the token, which
@@ -40,7 +42,7 @@ from tds.registry import Entity
 
 from .auth import TokenManager, credentials_key
 from .breaker import ApiBreaker
-from .classify import body_of, error_for
+from .classify import binary_error_for, body_of, error_for
 from .errors import (
     ZohoAuthError,
     ZohoNotFound,
@@ -91,6 +93,16 @@ class ZohoClient:
         """GET ``path`` under ``api``'s root and return the JSON body (floats as Decimal)."""
         body = self._request(api, path, organization_id, params)
         return body if body is not None else {}
+
+    def request_bytes(self, api: str, path: str, organization_id: str | None = None,
+                      params: dict | None = None) -> tuple[bytes, str]:
+        """GET a binary body (an item image) through the same ladder: ``(content, content type)``.
+
+        A JSON error envelope or an HTML page raises the error it stands for; what the bytes
+        are is for the caller to check (:mod:`tds.images` refuses anything not an image).
+        """
+        response = self._request(api, path, organization_id, params, binary=True)
+        return response.content, response.headers.get("Content-Type", "application/octet-stream")
 
     def iter_pages(self, entity: Entity, organization_id: str, params: dict | None = None,
                    per_page: int = 200) -> Iterator[list[dict]]:
@@ -158,7 +170,7 @@ class ZohoClient:
     # -- the ladder ---------------------------------------------------------------------
 
     def _request(self, api: str, path: str, organization_id: str | None, params: dict | None,
-                 json_body: dict | None = None) -> dict | None:
+                 binary: bool = False, json_body: dict | None = None):
         """Admit the call, exchange it, retry transient failures with backoff, then give up.
 
         Admission refusals (quota spent, rate-limit wait too long, circuit open) go straight
@@ -172,7 +184,7 @@ class ZohoClient:
         while True:
             self._admit(budget, breaker)
             try:
-                return self._exchange(api, path, org, params, budget, breaker, json_body)
+                return self._exchange(api, path, org, params, budget, breaker, binary, json_body)
             except ZohoTransientError as exc:
                 if attempt >= self.settings.zoho_max_attempts or (exc.retry_after or 0) > self.backoff_max:
                     raise
@@ -192,12 +204,12 @@ class ZohoClient:
         self.limiter.acquire(budget)
 
     def _exchange(self, api: str, path: str, org: str | None, params: dict | None, budget: str,
-                  breaker: ApiBreaker, json_body: dict | None = None) -> dict | None:
+                  breaker: ApiBreaker, binary: bool = False, json_body: dict | None = None):
         """One request with the shared token; a 401 drops that token and retries once with a fresh one."""
         tokens = self.tokens_for(org)
         token = tokens.get_token()
         try:
-            return self._send(api, path, org, params, token, budget, breaker, json_body)
+            return self._send(api, path, org, params, token, budget, breaker, binary, json_body)
         except ZohoAuthError as exc:
             if exc.status != 401 or tokens.was_refused(token):
                 raise
@@ -205,21 +217,22 @@ class ZohoClient:
         fresh = tokens.get_token()
         self.limiter.acquire(budget)  # the repeat is one more request against the budget
         try:
-            return self._send(api, path, org, params, fresh, budget, breaker, json_body)
+            return self._send(api, path, org, params, fresh, budget, breaker, binary, json_body)
         except ZohoAuthError as exc:
             if exc.status == 401:
                 tokens.mark_refused(fresh)
             raise
 
     def _send(self, api: str, path: str, org: str | None, params: dict | None, token: str, budget: str,
-              breaker: ApiBreaker, json_body: dict | None = None) -> dict | None:
+              breaker: ApiBreaker, binary: bool = False, json_body: dict | None = None):
+        """The JSON body, or for ``binary`` the response itself, once it is known not to be an error."""
         response = self._http_get(api, path, org, params, token, breaker, json_body)
         self.quota.record_call(budget, response.headers)
         body = body_of(response)
-        error = error_for(response, body)
+        error = binary_error_for(response, body) if binary else error_for(response, body)
         if error is None:
             breaker.record_success()
-            return body
+            return response if binary else body
         if error.transient:
             breaker.record_failure()
         else:

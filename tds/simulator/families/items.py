@@ -11,10 +11,11 @@ deleted one is reverted.
 from __future__ import annotations
 
 import hashlib
+import io
 import random
-import struct
-import zlib
 from decimal import Decimal
+
+from PIL import Image
 
 from ..datasets import OrgData
 from ..errors import InvalidReference, NotFound, UnknownReference
@@ -163,6 +164,8 @@ def make_item(org: OrgData, ts: int | None = None) -> dict:
     cat_id, cat_name = rng.choice(org.categories)
     item_id = org.ids.next()
     has_image = rng.random() < 0.75
+    image_id = org.ids.next() if has_image else ""
+    kind = image_kind(image_id) if has_image else ""
     accounts = org.accounts
     record = {
         "item_id": item_id, "name": name, "item_name": name, "sku": code, "description": f"{base} ({brand})",
@@ -175,9 +178,8 @@ def make_item(org: OrgData, ts: int | None = None) -> dict:
         "inventory_account_id": accounts["inventory"][0] if item_type == "inventory" else "",
         "brand": brand, "manufacturer": brand, "hsn_or_sac": "", "upc": "", "ean": "", "isbn": "",
         "part_number": code, "is_returnable": product_type == "goods", "has_attachment": has_image,
-        "image_document_id": org.ids.next() if has_image else "",
-        "image_name": f"{code}-profile.png" if has_image else "",
-        "image_type": "png" if has_image else "",
+        "image_document_id": image_id, "image_name": f"{code}-profile.{kind}" if has_image else "",
+        "image_type": kind,
         "weight_unit": "kg", "dimension_unit": "cm", "custom_fields": [],
         "unit_id": org.ids.next(), "pricebook_rate": rate,
         "item_tax_preferences": [{"tax_id": tax_id, "tax_name": tax_name, "tax_percentage": tax_pct,
@@ -250,24 +252,45 @@ def _item_type(value: str):
     return lambda r: r.get("item_type") == wanted
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+# --------------------------------------------------------------------------- item images
+
+IMAGE_KINDS = {"jpg": ("JPEG", "image/jpeg"), "png": ("PNG", "image/png")}
+NO_IMAGE = {"image_document_id": "", "image_name": "", "image_type": "", "has_attachment": False}
 
 
-def item_png(key: str, size: int = 16) -> bytes:
-    """A ``size``×``size`` RGB PNG whose colours follow ``key`` (the image document id)."""
+def image_kind(image_document_id: str) -> str:
+    """JPEG or PNG, drawn from the document id (not from the data's random generator, so
+    the rest of the generated data does not depend on it)."""
+    return "jpg" if hashlib.sha256(image_document_id.encode()).digest()[0] % 2 else "png"
+
+
+def item_image(item: dict, revision: int = 0, size: int = 24) -> tuple[bytes, str]:
+    """The bytes and content type of ``item``'s image: a small picture whose pattern and
+    colours follow the item, its image document id and ``revision`` (an image replaced
+    under the same document id), encoded as the item's ``image_type``."""
+    key = f"{item['item_id']}:{item['image_document_id']}:{revision}"
     digest = hashlib.sha256(key.encode()).digest()
-    fg, bg = digest[0:3], digest[3:6]
-    rows = []
+    fg, bg = tuple(digest[0:3]), tuple(digest[3:6])
+    picture = Image.new("RGB", (size, size), bg)
+    pixels = picture.load()
     for y in range(size):
-        row = bytearray(b"\x00")  # filter: none
         for x in range(size):
-            bit = (digest[6 + (y % 8)] >> (x % 8)) & 1
-            row += fg if bit else bg
-        rows.append(bytes(row))
-    raw = zlib.compress(b"".join(rows), 9)
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", raw) + _chunk(b"IEND", b"")
+            if (digest[6 + (y % 24)] >> (x % 8)) & 1:
+                pixels[x, y] = fg
+    fmt, content_type = IMAGE_KINDS.get(item.get("image_type") or "png", IMAGE_KINDS["png"])
+    out = io.BytesIO()
+    picture.save(out, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return out.getvalue(), content_type
+
+
+def new_image(org: OrgData, item: dict, kind: str | None = None) -> dict:
+    """The changes of a new image for ``item``: a new document id, of ``kind`` (jpg, png) or drawn."""
+    if kind is not None and kind not in IMAGE_KINDS:
+        raise InvalidReference(f"image type {kind!r} is not one of {', '.join(IMAGE_KINDS)}")
+    image_id = org.ids.next()
+    kind = kind or image_kind(image_id)
+    return {"image_document_id": image_id, "image_name": f"{item['sku'] or item['item_id']}-profile.{kind}",
+            "image_type": kind, "has_attachment": True}
 
 
 # --------------------------------------------------------------------------- inventory adjustments

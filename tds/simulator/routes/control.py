@@ -1,7 +1,8 @@
 """The control API ``/_sim/``: no auth, not counted, never limited or faulted.
 
-Health, counters, run-time configuration, minting tokens, the webhook log, ``mutate``, and
-reading, creating, updating and deleting records of any resource. Every endpoint takes
+Health, counters, run-time configuration, minting tokens, the webhook log, ``mutate``,
+reading, creating, updating and deleting records of any resource, and replacing or removing
+an item's image. Every endpoint takes
 ``?organization_id=`` (the first organization by default); create and update take
 ``send_webhook=false``.
 """
@@ -123,6 +124,22 @@ def record_update(resource, id_):
 def record_delete(resource, id_):
     record = simulator().delete(_org(), resource, id_)
     return json_response({"deleted": True, "id": id_, "record": record})
+
+
+@bp.post("/items/<id_>/image")
+def item_image_replace(id_):
+    """A new image: body ``{"type": "jpg"|"png", "keep_document_id": false, "broken": false}``."""
+    data = _body()
+    record = simulator().replace_image(_org(), id_, kind=data.get("type"),
+                                       keep_document_id=bool(data.get("keep_document_id")),
+                                       broken=bool(data.get("broken")), send_webhook=_flag("send_webhook"))
+    return json_response({"record": record})
+
+
+@bp.delete("/items/<id_>/image")
+def item_image_remove(id_):
+    record = simulator().remove_image(_org(), id_, send_webhook=_flag("send_webhook"))
+    return json_response({"record": record})
 
 
 # What the data operations refuse, wherever it is raised.

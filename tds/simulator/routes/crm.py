@@ -13,11 +13,15 @@ from flask import Blueprint, Response, request
 
 from ..families import CRM_MODULES, RESOURCES
 from ..formats import parse_zoho_time
+from ..shapes import missing, present
 from . import BAD_URL, MAX_PER_PAGE, BadParameter, bearer, int_arg, json_response, simulator, sort_key
 
 AUTH_MISSING = {"code": "AUTHENTICATION_FAILURE", "details": {}, "message": "Authentication failed",
                 "status": "error"}
 AUTH_INVALID = {"code": "INVALID_TOKEN", "details": {}, "message": "invalid oauth token", "status": "error"}
+#: CRM's answer for a URL it does not serve (an account without CRM, under ``varied`` shapes).
+NO_CRM = {"code": "INVALID_URL_PATTERN", "details": {}, "status": "error",
+          "message": "Please check if the URL trying to access is a correct one"}
 BAD_MODULE = {"code": "INVALID_MODULE", "details": {}, "message": "the module name given seems to be invalid",
               "status": "error"}
 
@@ -49,6 +53,8 @@ def crm(rest: str):
         return json_response(BAD_MODULE, 400)
     if request.method != "GET":
         return json_response(BAD_URL, 405)
+    if missing(sim.config, None, RESOURCES[resource_name]):
+        return json_response(NO_CRM, 404)
     if slow:
         time.sleep(sim.config.slow_seconds)
     resource = RESOURCES[resource_name]
@@ -58,7 +64,7 @@ def crm(rest: str):
             record = rows.get(segs[1])
             if record is None:
                 return Response(status=204)
-            return json_response({"data": [record]})
+            return json_response({"data": [present(sim.config, resource, record)]})
         try:
             page = int_arg("page", 1)
             per_page = int_arg("per_page", MAX_PER_PAGE)
@@ -86,6 +92,6 @@ def crm(rest: str):
         chunk = ids[start:start + per_page]
         if not chunk:
             return Response(status=204)
-        return json_response({"data": [rows[i] for i in chunk],
+        return json_response({"data": [present(sim.config, resource, rows[i]) for i in chunk],
                               "info": {"per_page": per_page, "count": len(chunk), "page": page,
                                        "more_records": start + per_page < len(ids)}})

@@ -13,9 +13,10 @@ import time
 from flask import Blueprint, Response, request
 
 from ..families import DETAIL_PATHS, INVENTORY_ONLY, LIST_PATHS, RESOURCES
-from ..families.items import item_png
+from ..families.items import item_image
 from ..formats import camel_to_snake, parse_zoho_time
 from ..resources import Resource, list_row
+from ..shapes import missing, present
 from . import BAD_URL, MAX_PER_PAGE, BadParameter, bearer, int_arg, json_response, simulator, sort_key
 
 MAX_ITEM_IDS = 100
@@ -89,7 +90,7 @@ def serve(product: str, rest: str):
         return json_response(AUTH_INVALID, 401, sim.limits.headers(None))
     if not known_org:
         return json_response(BAD_ORG, 400, sim.limits.headers(None))
-    if found is None:
+    if found is None or _missing(org, found):
         return json_response(BAD_URL, 404, sim.limits.headers(org))
     if request.method != "GET":
         return json_response(BAD_METHOD, 405, sim.limits.headers(org))
@@ -115,6 +116,13 @@ for _product, _prefix in PREFIXES.items():
     bp.add_url_rule(f"{_prefix}/<path:rest>", endpoint=_product,
                     view_func=lambda rest, _p=_product: serve(_p, rest),
                     methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+
+
+def _missing(org: str, found) -> bool:
+    """Whether the organization lacks the module of this route (``varied`` shapes)."""
+    _, handler, args = found
+    resource = args[0] if handler in (list_handler, detail_handler) else None
+    return resource is not None and missing(simulator().config, org, resource)
 
 
 def _page_context(per_page: int, report_name: str, sort_column: str) -> dict:
@@ -156,7 +164,7 @@ def list_handler(org: str, resource: Resource, forced: dict):
     chunk = ids[start:start + per_page]
     body = {
         "code": 0, "message": "success",
-        resource.list_key: [list_row(resource, rows[i]) for i in chunk],
+        resource.list_key: [list_row(resource, present(simulator().config, resource, rows[i])) for i in chunk],
         "page_context": {
             "page": page, "per_page": per_page, "has_more_page": start + per_page < len(ids),
             "report_name": resource.report_name, "applied_filter": filter_by, "custom_fields": [],
@@ -170,7 +178,8 @@ def detail_handler(org: str, resource: Resource, id_: str):
     record = simulator().store.rows(org, resource.name).get(id_)
     if record is None:
         return json_response({"code": 1002, "message": f"{resource.thing} does not exist."}, 404)
-    return json_response({"code": 0, "message": "success", resource.detail_key: record})
+    return json_response({"code": 0, "message": "success",
+                          resource.detail_key: present(simulator().config, resource, record)})
 
 
 def locations_handler(org: str):
@@ -190,7 +199,7 @@ def itemdetails_handler(org: str):
     if not ids or len(ids) > MAX_ITEM_IDS:
         raise BadParameter("item_ids")
     rows = simulator().store.rows(org, "items")
-    items = [rows[i] for i in ids if i in rows]
+    items = [present(simulator().config, RESOURCES["items"], rows[i]) for i in ids if i in rows]
     return json_response({"code": 0, "message": "success", "items": items,
                           "page_context": _page_context(MAX_ITEM_IDS, RESOURCES["items"].report_name, "name")})
 
@@ -201,5 +210,9 @@ def image_handler(org: str, item_id: str):
         return json_response({"code": 1002, "message": "Item does not exist."}, 404)
     if not item.get("image_document_id"):
         return json_response({"code": 1002, "message": "Image does not exist."}, 404)
-    return Response(item_png(item["image_document_id"]), content_type="image/png",
+    sim = simulator()
+    content, content_type = item_image(item, sim.image_revisions.get((org, item_id), 0))
+    if (org, item_id) in sim.broken_images:
+        content = content[: len(content) // 2]
+    return Response(content, content_type=content_type,
                     headers={"Content-Disposition": f'inline; filename="{item["image_name"]}"'})
