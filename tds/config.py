@@ -106,6 +106,47 @@ Tasks
     Seconds after which an unfinished inbox event is enqueued again by the sweeper.
     Default ``300``.
 
+Odoo (an optional second destination for products)
+--------------------------------------------------
+``ODOO_URL``
+    Root of the Odoo server, e.g. ``https://erp.example.com``. Empty (default): Odoo is off,
+    no Odoo task is scheduled or sent. TDS speaks Odoo's external XML-RPC API
+    (``{ODOO_URL}/xmlrpc/2/common`` and ``/xmlrpc/2/object``).
+``ODOO_DB``, ``ODOO_USERNAME``
+    The Odoo database and the login of the user TDS acts as. Needed when ``ODOO_URL`` is set.
+``ODOO_PASSWORD`` or ``ODOO_API_KEY``
+    That user's password, or an API key (Preferences → Account Security); the key is used
+    when both are set.
+``ODOO_TIMEOUT``
+    Seconds before an XML-RPC call to Odoo times out. Default ``30``.
+``ODOO_SYNC_PERIOD``
+    Seconds between two scheduled pushes of changed products to Odoo. Default ``300``.
+``ODOO_FIELD_MAP``
+    Which ``products`` column goes into which ``product.template`` field, as
+    ``column=field`` pairs separated by commas. Default
+    ``name=name,unit_price=list_price,purchase_price=standard_price,description=description_sale,sku=default_code``.
+    Price columns (``unit_price``, ``purchase_price``) are converted to ``ODOO_CURRENCY``.
+``ODOO_PRODUCT_DEFAULTS``
+    Values every product gets when TDS creates it, as ``field=value`` pairs (``true`` and
+    ``false`` are booleans). Default ``type=product,sale_ok=true,purchase_ok=true`` (a
+    storable product that can be sold and purchased; Odoo 18 and later want
+    ``type=consu,is_storable=true``).
+``ODOO_CURRENCY``
+    Currency of prices in Odoo. Default ``IQD``.
+``ODOO_ZOHO_CURRENCY``
+    Currency of Zoho's prices when the item does not name one (its ``currency_code``).
+    Default ``IQD``.
+``ODOO_CURRENCY_RATES``
+    Units of ``ODOO_CURRENCY`` per unit of another currency, as ``CODE=rate`` pairs
+    separated by commas. Default ``USD=1500``. A price in a currency with no rate here is
+    an error for that product (logged and counted, the others go on).
+``ODOO_USD_BELOW``
+    The old rule "a price under 100 is in USD", off unless set: a price without a currency
+    on its item that is below this number is taken as USD. Default ``0`` (off); the old
+    behaviour is ``100``.
+``ODOO_PRICE_DIGITS``
+    Decimals prices are rounded to before they are sent and compared. Default ``2``.
+
 Sync, reconciliation and the schedule
 -------------------------------------
 ``TDS_SYNC_LOOKBACK``
@@ -213,14 +254,21 @@ def _int(low: int | None = None) -> Callable[[str, str], int]:
     return parse
 
 
-def _float(name: str, raw: str) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be greater than 0, got {value}")
-    return value
+def _number(zero_allowed: bool) -> Callable[[str, str], float]:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if value < 0 or (value == 0 and not zero_allowed):
+            raise ConfigError(f"{name} must be {'at least' if zero_allowed else 'greater than'} 0, got {value}")
+        return value
+
+    return parse
+
+
+_float = _number(zero_allowed=False)
+_non_negative = _number(zero_allowed=True)
 
 
 def _percent(name: str, raw: str) -> float:
@@ -309,6 +357,48 @@ def _secret(name: str, raw: str) -> str:
     return value
 
 
+DEFAULT_ODOO_FIELD_MAP = ("name=name,unit_price=list_price,purchase_price=standard_price,"
+                          "description=description_sale,sku=default_code")
+
+
+def _pairs(value: Callable[[str], object], key: Callable[[str], str] = str.strip):
+    """``a=1,b=2`` → ``(("a", 1), ("b", 2))`` (a tuple, so Settings stays hashable)."""
+
+    def parse(name: str, raw: str) -> tuple:
+        pairs = []
+        for part in (p.strip() for p in raw.split(",")):
+            if not part:
+                continue
+            k, sep, v = part.partition("=")
+            if not sep or not k.strip() or not v.strip():
+                raise ConfigError(f"{name} must be name=value pairs separated by commas, got {part!r}")
+            try:
+                pairs.append((key(k.strip()), value(v.strip())))
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {part!r}: {exc}") from None
+        return tuple(pairs)
+
+    return parse
+
+
+def _plain_value(raw: str):
+    return {"true": True, "false": False}.get(raw.lower(), raw)
+
+
+def _rate(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("a rate must be greater than 0")
+    return value
+
+
+def _currency(name: str, raw: str) -> str:
+    value = raw.strip().upper()
+    if not (len(value) == 3 and value.isalpha()):
+        raise ConfigError(f"{name} must be a three-letter currency code, got {raw!r}")
+    return value
+
+
 def _names(name: str, raw: str) -> tuple[str, ...]:
     """Comma-separated names (checked against the registry by :func:`tds.registry.enabled`)."""
     return tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
@@ -370,6 +460,22 @@ class Settings:
     log_level: str = _setting("TDS_LOG_LEVEL", "INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True))
     #: per-organization overrides from ``ZOHO_<ORGID>_*``: ``((org, ((key, value), ...)), ...)``
     org_overrides: tuple = field(default=(), metadata={"env": None, "secret": True})
+
+    odoo_url: str = _setting("ODOO_URL", "", _url)
+    odoo_db: str = _setting("ODOO_DB", "", _text)
+    odoo_username: str = _setting("ODOO_USERNAME", "", _text)
+    odoo_password: str = _setting("ODOO_PASSWORD", "", _text, secret=True)
+    odoo_api_key: str = _setting("ODOO_API_KEY", "", _text, secret=True)
+    odoo_timeout: float = _setting("ODOO_TIMEOUT", "30", _float)
+    odoo_sync_period: int = _setting("ODOO_SYNC_PERIOD", "300", _int(10))
+    odoo_field_map: tuple = _setting("ODOO_FIELD_MAP", DEFAULT_ODOO_FIELD_MAP, _pairs(str))
+    odoo_product_defaults: tuple = _setting("ODOO_PRODUCT_DEFAULTS", "type=product,sale_ok=true,purchase_ok=true",
+                                            _pairs(_plain_value))
+    odoo_currency: str = _setting("ODOO_CURRENCY", "IQD", _currency)
+    odoo_zoho_currency: str = _setting("ODOO_ZOHO_CURRENCY", "IQD", _currency)
+    odoo_currency_rates: tuple = _setting("ODOO_CURRENCY_RATES", "USD=1500", _pairs(_rate, key=str.upper))
+    odoo_usd_below: float = _setting("ODOO_USD_BELOW", "0", _non_negative)
+    odoo_price_digits: int = _setting("ODOO_PRICE_DIGITS", "2", _int(0))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | None = ".env") -> "Settings":
@@ -450,6 +556,18 @@ class Settings:
                 if not value:
                     raise ConfigError(f"{env} is not set (nor ZOHO_{org}_{env[5:]}); it is needed to call Zoho "
                                       f"for organization {org}")
+
+    @property
+    def odoo_enabled(self) -> bool:
+        return bool(self.odoo_url)
+
+    def require_odoo_credentials(self) -> None:
+        """Raise ConfigError naming the first Odoo setting a call to Odoo needs and lacks."""
+        for env, value in (("ODOO_URL", self.odoo_url), ("ODOO_DB", self.odoo_db),
+                           ("ODOO_USERNAME", self.odoo_username),
+                           ("ODOO_PASSWORD or ODOO_API_KEY", self.odoo_api_key or self.odoo_password)):
+            if not value:
+                raise ConfigError(f"{env} is not set; it is needed to reach Odoo")
 
     def __repr__(self) -> str:  # secrets never reach a log line
         shown = []

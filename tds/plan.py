@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from tds.registry import Entity
 from tds.runs import Mode
 from tds.sinks import sql as sql_sink
+from tds.zoho.errors import ZohoError
 
 PAGE = 200
 
@@ -54,9 +55,12 @@ def estimate(engine, entity: Entity, organization_id: str, mode: Mode, client=No
     first = here == 0 and mode is Mode.FULL
     if first and client is not None:
         records = 0
-        for page in client.iter_pages(entity, organization_id, per_page=PAGE):
-            counted += 1
-            records += len(page)
+        try:
+            for page in client.iter_pages(entity, organization_id, per_page=PAGE):
+                counted += 1
+                records += len(page)
+        except ZohoError:  # the list does not answer (a module the organization lacks): the run will say
+            return Estimate(organization_id, entity.name, None, 1, 0, counted)
     list_calls = max(1, math.ceil(records / PAGE))
     detail = 0
     if first and entity.list_omits and entity.detail_path:

@@ -8,6 +8,7 @@ imported, so the Celery app and the worker use them too.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import psycopg2
@@ -84,8 +85,16 @@ def engine(database_url):
     eng = get_engine(database_url)
     existing = set(sa.inspect(eng).get_table_names())
     names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables if t.name in existing)
-    with eng.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    for attempt in range(10):  # a task of the previous test may still be writing: wait for it, then empty
+        try:
+            with eng.begin() as conn:
+                conn.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
+                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            break
+        except sa.exc.OperationalError:
+            if attempt == 9:
+                raise
+            time.sleep(0.5)
     return eng
 
 

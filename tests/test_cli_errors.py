@@ -102,7 +102,7 @@ def test_version_help_and_quiet_migrations(tmp_path):
     commands = top.split("Commands:")[1]
     assert "..." not in commands and "``" not in top  # no cut short help, no raw RST
     for group in ("sync", "db", "demo", "doctor", "simulator", "webhooks", "zoho", "dead-letters", "inbox", "worker",
-                  "images", "reconcile"):
+                  "images", "reconcile", "odoo"):
         text = tds(group, "--help", cwd=tmp_path, COLUMNS="80").stdout
         assert "``" not in text, text
         if "Commands:" in text:

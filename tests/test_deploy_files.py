@@ -96,7 +96,7 @@ def test_redis_is_a_safe_broker_and_workers_are_split():
     command = SERVICES["redis"]["command"]
     assert "--appendonly" in command and command[command.index("--appendonly") + 1] == "yes"
     assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
-    from tasks.celery_app import IMAGES_QUEUE, SYNC_QUEUE, queues_of
+    from tasks.celery_app import IMAGES_QUEUE, ODOO_QUEUE, SYNC_QUEUE, queues_of
 
     def queues(command):
         groups = [command[i + 1] for i, arg in enumerate(command) if arg == "--queues"]
@@ -105,7 +105,7 @@ def test_redis_is_a_safe_broker_and_workers_are_split():
     workers = {name: queues(s["command"]) for name, s in SERVICES.items()
                if s.get("command", [])[:2] == ["tds", "worker"]}
     assert set(workers) == {"worker-webhooks", "worker-sync"}
-    assert workers["worker-sync"] == {SYNC_QUEUE, IMAGES_QUEUE}
+    assert workers["worker-sync"] == {SYNC_QUEUE, IMAGES_QUEUE, ODOO_QUEUE}
     assert "tds.items" in workers["worker-webhooks"] and SYNC_QUEUE not in workers["worker-webhooks"]
     assert workers["worker-sync"] | workers["worker-webhooks"] == set(queues_of(["all"]))  # nothing left unconsumed
 
