@@ -1,18 +1,21 @@
 # make demo — install, then run TDS end to end against the built-in Zoho simulator
 # make test — install, make sure PostgreSQL and Redis are up, run the whole suite
 # make lint — ruff
+# make lock — pin every runtime dependency in requirements.lock (after changing setup.cfg)
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint services clean
+.PHONY: install demo test lint lock services clean
 
-$(STAMP): setup.cfg pyproject.toml
+# requirements.lock pins the runtime dependencies (the Docker image installs exactly it);
+# setup.cfg keeps version ranges for anyone using TDS as a library.
+$(STAMP): setup.cfg pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,5 +34,10 @@ lint: install
 	$(BIN)/python -m pip install --quiet ruff
 	$(BIN)/ruff check tds webhook_receiver status_page tasks tests
 
+lock: install
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.lock setup.cfg
+
 clean:
-	rm -rf $(VENV) *.egg-info tds.db tds.db-wal tds.db-shm
+	rm -rf $(VENV) *.egg-info tds-demo.db tds-demo.db-wal tds-demo.db-shm

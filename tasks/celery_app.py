@@ -8,13 +8,15 @@ the task modules nor what they import (sync, processing, the Zoho client).
 Queues: one per registry entity (``tds.items``, ``tds.invoices``, …) for webhook events,
 ``tds.sync`` for syncs and reconciles (long runs that must never hold up webhooks: run
 their workers apart, ``tds worker --queues sync``), ``tds.maintenance`` for the sweepers
-and the cleanup, and ``tds.images`` for image downloads (one task per image, low
-priority: see :mod:`tds.images`). Messages carry only ids.
+and the cleanup, ``tds.images`` for image downloads (one task per image, low priority: see
+:mod:`tds.images`), and ``tds.odoo`` for pushes to Odoo (so a slow or absent Odoo never
+holds up the ERP). Messages carry only ids.
 
 The beat schedule comes from the settings (``TDS_SCHEDULE_*``): the inbox sweeper, the
 incremental syncs (one scheduler task that sends each entity's run, staggered over the
 period), the reconcile with repair, an optional full sync, the daily cleanup, the
-hourly image sweep, and the alert check (every minute).
+hourly image sweep, and the alert check (every minute); the Odoo push only when
+``ODOO_URL`` is set.
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ from tds.config import Settings
 MAINTENANCE_QUEUE = "tds.maintenance"
 SYNC_QUEUE = "tds.sync"
 IMAGES_QUEUE = "tds.images"
-TASK_MODULES = ("tasks.events", "tasks.maintenance", "tasks.syncs", "tasks.images")
+ODOO_QUEUE = "tds.odoo"
+TASK_MODULES = ("tasks.events", "tasks.maintenance", "tasks.syncs", "tasks.images", "tasks.odoo")
 PROCESS_EVENT = "tds.process_event"
 SYNC_ENTITY = "tds.sync_entity"
 RECONCILE_ENTITY = "tds.reconcile_entity"
 DOWNLOAD_IMAGE = "tds.download_image"
+ODOO_PUSH = "tds.odoo.push"
+ODOO_PUSH_EVENT = "tds.odoo.push_event"
 SYNC_TASKS = (SYNC_ENTITY, RECONCILE_ENTITY)
 
 QUEUE_GROUPS = {
@@ -43,15 +48,16 @@ QUEUE_GROUPS = {
     "sync": lambda: [SYNC_QUEUE],
     "maintenance": lambda: [MAINTENANCE_QUEUE],
     "images": lambda: [IMAGES_QUEUE],
+    "odoo": lambda: [ODOO_QUEUE],
 }
 
 
 def all_queues() -> list[str]:
-    return [*registry.queues(), SYNC_QUEUE, MAINTENANCE_QUEUE, IMAGES_QUEUE]
+    return [*registry.queues(), SYNC_QUEUE, MAINTENANCE_QUEUE, IMAGES_QUEUE, ODOO_QUEUE]
 
 
 def queues_of(groups: list[str]) -> list[str]:
-    """The queues of ``webhooks``, ``sync``, ``maintenance``, ``images`` or ``all``."""
+    """The queues of ``webhooks``, ``sync``, ``maintenance``, ``images``, ``odoo`` or ``all``."""
     if not groups or "all" in groups:
         return all_queues()
     return [q for group in groups for q in QUEUE_GROUPS[group]()]
@@ -64,6 +70,8 @@ def route_task(name, args, kwargs, options, task=None, **_):
         entity = kwargs.get("entity") or (args[1] if len(args) > 1 else None)
         if entity:
             return {"queue": registry.get(entity).queue}
+    if name.startswith("tds.odoo."):
+        return {"queue": ODOO_QUEUE}
     if name in SYNC_TASKS:
         return {"queue": SYNC_QUEUE}
     if name == DOWNLOAD_IMAGE:
@@ -112,9 +120,16 @@ def create_celery(settings: Settings, include: tuple[str, ...] = TASK_MODULES) -
         redbeat_key_prefix="tds:redbeat:",
         redbeat_lock_timeout=300,
         beat_max_loop_interval=30,
-        beat_schedule=beat_schedule(settings),
+        beat_schedule={**beat_schedule(settings), **_odoo_schedule(settings)},
     )
     return app
+
+
+def _odoo_schedule(settings: Settings) -> dict:
+    if not settings.odoo_enabled:
+        return {}
+    return {"odoo-push": {"task": ODOO_PUSH, "schedule": float(settings.odoo_sync_period),
+                          "options": {"queue": ODOO_QUEUE, "expires": float(settings.odoo_sync_period)}}}
 
 
 @signals.setup_logging.connect
@@ -156,3 +171,9 @@ def send_reconcile(app: Celery, entity: str, organization_id: str, repair: bool 
 def send_image(app: Celery, organization_id: str, zoho_item_id: str) -> None:
     """Send one image download to the images queue."""
     app.send_task(DOWNLOAD_IMAGE, args=[organization_id, zoho_item_id], queue=IMAGES_QUEUE)
+
+
+def send_odoo_push_event(app: Celery, settings: Settings, event_id: int) -> None:
+    """After an item event was written: push that item to Odoo (when Odoo is configured)."""
+    if settings.odoo_enabled:
+        app.send_task(ODOO_PUSH_EVENT, args=[event_id], queue=ODOO_QUEUE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.celery_app import enqueue_event, send_image
+from tasks.celery_app import enqueue_event, send_image, send_odoo_push_event
 from tasks.policy import zoho_task
 from tds import inbox, processing, services
 from tds.config import get_settings
@@ -23,4 +23,6 @@ def process_event(self, event_id: int, entity: str = ""):
         enqueue_event(self.app, follow_id, follow_entity)
     for job in outcome.images:
         send_image(self.app, job.organization_id, job.zoho_item_id)
+    if outcome.entity == "items" and outcome.status in (processing.Result.DONE, processing.Result.DELETED):
+        send_odoo_push_event(self.app, settings, event_id)
     return str(outcome.status)

@@ -6,9 +6,11 @@ A missing or malformed value raises :class:`ConfigError` with one line naming th
 Storage and broker
 ------------------
 ``TDS_DATABASE_URL``
-    SQLAlchemy URL of the ERP database. Default ``sqlite:///tds.db`` (the embedded default,
-    for the demo); production uses PostgreSQL, e.g.
-    ``postgresql+psycopg2://tds@127.0.0.1:5432/erp``.
+    URL of the ERP database, e.g. ``postgresql://tds:PASSWORD@127.0.0.1:5432/erp``. No
+    default: every command that opens a database stops with one line saying to set it (the
+    demo and the tests bring their own). ``postgres://``, ``postgresql://`` and
+    ``postgresql+psycopg2://`` all mean the installed driver, psycopg2; ``sqlite:///FILE``
+    works for trials. The URL is shown with its password masked, always.
 ``TDS_REDIS_URL``
     Redis URL used as the Celery broker and for the shared Zoho budget (token cache, rate
     limit, circuit breaker, locks). Default ``redis://127.0.0.1:6379/0``.
@@ -26,8 +28,15 @@ Zoho
     One organization id, or several separated by commas. Webhooks for an organization not
     listed here are refused.
 ``ZOHO_DC``
-    Data centre: ``com`` (default), ``eu``, ``in``, ``com.au``, ``jp``, ``ca``, ``sa``,
-    ``com.cn``. Picks the accounts and API hosts.
+    Data centre: ``com`` (default, US), ``eu``, ``in``, ``com.au``, ``jp``, ``ca``, ``sa``,
+    ``uk``, ``com.cn``. Picks the accounts and API hosts.
+
+Several organizations
+    Each organization listed in ``ZOHO_ORGANIZATION_ID`` may have its own OAuth client and
+    data centre: ``ZOHO_<ORGID>_CLIENT_ID``, ``ZOHO_<ORGID>_CLIENT_SECRET``,
+    ``ZOHO_<ORGID>_REFRESH_TOKEN``, ``ZOHO_<ORGID>_DC``, ``ZOHO_<ORGID>_ACCOUNTS_URL``,
+    ``ZOHO_<ORGID>_API_URL`` (``<ORGID>`` is the numeric id). Each one not set falls back to
+    the unprefixed variable. :meth:`Settings.org` gives an organization's resolved values.
 ``ZOHO_ACCOUNTS_URL``
     Override of the OAuth server root (``https://accounts.zoho.com``); the token endpoint
     is ``{ZOHO_ACCOUNTS_URL}/oauth/v2/token``.
@@ -39,6 +48,10 @@ Zoho
     Secret shared with the Zoho webhook (12–50 alphanumerics). Requests must carry
     ``X-Zoho-Webhook-Signature`` (HMAC-SHA256, hex or base64) or the secret itself in
     ``?token=`` or ``X-Webhook-Token``.
+``TDS_PUBLIC_URL``
+    The public HTTPS root Zoho reaches the receiver at (behind the reverse proxy), e.g.
+    ``https://tds.example.com``. ``tds webhooks plan`` and ``install`` build the webhook
+    URLs from it.
 ``TDS_WEBHOOK_ALLOW_UNSIGNED``
     ``true`` lets the receiver start without ``ZOHO_WEBHOOK_SECRET`` and accept unsigned
     requests. Default ``false``: without a secret the receiver refuses to start.
@@ -92,6 +105,47 @@ Tasks
 ``TDS_INBOX_SWEEP_AFTER``
     Seconds after which an unfinished inbox event is enqueued again by the sweeper.
     Default ``300``.
+
+Odoo (an optional second destination for products)
+--------------------------------------------------
+``ODOO_URL``
+    Root of the Odoo server, e.g. ``https://erp.example.com``. Empty (default): Odoo is off,
+    no Odoo task is scheduled or sent. TDS speaks Odoo's external XML-RPC API
+    (``{ODOO_URL}/xmlrpc/2/common`` and ``/xmlrpc/2/object``).
+``ODOO_DB``, ``ODOO_USERNAME``
+    The Odoo database and the login of the user TDS acts as. Needed when ``ODOO_URL`` is set.
+``ODOO_PASSWORD`` or ``ODOO_API_KEY``
+    That user's password, or an API key (Preferences → Account Security); the key is used
+    when both are set.
+``ODOO_TIMEOUT``
+    Seconds before an XML-RPC call to Odoo times out. Default ``30``.
+``ODOO_SYNC_PERIOD``
+    Seconds between two scheduled pushes of changed products to Odoo. Default ``300``.
+``ODOO_FIELD_MAP``
+    Which ``products`` column goes into which ``product.template`` field, as
+    ``column=field`` pairs separated by commas. Default
+    ``name=name,unit_price=list_price,purchase_price=standard_price,description=description_sale,sku=default_code``.
+    Price columns (``unit_price``, ``purchase_price``) are converted to ``ODOO_CURRENCY``.
+``ODOO_PRODUCT_DEFAULTS``
+    Values every product gets when TDS creates it, as ``field=value`` pairs (``true`` and
+    ``false`` are booleans). Default ``type=product,sale_ok=true,purchase_ok=true`` (a
+    storable product that can be sold and purchased; Odoo 18 and later want
+    ``type=consu,is_storable=true``).
+``ODOO_CURRENCY``
+    Currency of prices in Odoo. Default ``IQD``.
+``ODOO_ZOHO_CURRENCY``
+    Currency of Zoho's prices when the item does not name one (its ``currency_code``).
+    Default ``IQD``.
+``ODOO_CURRENCY_RATES``
+    Units of ``ODOO_CURRENCY`` per unit of another currency, as ``CODE=rate`` pairs
+    separated by commas. Default ``USD=1500``. A price in a currency with no rate here is
+    an error for that product (logged and counted, the others go on).
+``ODOO_USD_BELOW``
+    The old rule "a price under 100 is in USD", off unless set: a price without a currency
+    on its item that is below this number is taken as USD. Default ``0`` (off); the old
+    behaviour is ``100``.
+``ODOO_PRICE_DIGITS``
+    Decimals prices are rounded to before they are sent and compared. Default ``2``.
 
 Sync, reconciliation and the schedule
 -------------------------------------
@@ -176,7 +230,7 @@ Bearer token or as the password of HTTP basic auth (any user name).
 Logging
 -------
 ``TDS_LOG_LEVEL``
-    ``DEBUG``, ``INFO`` (default), ``WARNING`` or ``ERROR``.
+    ``DEBUG``, ``INFO`` (default), ``WARNING`` or ``ERROR``, in any case.
 ``TDS_LOG_FORMAT``
     ``text`` (default: one line per record) or ``json`` (one JSON object per line, for a
     log shipper). Either way every line names the component (``receiver``, ``worker``,
@@ -187,6 +241,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 from urllib.parse import urlsplit, urlunsplit
@@ -198,8 +253,27 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message is one line naming the variable."""
 
 
-ZOHO_DATA_CENTRES = ("com", "eu", "in", "com.au", "jp", "ca", "sa", "com.cn")
+ZOHO_DATA_CENTRES = ("com", "eu", "in", "com.au", "jp", "ca", "sa", "uk", "com.cn")
 _ACCOUNTS_HOSTS = {"ca": "https://accounts.zohocloud.ca"}
+
+#: what a database URL's scheme becomes: psycopg2 is the driver TDS installs
+_DB_SCHEMES = {
+    "postgres": "postgresql+psycopg2",
+    "postgresql": "postgresql+psycopg2",
+    "postgresql+psycopg2": "postgresql+psycopg2",
+    "sqlite": "sqlite",
+}
+
+_PASSWORD_IN_URL = re.compile(r"(?P<keep>(?:^|[\s'\"(/=])[^\s:/@'\"]*:)(?!/)[^@\s'\"]+@")
+
+
+def mask_url(text: str) -> str:
+    """Every ``scheme://user:password@`` in ``text`` with the password replaced by ``***``.
+
+    Works on malformed URLs too: it is a pattern, not a parser, so an error message that
+    echoes what the user typed never carries the password.
+    """
+    return _PASSWORD_IN_URL.sub(r"\g<keep>***@", text)
 
 
 def _text(name: str, raw: str) -> str:
@@ -219,14 +293,21 @@ def _int(low: int | None = None) -> Callable[[str, str], int]:
     return parse
 
 
-def _float(name: str, raw: str) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be greater than 0, got {value}")
-    return value
+def _number(zero_allowed: bool) -> Callable[[str, str], float]:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if value < 0 or (value == 0 and not zero_allowed):
+            raise ConfigError(f"{name} must be {'at least' if zero_allowed else 'greater than'} 0, got {value}")
+        return value
+
+    return parse
+
+
+_float = _number(zero_allowed=False)
+_non_negative = _number(zero_allowed=True)
 
 
 def _percent(name: str, raw: str) -> float:
@@ -255,9 +336,9 @@ def _bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
-def _choice(*choices: str) -> Callable[[str, str], str]:
+def _choice(*choices: str, upper: bool = False) -> Callable[[str, str], str]:
     def parse(name: str, raw: str) -> str:
-        value = raw.strip()
+        value = raw.strip().upper() if upper else raw.strip()
         if value not in choices:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {raw!r}")
         return value
@@ -280,19 +361,31 @@ def _url(name: str, raw: str) -> str:
     return value
 
 
-def _db_url(name: str, raw: str) -> str:
+def normalise_database_url(raw: str, name: str = "TDS_DATABASE_URL") -> str:
+    """``postgres://`` and ``postgresql://`` → ``postgresql+psycopg2://`` (the installed driver).
+
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, which TDS does not install.
+    """
     value = raw.strip()
-    if "://" not in value:
-        raise ConfigError(f"{name} must be a database URL such as postgresql://user@host/db, got {raw!r}")
-    if value.startswith("postgres://"):
-        value = "postgresql://" + value[len("postgres://"):]
-    return value
+    scheme, sep, rest = value.partition("://")
+    if not sep or not (rest or scheme.lower() == "sqlite"):  # sqlite:// is an in-memory database
+        raise ConfigError(f"{name} must be a database URL such as postgresql://user:password@host:5432/db, "
+                          f"got {mask_url(value)!r}")
+    target = _DB_SCHEMES.get(scheme.lower())
+    if target is None:
+        raise ConfigError(f"{name} must start with postgresql:// (psycopg2 is the installed driver) or sqlite:///, "
+                          f"got {mask_url(value)!r}")
+    return f"{target}://{rest}"
+
+
+def _db_url(name: str, raw: str) -> str:
+    return normalise_database_url(raw, name) if raw.strip() else ""
 
 
 def _redis_url(name: str, raw: str) -> str:
     value = raw.strip()
     if not value.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"{name} must be a redis:// URL, got {raw!r}")
+        raise ConfigError(f"{name} must be a redis:// URL, got {mask_url(value)!r}")
     return value
 
 
@@ -300,6 +393,48 @@ def _secret(name: str, raw: str) -> str:
     value = raw.strip()
     if value and not (value.isalnum() and 12 <= len(value) <= 50):
         raise ConfigError(f"{name} must be 12 to 50 letters and digits (Zoho's rule)")
+    return value
+
+
+DEFAULT_ODOO_FIELD_MAP = ("name=name,unit_price=list_price,purchase_price=standard_price,"
+                          "description=description_sale,sku=default_code")
+
+
+def _pairs(value: Callable[[str], object], key: Callable[[str], str] = str.strip):
+    """``a=1,b=2`` → ``(("a", 1), ("b", 2))`` (a tuple, so Settings stays hashable)."""
+
+    def parse(name: str, raw: str) -> tuple:
+        pairs = []
+        for part in (p.strip() for p in raw.split(",")):
+            if not part:
+                continue
+            k, sep, v = part.partition("=")
+            if not sep or not k.strip() or not v.strip():
+                raise ConfigError(f"{name} must be name=value pairs separated by commas, got {part!r}")
+            try:
+                pairs.append((key(k.strip()), value(v.strip())))
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {part!r}: {exc}") from None
+        return tuple(pairs)
+
+    return parse
+
+
+def _plain_value(raw: str):
+    return {"true": True, "false": False}.get(raw.lower(), raw)
+
+
+def _rate(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("a rate must be greater than 0")
+    return value
+
+
+def _currency(name: str, raw: str) -> str:
+    value = raw.strip().upper()
+    if not (len(value) == 3 and value.isalpha()):
+        raise ConfigError(f"{name} must be a three-letter currency code, got {raw!r}")
     return value
 
 
@@ -321,7 +456,7 @@ def _setting(env: str, default: str, parse: Callable[[str, str], object], secret
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = _setting("TDS_DATABASE_URL", "sqlite:///tds.db", _db_url)
+    database_url: str = _setting("TDS_DATABASE_URL", "", _db_url)
     redis_url: str = _setting("TDS_REDIS_URL", "redis://127.0.0.1:6379/0", _redis_url)
     broker_visibility_timeout: int = _setting("TDS_BROKER_VISIBILITY_TIMEOUT", "3600", _int(60))
 
@@ -333,6 +468,7 @@ class Settings:
     zoho_accounts_url_override: str = _setting("ZOHO_ACCOUNTS_URL", "", _url)
     zoho_api_url_override: str = _setting("ZOHO_API_URL", "", _url)
     zoho_webhook_secret: str = _setting("ZOHO_WEBHOOK_SECRET", "", _secret, secret=True)
+    public_url: str = _setting("TDS_PUBLIC_URL", "", _url)
     webhook_allow_unsigned: bool = _setting("TDS_WEBHOOK_ALLOW_UNSIGNED", "false", _bool)
     webhook_max_bytes: int = _setting("TDS_WEBHOOK_MAX_BYTES", "1048576", _int(1024))
 
@@ -379,8 +515,26 @@ class Settings:
     change_log_retention_days: int = _setting("TDS_CHANGE_LOG_RETENTION_DAYS", "30", _int(1))
     metrics_dir: str = _setting("TDS_METRICS_DIR", "", _text)
     flower_basic_auth: str = _setting("TDS_FLOWER_BASIC_AUTH", "", _flower_auth, secret=True)
-    log_level: str = _setting("TDS_LOG_LEVEL", "INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR"))
+    log_level: str = _setting("TDS_LOG_LEVEL", "INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True))
     log_format: str = _setting("TDS_LOG_FORMAT", "text", _choice("text", "json"))
+    #: per-organization overrides from ``ZOHO_<ORGID>_*``: ``((org, ((key, value), ...)), ...)``
+    org_overrides: tuple = field(default=(), metadata={"env": None, "secret": True})
+
+    odoo_url: str = _setting("ODOO_URL", "", _url)
+    odoo_db: str = _setting("ODOO_DB", "", _text)
+    odoo_username: str = _setting("ODOO_USERNAME", "", _text)
+    odoo_password: str = _setting("ODOO_PASSWORD", "", _text, secret=True)
+    odoo_api_key: str = _setting("ODOO_API_KEY", "", _text, secret=True)
+    odoo_timeout: float = _setting("ODOO_TIMEOUT", "30", _float)
+    odoo_sync_period: int = _setting("ODOO_SYNC_PERIOD", "300", _int(10))
+    odoo_field_map: tuple = _setting("ODOO_FIELD_MAP", DEFAULT_ODOO_FIELD_MAP, _pairs(str))
+    odoo_product_defaults: tuple = _setting("ODOO_PRODUCT_DEFAULTS", "type=product,sale_ok=true,purchase_ok=true",
+                                            _pairs(_plain_value))
+    odoo_currency: str = _setting("ODOO_CURRENCY", "IQD", _currency)
+    odoo_zoho_currency: str = _setting("ODOO_ZOHO_CURRENCY", "IQD", _currency)
+    odoo_currency_rates: tuple = _setting("ODOO_CURRENCY_RATES", "USD=1500", _pairs(_rate, key=str.upper))
+    odoo_usd_below: float = _setting("ODOO_USD_BELOW", "0", _non_negative)
+    odoo_price_digits: int = _setting("ODOO_PRICE_DIGITS", "2", _int(0))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | None = ".env") -> "Settings":
@@ -394,10 +548,13 @@ class Settings:
         values = {}
         for f in dataclasses.fields(cls):
             meta = f.metadata
+            if meta["env"] is None:
+                continue
             raw = environ.get(meta["env"])
             if raw is None or raw.strip() == "":
                 raw = meta["default"]
             values[f.name] = meta["parse"](meta["env"], raw)
+        values["org_overrides"] = _org_overrides(environ, values["zoho_organization_ids"])
         settings = cls(**values)
         if settings.task_retry_backoff_max >= settings.broker_visibility_timeout:
             raise ConfigError(
@@ -411,13 +568,34 @@ class Settings:
 
     @property
     def zoho_accounts_url(self) -> str:
-        if self.zoho_accounts_url_override:
-            return self.zoho_accounts_url_override
-        return _ACCOUNTS_HOSTS.get(self.zoho_dc, f"https://accounts.zoho.{self.zoho_dc}")
+        return self.zoho_accounts_url_override or accounts_url_for(self.zoho_dc)
 
     @property
     def zoho_api_url(self) -> str:
-        return self.zoho_api_url_override or f"https://www.zohoapis.{self.zoho_dc}"
+        return self.zoho_api_url_override or api_url_for(self.zoho_dc)
+
+    def org(self, organization_id: str | None) -> "ZohoOrg":
+        """The OAuth client, data centre and hosts of one organization (``None``: the defaults)."""
+        own = dict(dict(self.org_overrides or ()).get(str(organization_id), ())) if organization_id else {}
+        dc = own.get("dc") or self.zoho_dc
+        dc_changed = "dc" in own
+        return ZohoOrg(
+            organization_id=str(organization_id) if organization_id else None,
+            client_id=own.get("client_id") or self.zoho_client_id,
+            client_secret=own.get("client_secret") or self.zoho_client_secret,
+            refresh_token=own.get("refresh_token") or self.zoho_refresh_token,
+            dc=dc,
+            accounts_url=own.get("accounts_url")
+            or (accounts_url_for(dc) if dc_changed else self.zoho_accounts_url),
+            api_url=own.get("api_url") or (api_url_for(dc) if dc_changed else self.zoho_api_url),
+        )
+
+    def require_database(self) -> str:
+        """The database URL, or ConfigError saying what to set."""
+        if not self.database_url:
+            raise ConfigError("TDS_DATABASE_URL is not set; set it in .env or the environment to your PostgreSQL "
+                              "database, e.g. TDS_DATABASE_URL=postgresql://tds:PASSWORD@127.0.0.1:5432/erp")
+        return self.database_url
 
     @property
     def crm_enabled(self) -> bool:
@@ -428,14 +606,27 @@ class Settings:
 
     def require_zoho_credentials(self) -> None:
         """Raise ConfigError naming the first credential a Zoho call needs and lacks."""
-        for env, value in (
-            ("ZOHO_CLIENT_ID", self.zoho_client_id),
-            ("ZOHO_CLIENT_SECRET", self.zoho_client_secret),
-            ("ZOHO_REFRESH_TOKEN", self.zoho_refresh_token),
-            ("ZOHO_ORGANIZATION_ID", self.zoho_organization_ids),
-        ):
+        if not self.zoho_organization_ids:
+            raise ConfigError("ZOHO_ORGANIZATION_ID is not set; it is needed to call Zoho")
+        for org in self.zoho_organization_ids:
+            for env, value in self.org(org).credentials():
+                if not value and len(self.zoho_organization_ids) == 1 and not self.org_overrides:
+                    raise ConfigError(f"{env} is not set; it is needed to call Zoho")
+                if not value:
+                    raise ConfigError(f"{env} is not set (nor ZOHO_{org}_{env[5:]}); it is needed to call Zoho "
+                                      f"for organization {org}")
+
+    @property
+    def odoo_enabled(self) -> bool:
+        return bool(self.odoo_url)
+
+    def require_odoo_credentials(self) -> None:
+        """Raise ConfigError naming the first Odoo setting a call to Odoo needs and lacks."""
+        for env, value in (("ODOO_URL", self.odoo_url), ("ODOO_DB", self.odoo_db),
+                           ("ODOO_USERNAME", self.odoo_username),
+                           ("ODOO_PASSWORD or ODOO_API_KEY", self.odoo_api_key or self.odoo_password)):
             if not value:
-                raise ConfigError(f"{env} is not set; it is needed to call Zoho")
+                raise ConfigError(f"{env} is not set; it is needed to reach Odoo")
 
     def __repr__(self) -> str:  # secrets never reach a log line
         shown = []
@@ -443,6 +634,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.metadata["secret"] and value:
                 value = "***"
+            elif f.metadata["secret"] and f.name == "org_overrides":
+                value = [org for org, _ in value or ()]
             elif f.name in ("database_url", "redis_url"):
                 value = _hide_password(value)
             shown.append(f"{f.name}={value!r}")
@@ -451,11 +644,61 @@ class Settings:
 
 def _hide_password(url: str) -> str:
     """``postgresql://tds:secret@db/erp`` → ``postgresql://tds:***@db/erp``."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return mask_url(url)
+    if not password:
+        return mask_url(url)
+    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def accounts_url_for(dc: str) -> str:
+    return _ACCOUNTS_HOSTS.get(dc, f"https://accounts.zoho.{dc}")
+
+
+def api_url_for(dc: str) -> str:
+    return f"https://www.zohoapis.{dc}"
+
+
+@dataclass(frozen=True)
+class ZohoOrg:
+    """One organization's OAuth client and hosts, after its ``ZOHO_<ORGID>_*`` overrides."""
+
+    organization_id: str | None
+    client_id: str
+    client_secret: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    dc: str
+    accounts_url: str
+    api_url: str
+
+    def credentials(self) -> tuple[tuple[str, str], ...]:
+        return (("ZOHO_CLIENT_ID", self.client_id), ("ZOHO_CLIENT_SECRET", self.client_secret),
+                ("ZOHO_REFRESH_TOKEN", self.refresh_token))
+
+
+_ORG_KEYS = {
+    "CLIENT_ID": ("client_id", _text),
+    "CLIENT_SECRET": ("client_secret", _text),
+    "REFRESH_TOKEN": ("refresh_token", _text),
+    "DC": ("dc", _choice(*ZOHO_DATA_CENTRES)),
+    "ACCOUNTS_URL": ("accounts_url", _url),
+    "API_URL": ("api_url", _url),
+}
+
+
+def _org_overrides(environ: Mapping[str, str], orgs: tuple[str, ...]) -> tuple:
+    found: dict[str, dict[str, str]] = {}
+    for org in orgs:
+        for suffix, (key, parse) in _ORG_KEYS.items():
+            env = f"ZOHO_{org}_{suffix}"
+            raw = environ.get(env)
+            if raw is not None and raw.strip():
+                found.setdefault(org, {})[key] = parse(env, raw)
+    return tuple((org, tuple(sorted(values.items()))) for org, values in found.items())
 
 
 _cached: Settings | None = None

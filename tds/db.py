@@ -75,6 +75,10 @@ _lock = threading.Lock()
 
 def get_engine(url: str) -> Engine:
     """One engine per database URL per process (engines own connection pools)."""
+    if not url:
+        from tds.config import Settings
+
+        Settings.require_database(Settings())  # raises ConfigError saying what to set
     with _lock:
         engine = _engines.get(url)
         if engine is None:

@@ -192,6 +192,70 @@ sync_runs = _per_entity_table(
 )
 
 
+# ---------------------------------------------------------------- Odoo, the second destination
+# What was sent to Odoo and what happened there (tds.sinks.odoo writes these, tds.odoo reads them).
+
+
+def _odoo_log_table(name: str, *columns) -> sa.Table:
+    """One line per product and event, newest found by ``at``."""
+    return sa.Table(
+        name, metadata, _pk(), _org(),
+        sa.Column("zoho_item_id", sa.String(32), nullable=False, index=True),
+        sa.Column("odoo_template_id", sa.Integer()),
+        *columns,
+        sa.Column("at", UTCDateTime(), nullable=False, index=True),
+    )
+
+
+odoo_products = sa.Table(
+    "tds_odoo_products",
+    metadata,
+    _pk(),
+    _org(),
+    sa.Column("zoho_item_id", sa.String(32), nullable=False),
+    sa.Column("odoo_template_id", sa.Integer(), nullable=False),
+    sa.Column("odoo_product_id", sa.Integer()),  # the template's variant
+    sa.Column("checksum", sa.String(64), nullable=False),  # sha256 of the values sent
+    sa.Column("sent_values", JSONType, nullable=False),  # Odoo field → value, as last sent
+    sa.Column("image_sha256", sa.String(64)),  # of the image last uploaded
+    sa.Column("active", sa.Boolean(), nullable=False),
+    sa.Column("pushed_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("organization_id", "zoho_item_id"),
+)
+
+odoo_changes = _odoo_log_table(
+    "tds_odoo_changes",
+    sa.Column("action", sa.String(16), nullable=False),  # create | update | archive | unarchive
+    sa.Column("fields", JSONType, nullable=False),  # Odoo field → value sent
+)
+
+odoo_conflicts = _odoo_log_table(
+    "tds_odoo_conflicts",
+    sa.Column("fields", JSONType, nullable=False),  # Odoo field → {"odoo": old, "zoho": new}
+)
+
+odoo_images = _odoo_log_table(
+    "tds_odoo_images",
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size_bytes", sa.Integer(), nullable=False),
+    sa.Column("path", sa.Text(), nullable=False),
+)
+
+odoo_runs = sa.Table(
+    "tds_odoo_runs",
+    metadata,
+    _pk(),
+    sa.Column("trigger", sa.String(16), nullable=False),  # schedule | webhook | cli
+    sa.Column("status", sa.String(16), nullable=False),  # running | succeeded | failed
+    sa.Column("started_at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("finished_at", UTCDateTime()),
+    *(sa.Column(name, sa.Integer(), nullable=False, server_default="0")
+      for name in ("seen", "created", "updated", "unchanged", "archived", "conflicts", "images", "failed",
+                   "odoo_calls")),
+    sa.Column("error", sa.Text()),
+)
+
+
 product_images = sa.Table(
     # The image file kept for each product (:mod:`tds.images`): which Zoho image reference it
     # answers, and its sha256, so an unchanged image is never written twice.

@@ -11,8 +11,9 @@ no detail call for a record that agrees — and compares every list row with the
   changed without moving the time): the list row is checked field by field against the
   stored record, the same rule full sync uses to skip unchanged records.
 
-Everything else matches. ``match %`` is matched records over every record either side
-knows; the health score is the same over all entities (out of 100, with a label). With
+Everything else matches. Items also report their image coverage (:func:`tds.images.coverage`:
+products with an image in Zoho, files present, missing, stale). ``match %`` is matched
+records over every record either side knows; the health score is the same over all entities (out of 100, with a label). With
 ``repair`` the missing, stale and drifted records are fetched (details in bulk where
 Zoho allows) and written through the same stale-write-guarded upsert as webhooks and
 syncs, and what Zoho no longer has is soft-deleted (``deleted_at``, with its child rows) —
@@ -30,7 +31,7 @@ import time
 import redis as redis_lib
 import sqlalchemy as sa
 
-from tds import availability, changes, runs
+from tds import availability, changes, images, runs
 from tds.config import Settings
 from tds.db import get_engine, utcnow
 from tds.registry import Entity
@@ -153,6 +154,8 @@ def _compare_and_repair(settings, engine, entity: Entity, organization_id: str, 
     report.gone_from_zoho = sorted(here_ids - seen)
     report.details = _details(engine, entity, organization_id, status_zoho)
     _delete_gone(engine, entity, organization_id, report, repair, dry_run)
+    if entity.name == "items":  # after the repair: the files the products have now
+        report.details["images"] = images.coverage(settings, organization_id)
 
 
 def same_as_listed_untimed(row: dict, stored_raw) -> bool:

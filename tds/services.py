@@ -23,7 +23,9 @@ def redis_client(settings: Settings) -> redis_lib.Redis:
 
 def zoho_client(settings: Settings):
     """The Zoho client for these settings; credentials are checked when it is first needed."""
-    key = (settings.zoho_api_url, settings.zoho_accounts_url, settings.zoho_client_id, settings.redis_url)
+    from tds.zoho.auth import credentials_key
+
+    key = (settings.zoho_api_url, credentials_key(settings.org(None)), settings.org_overrides, settings.redis_url)
     with _lock:
         client = _zoho.get(key)
         if client is None:

@@ -121,11 +121,17 @@ def test_tds_reconcile_command_reports_writes_json_and_exits_by_health(engine, d
            "ZOHO_REFRESH_TOKEN": cfg.refresh_token, "ZOHO_ORGANIZATION_ID": org, "TDS_ZOHO_RATE_LIMIT": "100000"}
     command = [sys.executable, "-m", "tds.cli", "reconcile", "--entities", "items", "--entities", "invoices"]
 
-    healthy = subprocess.run([*command, "--json", str(tmp_path / "ok.json")], env=env, cwd=tmp_path,
-                             capture_output=True, text=True, timeout=300)
+    healthy = subprocess.run([*command, "--json", str(tmp_path / "ok.json")], env={**env, "TDS_IMAGE_DIR":
+                             str(tmp_path / "images")}, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert healthy.returncode == 0, healthy.stderr + healthy.stdout
     assert "health score 100.0/100 (healthy)" in healthy.stdout
-    assert json.loads((tmp_path / "ok.json").read_text())["label"] == "healthy"
+    ok = json.loads((tmp_path / "ok.json").read_text())
+    assert ok["label"] == "healthy"
+    with_image = sum(1 for i in sim.simulator.store.records(org, "items") if i.get("image_document_id"))
+    images = next(e for e in ok["entities"] if e["entity"] == "items")["details"]["images"]
+    assert images["with_image"] == with_image > 0 and images["present"] == 0 and images["percent"] == 0.0
+    assert f"items ({org}) images: 0.0 % match ({with_image} missing) of {with_image} items with an image" \
+        in healthy.stdout
 
     for invoice_id in sim.simulator.store.ids(org, "invoices")[:5]:  # 2 % of 250 invoices
         sim.simulator.delete(org, "invoices", invoice_id)

@@ -1,1 +1,4 @@
-"""Destinations for mapped Zoho records. ``sql`` writes the ERP tables TDS owns."""
+"""Destinations for mapped Zoho records (:mod:`tds.sinks.base` says what one is).
+
+``sql`` writes the ERP tables TDS owns; ``odoo`` mirrors products into Odoo.
+"""

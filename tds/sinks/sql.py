@@ -329,3 +329,16 @@ def soft_delete(conn: Connection, entity: Entity, organization_id: str, zoho_ids
         ctbl = table(child.table)
         conn.execute(sa.delete(ctbl).where(ctbl.c[child.parent_column].in_(parent_ids)))
     return conn.execute(sa.update(tbl).where(tbl.c.id.in_(parent_ids)).values(deleted_at=now)).rowcount
+
+
+class SqlDestination:
+    """The ERP database as a :class:`tds.sinks.base.Destination`: every entity, written by
+    :func:`write` (which callers may keep calling directly)."""
+
+    name = "erp"
+
+    def accepts(self, entity: Entity) -> bool:
+        return True
+
+    def write(self, conn: Connection, records: list[Mapped]) -> WriteResult:
+        return write(conn, records)
