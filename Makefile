@@ -3,18 +3,21 @@
 # make lint — ruff
 # make chaos — the chaos suite (tests/chaos) at full size; figures in chaos-report.jsonl
 # make soak — one hour of webhooks with faults (SOAK_SECONDS=600 make soak for less); not in CI
+# make lock — pin every runtime dependency in requirements.lock (after changing setup.cfg)
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint services clean chaos soak
+.PHONY: install demo test lint lock services clean chaos soak
 
-$(STAMP): setup.cfg pyproject.toml
+# requirements.lock pins the runtime dependencies (the Docker image installs exactly it);
+# setup.cfg keeps version ranges for anyone using TDS as a library.
+$(STAMP): setup.cfg pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,6 +27,7 @@ demo: install
 
 services:
 	bash scripts/ensure-services.sh
+	bash scripts/ensure-chromium.sh
 
 test: install services
 	$(BIN)/python -m pytest
@@ -39,7 +43,12 @@ soak: install services
 
 lint: install
 	$(BIN)/python -m pip install --quiet ruff
-	$(BIN)/ruff check tds webhook_receiver tasks tests
+	$(BIN)/ruff check tds webhook_receiver status_page tasks tests
+
+lock: install
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.lock setup.cfg
 
 clean:
-	rm -rf $(VENV) *.egg-info tds.db tds.db-wal tds.db-shm
+	rm -rf $(VENV) *.egg-info tds-demo.db tds-demo.db-wal tds-demo.db-shm

@@ -14,13 +14,17 @@ holds up the ERP). Messages carry only ids.
 
 The beat schedule comes from the settings (``TDS_SCHEDULE_*``): the inbox sweeper, the
 incremental syncs (one scheduler task that sends each entity's run, staggered over the
-period), the reconcile with repair, an optional full sync, the daily cleanup, and the
-hourly image sweep; the Odoo push only when ``ODOO_URL`` is set.
+period), the reconcile with repair, an optional full sync, the daily cleanup, the
+hourly image sweep, and the alert check (every minute); the Odoo push only when
+``ODOO_URL`` is set.
 """
 
 from __future__ import annotations
 
-from celery import Celery
+import os
+import sys
+
+from celery import Celery, signals
 from kombu import Queue
 
 from tds import registry
@@ -85,6 +89,7 @@ def beat_schedule(settings: Settings) -> dict:
         "full-sync": ("tds.sync_all", settings.schedule_full, {}),
         "cleanup": ("tds.cleanup", settings.schedule_cleanup, {}),
         "sweep-images": ("tds.sweep_images", settings.schedule_images, {}),
+        "check-alerts": ("tds.check_alerts", settings.schedule_alerts, {}),
     }
     return {name: {"task": task, "schedule": float(every), "kwargs": kwargs}
             for name, (task, every, kwargs) in jobs.items() if every}
@@ -129,6 +134,23 @@ def _odoo_schedule(settings: Settings) -> dict:
         return {}
     return {"odoo-push": {"task": ODOO_PUSH, "schedule": float(settings.odoo_sync_period),
                           "options": {"queue": ODOO_QUEUE, "expires": float(settings.odoo_sync_period)}}}
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_):
+    """Workers and beat log in TDS's one format (``TDS_LOG_FORMAT``), not Celery's own."""
+    from tds import logs
+    from tds.config import get_settings
+
+    logs.setup(get_settings(), "beat" if "beat" in sys.argv else "worker")
+
+
+@signals.worker_process_shutdown.connect
+def _process_gone(**_):
+    """A prefork child exits: drop its live metrics (multiprocess mode)."""
+    from tds import metrics
+
+    metrics.mark_process_dead(os.getpid())
 
 
 def enqueue_event(app: Celery, event_id: int, entity: str, countdown: float = 0) -> None:

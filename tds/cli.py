@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import logging
 import os
 import signal
@@ -11,16 +12,94 @@ import sys
 import click
 
 from tds import registry
-from tds.config import ConfigError, get_settings
+from tds.config import ConfigError, get_settings, mask_url
+from tds.exit_codes import ExitCode, Failure, database_failure, first_line, redis_failure
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _setup_logging(settings, debug: bool) -> None:
+    """TDS's one log format (``TDS_LOG_FORMAT``) as component ``cli``; plain lines when the
+    settings themselves are broken (the command that needs them says so)."""
+    if settings is not None:
+        from tds import logs
+
+        logs.setup(settings, "cli")
+        if debug:
+            logging.getLogger().setLevel(logging.DEBUG)
+    else:
+        logging.basicConfig(level="DEBUG" if debug else "INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not debug:  # Alembic says "Context impl ..." on every command otherwise
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-@click.group()
-def cli() -> None:
-    """TDS keeps an ERP database in step with Zoho Books, Inventory and CRM."""
+def _metrics_env(settings) -> None:
+    """``TDS_METRICS_DIR`` → ``PROMETHEUS_MULTIPROC_DIR`` for the process about to be exec'd."""
+    if settings.metrics_dir:
+        os.makedirs(settings.metrics_dir, exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = settings.metrics_dir
+
+
+def _gunicorn(bind: str, workers: int, app: str, threads: int = 4) -> None:
+    settings = get_settings()
+    _metrics_env(settings)
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", *gunicorn_args(bind, workers, threads),
+                               "--config", "python:webhook_receiver.gunicorn_conf", app])
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("tds")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(_version(), "--version", prog_name="tds", message="%(prog)s %(version)s")
+@click.option("--debug", is_flag=True, help="Show the traceback of a failure.")
+def cli(debug: bool) -> None:
+    """TDS keeps an ERP database in step with Zoho Books, Inventory and CRM.
+
+    Settings come from the environment and .env (see .env.example). Exit codes: 0 done,
+    1 a problem found, 2 usage or configuration, 3 already running, 4 over the Zoho quota,
+    5 database, 6 Redis, 7 Zoho, 8 refused, 130 interrupted (docs/operations.md).
+    """
+
+
+def _database(settings, check_schema: bool = True):
+    """Say which database this command opens (first line, stderr), connect, and check the schema."""
+    import sqlalchemy as sa
+
+    from tds import schema
+    from tds.db import get_engine
+
+    url = settings.require_database()
+    shown = mask_url(sa.engine.make_url(url).render_as_string(hide_password=True))
+    click.echo(f"database: {shown}", err=True)
+    engine = get_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        if check_schema:
+            current, head = schema.current_revision(url), schema.head_revision(url)
+            if current != head:
+                raise Failure(f"database {shown} schema is at {current or 'nothing'}, newest is {head}",
+                              "run tds db upgrade", ExitCode.DATABASE)
+    except sa.exc.DBAPIError as exc:
+        raise database_failure(exc, shown) from exc
+    return engine
+
+
+def _redis(settings) -> None:
+    """Stop with one line when Redis does not answer (rather than Celery retrying forever)."""
+    import redis as redis_lib
+
+    try:
+        redis_lib.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3).ping()
+    except redis_lib.RedisError as exc:
+        raise redis_failure(exc, mask_url(settings.redis_url)) from exc
+
+
+def _entity(name: str):
+    return registry.get(name)  # UnknownEntity names the valid ones
 
 
 # ------------------------------------------------------------------ database
@@ -32,22 +111,30 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="head", show_default=True, help="Alembic revision to migrate to.")
 def db_upgrade(revision: str) -> None:
     """Create or migrate the schema at TDS_DATABASE_URL."""
+    import sqlalchemy as sa
+
     from tds import schema
 
     settings = get_settings()
-    schema.upgrade(settings.database_url, revision)
+    _database(settings, check_schema=False)
+    try:
+        schema.upgrade(settings.database_url, revision)
+    except sa.exc.DBAPIError as exc:
+        raise database_failure(exc, mask_url(settings.database_url)) from exc
     click.echo(f"database at revision {schema.current_revision(settings.database_url)}")
 
 
 @db.command("current")
 def db_current() -> None:
-    """Show the schema revision and whether it is the newest."""
+    """Show the schema revision; exit 1 when a migration is pending."""
     from tds import schema
 
-    url = get_settings().database_url
+    settings = get_settings()
+    _database(settings, check_schema=False)
+    url = settings.database_url
     current, head = schema.current_revision(url), schema.head_revision(url)
     click.echo(f"current: {current or '(empty database)'}; newest: {head}")
     if current != head:
@@ -56,14 +143,14 @@ def db_current() -> None:
 
 # ------------------------------------------------------------------ sync and reconcile
 
-EXIT_FAILED = 1
-EXIT_ALREADY_RUNNING = 3
-EXIT_OVER_BUDGET = 4
-EXIT_INTERRUPTED = 130
+EXIT_FAILED = ExitCode.PROBLEM
+EXIT_ALREADY_RUNNING = ExitCode.ALREADY_RUNNING
+EXIT_OVER_BUDGET = ExitCode.OVER_BUDGET
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 def _choose(settings, names, orgs):
-    chosen = [registry.get(n) for n in names] if names else list(registry.enabled(settings))
+    chosen = [_entity(n) for n in names] if names else list(registry.enabled(settings))
     return chosen, list(orgs) or list(settings.zoho_organization_ids)
 
 
@@ -113,7 +200,7 @@ def _interruptible():
     except (KeyboardInterrupt, RunInterrupted) as exc:
         click.echo("interrupted: the run is marked aborted with its counts so far, and its lock is released",
                    err=True)
-        sys.exit(EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else 143)
+        sys.exit(EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else ExitCode.TERMINATED)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -146,8 +233,10 @@ def sync_command(mode: str, entities, orgs, since, via_celery: bool, refetch: bo
     from tds.runs import Mode
 
     settings = get_settings()
-    settings.require_zoho_credentials()
     chosen, org_ids = _choose(settings, list(entities) + list(more_entities), orgs)
+    settings.require_zoho_credentials()
+    _database(settings)
+    _redis(settings)
     mode = Mode(mode)
     since_at = dt.datetime.fromisoformat(since) if since else None
     if since_at is not None and since_at.tzinfo is None:
@@ -170,6 +259,7 @@ def sync_command(mode: str, entities, orgs, since, via_celery: bool, refetch: bo
 
 def _sync_here(settings, client, progress, chosen, org_ids, mode, refetch: bool, since) -> int:
     from tds import availability, services, sync
+    from tds.zoho import ZohoAuthError
     from tds.zoho.errors import ZohoQuotaExceeded
 
     enqueue = _enqueue_or_none()
@@ -199,6 +289,8 @@ def _sync_here(settings, client, progress, chosen, org_ids, mode, refetch: bool,
                     progress.done(quota_spent, failed=True)
                     code = EXIT_FAILED
                     continue
+                except (ZohoAuthError, ConfigError):
+                    raise  # every other entity would fail the same way: say it once
                 except Exception as exc:  # report and go on with the next entity
                     code = EXIT_FAILED
                     progress.done(f"failed: {exc}", failed=True)
@@ -246,7 +338,9 @@ def _enqueue_or_none():
 @click.option("--force", is_flag=True, help="Start even when the estimate exceeds today's Zoho quota.")
 @click.option("--celery", "via_celery", is_flag=True, help="Send the reconciles to the sync workers instead.")
 def reconcile_command(repair, dry_run, entities, orgs, json_file, show_plan, force, via_celery) -> None:
-    """Compare Zoho with the mirror entity by entity; report, and with --repair mend.
+    """Compare Zoho with the mirror, entity by entity.
+
+    Reports the match; with --repair it mends what differs.
 
     Exit 0 when every entity's mismatch is within TDS_RECONCILE_ALERT_PERCENT, 1 otherwise.
     """
@@ -257,8 +351,10 @@ def reconcile_command(repair, dry_run, entities, orgs, json_file, show_plan, for
     from tds.runs import Mode
 
     settings = get_settings()
-    settings.require_zoho_credentials()
     chosen, org_ids = _choose(settings, entities, orgs)
+    settings.require_zoho_credentials()
+    _database(settings)
+    _redis(settings)
     if via_celery:
         from tasks import send_reconcile
 
@@ -332,38 +428,80 @@ def _print_report(report, dry_run: bool) -> None:
 # ------------------------------------------------------------------ processes
 
 
+def _scale(value: str):
+    """A simulator data size: full, small, tiny, or a positive factor of full."""
+    from tds.simulator.config import NAMED_SCALES
+
+    if value in NAMED_SCALES:
+        return value
+    try:
+        factor = float(value)
+    except ValueError:
+        factor = 0.0
+    if factor <= 0:
+        raise click.BadParameter(f"{value!r} is not a size; use {', '.join(NAMED_SCALES)} or a positive factor "
+                                 "such as 0.5", param_hint="--scale")
+    return factor
+
+
+def _scale_option(ctx, param, value):
+    return _scale(value)
+
+
 @cli.command("simulator")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8001, show_default=True, type=int)
-@click.option("--scale", default="full", show_default=True, help="full, small, or a factor of full.")
+@click.option("--scale", default="full", show_default=True, callback=_scale_option,
+              help="full, small, tiny, or a factor of full.")
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--org", "orgs", multiple=True, help="Organization ids to serve.")
-@click.option("--webhook-url", default=None, help="Base URL webhooks are sent to, e.g. http://127.0.0.1:8000/api/zoho/webhooks")
-@click.option("--webhook-secret", default=None)
+@click.option("--webhook-url", default=None,
+              help="Base URL webhooks are sent to, e.g. http://127.0.0.1:8000/api/zoho/webhooks")
 @click.option("--rate-limit", default=0, type=int, help="Requests per minute per organization (0 = off).")
 @click.option("--daily-limit", default=0, type=int, help="Requests per day per organization (0 = off).")
 @click.option("--error-rate", default=0.0, type=float, help="Share of answers that fail with 5xx.")
 @click.option("--shapes", type=click.Choice(["canonical", "sparse", "varied"]), default="canonical",
               show_default=True, help="How records are written: Zoho's usual shapes, without the optional "
                                       "figures, or varied number/time/boolean forms and missing modules.")
-def simulator_command(host, port, scale, seed, orgs, webhook_url, webhook_secret, rate_limit, daily_limit,
-                      error_rate, shapes) -> None:
-    """Run the Zoho simulator (a fake Zoho Books/Inventory/CRM) in the foreground."""
-    from tds.simulator.config import SimulatorConfig
+def simulator_command(host, port, scale, seed, orgs, webhook_url, rate_limit, daily_limit, error_rate,
+                      shapes) -> None:
+    """Run the Zoho simulator (a fake Zoho) in the foreground.
+
+    Secrets come from the environment, never the command line: TDS_SIMULATOR_CLIENT_ID,
+    TDS_SIMULATOR_CLIENT_SECRET, TDS_SIMULATOR_REFRESH_TOKEN and TDS_SIMULATOR_WEBHOOK_SECRET,
+    each falling back to its ZOHO_ variable (so one .env serves TDS and the simulator).
+    """
     from tds.simulator.server import serve
 
-    kwargs = dict(seed=seed, scale=_scale(scale), webhook_url=webhook_url, webhook_secret=webhook_secret,
-                  rate_limit_per_minute=rate_limit, daily_limit=daily_limit, error_rate=error_rate, shapes=shapes)
-    if orgs:
-        kwargs["organizations"] = tuple(orgs)
-    serve(SimulatorConfig(**kwargs), host, port)
+    serve(_simulator_config(seed=seed, scale=scale, orgs=orgs, webhook_url=webhook_url, rate_limit_per_minute=rate_limit,
+                            daily_limit=daily_limit, error_rate=error_rate, shapes=shapes), host, port)
 
 
-def _scale(value: str):
+def _simulator_config(orgs=(), **kwargs):
+    """The simulator's configuration: options from the command line, secrets from the environment."""
+    from dotenv import dotenv_values
+
+    from tds.simulator.config import SimulatorConfig
+
+    env = {k: v for k, v in (dotenv_values(".env") if os.path.exists(".env") else {}).items() if v}
+    env.update({k: v for k, v in os.environ.items() if v})
+    for field_name, names in (
+        ("client_id", ("TDS_SIMULATOR_CLIENT_ID", "ZOHO_CLIENT_ID")),
+        ("client_secret", ("TDS_SIMULATOR_CLIENT_SECRET", "ZOHO_CLIENT_SECRET")),
+        ("refresh_token", ("TDS_SIMULATOR_REFRESH_TOKEN", "ZOHO_REFRESH_TOKEN")),
+        ("webhook_secret", ("TDS_SIMULATOR_WEBHOOK_SECRET", "ZOHO_WEBHOOK_SECRET")),
+    ):
+        value = next((env[n].strip() for n in names if env.get(n, "").strip()), None)
+        if value:
+            kwargs[field_name] = value
+    org_list = list(orgs) or [o.strip() for o in (env.get("TDS_SIMULATOR_ORGANIZATIONS")
+                                                   or env.get("ZOHO_ORGANIZATION_ID") or "").split(",") if o.strip()]
+    if org_list:
+        kwargs["organizations"] = tuple(org_list)
     try:
-        return float(value)
-    except ValueError:
-        return value
+        return SimulatorConfig(**kwargs)
+    except ValueError as exc:
+        raise click.UsageError(f"simulator: {exc}") from None
 
 
 ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s'
@@ -379,9 +517,10 @@ def receiver_command(bind: str, workers: int, threads: int) -> None:
     proxy in front, see docs/reliability.md)."""
     from webhook_receiver import create_app
 
-    create_app(get_settings(), enqueue=lambda *a: None)  # fail here, clearly, on a bad configuration
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", *gunicorn_args(bind, workers, threads),
-                               "webhook_receiver:create_app()"])
+    settings = get_settings()
+    _database(settings)
+    create_app(settings, enqueue=lambda *a: None)  # fail here, clearly, on a bad configuration
+    _gunicorn(bind, workers, "webhook_receiver:create_app()", threads)
 
 
 def gunicorn_args(bind: str, workers: int, threads: int) -> list[str]:
@@ -400,21 +539,29 @@ def gunicorn_args(bind: str, workers: int, threads: int) -> list[str]:
               help="Which queues: webhooks (one per entity), sync (syncs and reconciles), maintenance, images, "
                    "odoo; default all.")
 def worker_command(ctx, groups) -> None:
-    """Run a Celery worker on TDS queues (extra arguments go to celery).
+    """Run a Celery worker on TDS queues.
+
+    Extra arguments go to celery.
 
     Run webhook workers and sync workers apart so a long sync never holds up webhooks:
     tds worker --queues webhooks --queues maintenance  and  tds worker --queues sync
     """
     from tasks.celery_app import queues_of
 
+    settings = get_settings()
+    _database(settings)
+    _redis(settings)
     args = ["-A", "tasks", "worker", "-E", "-Q", ",".join(queues_of(list(groups))), *ctx.args]
+    _metrics_env(get_settings())
     os.execvp(sys.executable, [sys.executable, "-m", "celery", *args])
 
 
 @cli.command("beat", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def beat_command(ctx) -> None:
-    """Run Celery beat (RedBeat: a Redis lock keeps it to exactly one)."""
+    """Run Celery beat (a RedBeat lock keeps it to one)."""
+    _redis(get_settings())
+    _metrics_env(get_settings())
     os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "tasks", "beat", *ctx.args])
 
 
@@ -447,9 +594,9 @@ def _one_line(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text[0] if text else ''}"
 
 
-@cli.group()
-def events() -> None:
-    """Inbox events: replay a past period."""
+@cli.group("events")
+def events_group() -> None:
+    """Named events and inbox events: list what happened, replay a past period."""
 
 
 def _since(value: str):
@@ -469,7 +616,7 @@ def _since(value: str):
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-@events.command("replay")
+@events_group.command("replay")
 @click.option("--since", "since", required=True, help="ISO time, or an age such as 6h or 2d.")
 @click.option("--entity", default=None, help="Only this entity (name or webhook slug).")
 @click.option("--id", "zoho_id", default=None, help="Only this Zoho record id.")
@@ -501,7 +648,7 @@ def _selection(ids, entity, everything):
 
     if not (ids or entity or everything):
         raise click.UsageError("name dead letter ids, or --entity NAME, or --all")
-    return Selection(ids=tuple(ids), entity=registry.get(entity).name if entity else None, everything=everything)
+    return Selection(ids=tuple(ids), entity=_entity(entity).name if entity else None, everything=everything)
 
 
 @dead_letters_group.command("list")
@@ -513,12 +660,11 @@ def dead_letters_list(entity, replayed, limit) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from tds.db import get_engine
     from tds.deadletters import list_letters
 
-    settings = get_settings()
-    rows = list_letters(get_engine(settings.database_url), registry.get(entity).name if entity else None,
-                        replayed, limit)
+    name = _entity(entity).name if entity else None
+    engine = _database(get_settings())
+    rows = list_letters(engine, name, replayed, limit)
     table = Table("id", "when", "entity", "organization", "zoho id", "attempts", "error", "replayed")
     for row in rows:
         table.add_row(str(row.id), row.created_at.strftime("%Y-%m-%d %H:%M:%S"), row.entity,
@@ -555,12 +701,13 @@ def dead_letters_show(letter_id: int) -> None:
 def dead_letters_replay(ids, entity, everything) -> None:
     """Send dead letters' work to the workers again."""
     from tasks import enqueue_event, send_sync
-    from tds.db import get_engine
     from tds.replay import replay_dead_letters
 
+    selection = _selection(ids, entity, everything)
     settings = get_settings()
-    n = replay_dead_letters(get_engine(settings.database_url), _selection(ids, entity, everything), enqueue_event,
-                            send_sync)
+    engine = _database(settings)
+    _redis(settings)
+    n = replay_dead_letters(engine, selection, enqueue_event, send_sync)
     click.echo(f"replayed {n} dead letters")
 
 
@@ -571,24 +718,125 @@ def dead_letters_replay(ids, entity, everything) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask.")
 def dead_letters_purge(ids, entity, everything, yes) -> None:
     """Delete dead letters for good."""
-    from tds.db import get_engine
     from tds.deadletters import purge
 
     selection = _selection(ids, entity, everything)
+    engine = _database(get_settings())
     if not yes:
         click.confirm("Delete these dead letters for good?", abort=True)
-    n = purge(get_engine(get_settings().database_url), selection)
+    n = purge(engine, selection)
     click.echo(f"purged {n} dead letters")
 
 
+# ------------------------------------------------------------------ setting up
+
+
+@cli.command("doctor")
+def doctor_command() -> None:
+    """Check the setup, one line per check.
+
+    Settings, database and schema, Redis, a real Zoho token refresh and a cheap call per
+    organization, the webhook secret and the clock. Exits 1 when any check fails.
+    """
+    from tds.doctor import run_checks
+
+    ok = run_checks(get_settings(), click.echo)
+    sys.exit(0 if ok else ExitCode.PROBLEM)
+
+
+@cli.group("zoho")
+def zoho_group() -> None:
+    """Connecting to Zoho."""
+
+
+@zoho_group.command("token")
+@click.option("--code", required=True, help="The grant code from the API console (Self Client → Generate Code).")
+@click.option("--org", default=None, help="Print the variables prefixed for this organization id.")
+def zoho_token(code: str, org: str | None) -> None:
+    """Trade a grant code for a refresh token.
+
+    Prints the lines to put in .env.
+    Uses ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET and ZOHO_DC (or their ZOHO_<ORGID>_ forms with --org).
+    """
+    from tds.zoho.auth import exchange_grant_code
+
+    settings = get_settings()
+    target = settings.org(org)
+    for env, value in target.credentials()[:2]:
+        if not value:
+            raise ConfigError(f"{env} is not set; copy it from the Self Client page of the API console first")
+    answer = exchange_grant_code(target, code, timeout=settings.zoho_timeout)
+    prefix = f"ZOHO_{org}_" if org else "ZOHO_"
+    click.echo("# put these lines in .env (the refresh token is a secret: keep .env private)")
+    click.echo(f"{prefix}REFRESH_TOKEN={answer['refresh_token']}")
+    dc = answer.get("dc")
+    if dc:
+        click.echo(f"{prefix}DC={dc}")
+    if answer.get("scope"):
+        click.echo(f"# scopes granted: {answer['scope']}")
+
+
+@cli.group("webhooks")
+def webhooks_group() -> None:
+    """The webhooks and workflow rules Zoho needs."""
+
+
+@webhooks_group.command("plan")
+@click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
+@click.option("--show-secret", is_flag=True, help="Print the secret itself, to type it into Zoho.")
+def webhooks_plan(orgs, show_secret: bool) -> None:
+    """Print the webhooks and workflow rules to create in Zoho."""
+    from tds.webhook_setup import plan, print_plan
+
+    settings = get_settings()
+    print_plan(plan(settings, list(orgs) or None), click.echo, show_secret=show_secret)
+
+
+@webhooks_group.command("install")
+@click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
+@click.option("--yes", is_flag=True, help="Really create them (TDS's only write to Zoho).")
+def webhooks_install(orgs, yes: bool) -> None:
+    """Create the planned webhooks and workflow rules in Zoho.
+
+    Existing ones (same name or URL) are skipped, so running it again is harmless.
+    """
+    from tds import services
+    from tds.webhook_setup import install, plan, print_plan
+
+    settings = get_settings()
+    planned = plan(settings, list(orgs) or None)
+    if not yes:
+        print_plan(planned, click.echo)
+        raise click.UsageError("nothing created: add --yes to create these in Zoho")
+    settings.require_zoho_credentials()
+    _redis(settings)
+    created = install(planned, services.zoho_client(settings), click.echo)
+    click.echo(f"created {created} webhooks and workflow rules; the others already existed")
+
+
 @cli.command("demo")
-@click.option("--scale", default="full", show_default=True, help="Simulator data size: full, small or a factor.")
+@click.option("--scale", default="full", show_default=True, callback=_scale_option,
+              help="Simulator data size: full, small, tiny or a factor.")
 @click.option("--changes", default=100, show_default=True, type=int, help="Records the simulator changes.")
-def demo_command(scale: str, changes: int) -> None:
-    """Run TDS end to end against the built-in simulator and report what happened."""
+@click.option("--database", "database", default=None,
+              help="Database URL for the demo (default: SQLite tds-demo.db here; never TDS_DATABASE_URL).")
+@click.option("--redis", "redis_url", default=None,
+              help="Redis URL for the demo (default: a private redis-server; never TDS_REDIS_URL).")
+def demo_command(scale, changes: int, database: str | None, redis_url: str | None) -> None:
+    """Run TDS end to end against the simulator.
+
+    The demo is isolated from your setup: its own SQLite file and a private Redis, unless
+    --database and --redis say otherwise. It refuses a database holding non-demo data.
+    """
     from tds.demo import run_demo
 
-    sys.exit(run_demo(scale=_scale(scale), changes=changes))
+    sys.exit(run_demo(scale=scale, changes=changes, database_url=database, redis_url=redis_url))
+
+
+    try:
+        return get_settings()
+    except ConfigError:
+        return None
 
 
 # ------------------------------------------------------------------ images
@@ -596,7 +844,10 @@ def demo_command(scale: str, changes: int) -> None:
 
 @cli.group("images")
 def images_group() -> None:
-    """Product images: fetch them from Zoho Inventory into TDS_IMAGE_DIR, and count them."""
+    """Product images from Zoho Inventory.
+
+    Fetch them into TDS_IMAGE_DIR, and count them.
+    """
 
 
 def _duration(seconds: float) -> str:
@@ -611,7 +862,9 @@ def _duration(seconds: float) -> str:
 @click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
 @click.option("--celery", "via_celery", is_flag=True, help="Send one task per image to the tds.images queue instead.")
 def images_sync(missing_only: bool, dry_run: bool, orgs: tuple[str, ...], via_celery: bool) -> None:
-    """Fetch product images (every image, or only what is missing), then report what changed.
+    """Fetch product images, then report what changed.
+
+    Every image, or with --missing-only only what is missing.
 
     Without --missing-only every image is fetched again and compared by sha256, which also
     finds images Zoho replaced under the same image_document_id.
@@ -621,6 +874,7 @@ def images_sync(missing_only: bool, dry_run: bool, orgs: tuple[str, ...], via_ce
     from tds import images
 
     settings = get_settings()
+    _database(settings)
     org_ids = list(orgs) or list(settings.zoho_organization_ids)
     jobs = [job for org in org_ids for job in images.pending(settings, org, missing_only=missing_only)]
     downloads = sum(job.fetch for job in jobs)
@@ -688,13 +942,17 @@ def _progress(items: list, label: str):
 @images_group.command("status")
 @click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
 def images_status(orgs: tuple[str, ...]) -> None:
-    """Coverage: items with an image in Zoho, files present, missing, stale, and why downloads were refused."""
+    """Image coverage per organization.
+
+    Items with an image in Zoho, files present, missing, stale, and why downloads were refused.
+    """
     from rich.console import Console
     from rich.table import Table
 
     from tds import images
 
     settings = get_settings()
+    _database(settings)
     table = Table("organization", "items", "with image", "present", "missing", "stale", "refused", "orphaned",
                   "coverage")
     lines = []
@@ -715,7 +973,10 @@ def images_status(orgs: tuple[str, ...]) -> None:
 
 @cli.group("odoo")
 def odoo_group() -> None:
-    """Odoo, the second destination: products and images pushed from the ERP mirror."""
+    """Odoo, the second destination.
+
+    Products and images pushed from the ERP mirror.
+    """
 
 
 def _odoo_engine():
@@ -752,7 +1013,10 @@ def odoo_sync_once(items, org) -> None:
 
 @odoo_group.command("status")
 def odoo_status() -> None:
-    """Where Odoo is, whether it answers, the last runs and what TDS has there."""
+    """Where Odoo is and whether it answers.
+
+    Also the last runs and what TDS has there.
+    """
     from tds.odoo import reports
     from tds.odoo.client import OdooClient
 
@@ -809,7 +1073,10 @@ def _print_log(log: str, limit: int, item: str | None, action: str | None = None
 @click.option("--limit", default=50, show_default=True, type=int)
 @click.option("--item", default=None, help="Only this Zoho item id.")
 def odoo_conflicts(limit, item) -> None:
-    """Products edited in Odoo that Zoho overwrote: field, Odoo's value, Zoho's value."""
+    """Odoo edits that Zoho overwrote.
+
+    Field, Odoo's value, Zoho's value.
+    """
     _print_log("conflicts", limit, item)
 
 
@@ -834,7 +1101,10 @@ def odoo_images(limit, item) -> None:
 @click.option("--interval", default=10.0, show_default=True, type=float, help="Seconds between lines.")
 @click.option("--count", default=0, type=int, help="Stop after this many lines (0: until interrupted).")
 def odoo_monitor(interval: float, count: int) -> None:
-    """Print the last run and what TDS has in Odoo every INTERVAL seconds."""
+    """Watch the last run and what TDS has in Odoo.
+
+    Printed every INTERVAL seconds.
+    """
     import time
 
     from tds.odoo import reports
@@ -857,7 +1127,10 @@ def odoo_monitor(interval: float, count: int) -> None:
 @click.option("--login", default="admin", show_default=True)
 @click.option("--password", default="admin", show_default=True)
 def odoo_standin(port, db, login, password) -> None:
-    """Serve the Odoo stand-in (what the tests run against) on 127.0.0.1 in the foreground."""
+    """Serve the Odoo stand-in in the foreground.
+
+    What the tests run against, on 127.0.0.1.
+    """
     import time
 
     from tds.odoo.standin import OdooStandin
@@ -871,14 +1144,257 @@ def odoo_standin(port, db, login, password) -> None:
         standin.stop()
 
 
-def main() -> None:
+def _failure(exc: BaseException) -> Failure | None:
+    """The one-line form of an expected failure, or None for a bug (which keeps its traceback)."""
+    import kombu.exceptions
+    import redis as redis_lib
+    import sqlalchemy as sa
+
+    from tds.zoho import ZohoAuthError, ZohoTransientError
+
+    if isinstance(exc, Failure):
+        return exc
+    if isinstance(exc, ConfigError):
+        return Failure(f"configuration error: {exc}", "", ExitCode.USAGE)
+    if isinstance(exc, registry.UnknownEntity):
+        return Failure(str(exc).strip("\"'"), "", ExitCode.USAGE)
+    settings = _settings_or_none()
+    if isinstance(exc, sa.exc.DBAPIError):
+        return database_failure(exc, mask_url(settings.database_url if settings else "(TDS_DATABASE_URL)"))
+    if isinstance(exc, (redis_lib.RedisError, kombu.exceptions.OperationalError)):
+        return redis_failure(exc, mask_url(settings.redis_url if settings else "(TDS_REDIS_URL)"))
+    if isinstance(exc, ZohoAuthError):
+        return Failure(f"Zoho refused the credentials ({first_line(exc)})",
+                       "check ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, ZOHO_REFRESH_TOKEN and ZOHO_DC; "
+                       "tds doctor checks each organization", ExitCode.ZOHO)
+    if isinstance(exc, ZohoTransientError):
+        return Failure(f"Zoho could not be reached ({first_line(exc)})",
+                       "try again later; tds doctor checks each organization", ExitCode.ZOHO)
+    return None
+
+
+def _settings_or_none():
     try:
-        settings = get_settings()
-        _setup_logging(settings.log_level)
-        cli(standalone_mode=True)
-    except ConfigError as exc:
-        click.echo(f"configuration error: {exc}", err=True)
+        return get_settings()
+    except ConfigError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        settings = _settings_or_none()  # a bad setting is reported by the command that needs it
+        _setup_logging(settings, debug)
+        cli.main(args=args, prog_name="tds", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(ExitCode.PROBLEM)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        failure = None if debug else _failure(exc)
+        if failure is None:
+            raise
+        click.echo(failure.line(), err=True)
+        sys.exit(failure.code)
+
+
+# ------------------------------------------------------------------ operations
+
+
+@cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="The snapshot as JSON, for scripts.")
+@click.option("--no-workers", is_flag=True, help="Do not ask the workers (Celery inspect).")
+def status_command(as_json: bool, no_workers: bool) -> None:
+    """The state at a glance; exit 0 healthy, 1 warning, 2 critical."""
+    import json
+
+    from tds import status
+
+    settings = get_settings()
+    snap = status.snapshot(settings, inspect_workers=not no_workers, with_images=True)
+    if as_json:
+        click.echo(json.dumps(snap, indent=2, default=str))
+    else:
+        _print_status(snap)
+    sys.exit(status.exit_code(snap))
+
+
+def _ago(seconds) -> str:
+    if seconds is None:
+        return "never"
+    return f"{seconds / 60:.0f}m" if seconds < 7200 else f"{seconds / 3600:.1f}h"
+
+
+def _print_status(snap: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:  # piped or captured: never squeeze the table
+        console = Console(width=200)
+    table = Table("organization", "entity", "rows", "incremental", "full", "reconcile", "lag", "match", "pending",
+                  "failed", "parked", "dead letters")
+    for e in snap["entities"]:
+        match = "" if e["match_percent"] is None else f"{e['match_percent']:.2f} %"
+        table.add_row(e["organization_id"], e["entity"] + ("" if e["available"] else " (unavailable)"),
+                      str(e["rows"]), (e["last_incremental_sync_at"] or "never")[:16],
+                      (e["last_full_sync_at"] or "never")[:16], (e["last_reconcile_at"] or "never")[:16],
+                      _ago(e["lag_seconds"]), match, str(e["pending"]), str(e["failed"]), str(e["parked"]),
+                      str(e["dead_letters"]))
+    console.print(table)
+    out = []
+    queues = snap["queues"]
+    out.append("queues: " + ("Redis unavailable" if queues is None else
+                             ", ".join(f"{q} {n}" for q, n in queues.items() if n) or "all empty"))
+    workers = snap["workers"]
+    out.append("workers: " + ("not asked" if workers is None else
+                              "; ".join(f"{w} ({len(qs)} queues)" for w, qs in sorted(workers.items())) or "none"))
+    out.append(f"beat: {'running' if snap['beat_running'] else 'not running'}")
+    out.append("Zoho calls left today: " + ", ".join(f"{org} {'unknown' if left is None else left}"
+                                                      for org, left in snap["quota"].items()))
+    out.append("breakers: " + (", ".join(f"{a} {s}" for a, s in snap["breakers"].items()) or "all closed"))
+    report = snap["reconcile"]
+    out.append(f"health score: {report['health_score']} ({report['label']})" if report else
+               "health score: no reconcile yet")
+    for org, cov in (snap.get("images") or {}).items():
+        out.append(f"{org} {cov['summary']}")
+    out.append(f"dead letters: {snap['dead_letters']}")
+    for c in snap["conditions"]:
+        out.append(f"{c['severity'].upper()}: {c['message']}")
+    out.append(f"status: {snap['severity']}")
+    for line in out:
+        console.print(line, highlight=False, markup=False)
+
+
+@cli.command("status-page")
+@click.option("--bind", default="127.0.0.1:8001", show_default=True)
+@click.option("--workers", default=1, show_default=True, type=int)
+def status_page_command(bind: str, workers: int) -> None:
+    """Serve the status page (/status, /api/status) with gunicorn; wants TDS_ADMIN_TOKEN."""
+    settings = get_settings()
+    if not settings.admin_token:
+        raise ConfigError("TDS_ADMIN_TOKEN is not set; the status page needs it (Bearer or basic-auth password)")
+    _gunicorn(bind, workers, "status_page:create_app()")
+
+
+@cli.group("alerts")
+def alerts_group() -> None:
+    """Alerts: what is open, and a check now."""
+
+
+@alerts_group.command("check")
+def alerts_check() -> None:
+    """Check the alert rules now (as the beat task does) and deliver what opens or clears."""
+    from tds import alerts
+
+    for notice in alerts.check(get_settings()):
+        click.echo(notice.text)
+
+
+@alerts_group.command("list")
+def alerts_list() -> None:
+    """The open alerts."""
+    from tds import status
+    from tds.db import get_engine
+
+    with get_engine(get_settings().database_url).connect() as conn:
+        found = status.open_alerts(conn)
+    for a in found:
+        click.echo(f"{a['opened_at'][:19]} {a['severity']:8} {a['message']}")
+    if not found:
+        click.echo("no open alerts")
+
+
+def _since(value: str | None):
+    """``2026-12-01T08:00``, ``2026-12-01`` or a duration back from now: ``90m``, ``2h``, ``3d``."""
+    import datetime as dt
+
+    from tds.db import utcnow
+
+    if not value:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if value[-1:] in units and value[:-1].isdigit():
+        return utcnow() - dt.timedelta(seconds=int(value[:-1]) * units[value[-1]])
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter("give an ISO time (2026-12-01T08:00) or a duration (90m, 2h, 3d)") from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+@events_group.command("list")
+@click.option("--name", help="An event name, or a family: tds.zoho.sync.*")
+@click.option("--since", help="ISO time or a duration back from now (90m, 2h, 3d).")
+@click.option("--limit", default=100, show_default=True, type=int)
+def events_list(name, since, limit) -> None:
+    """The newest named events first."""
+    import json
+
+    from tds import hooks
+    from tds.db import get_engine
+
+    rows = hooks.listing(get_engine(get_settings().database_url), name, _since(since), limit)
+    for r in rows:
+        where = " ".join(x for x in (r.organization_id, r.entity) if x)
+        click.echo(f"{r.created_at.isoformat()[:19]} {r.name} {where} {json.dumps(r.payload or {}, default=str)}")
+    if not rows:
+        click.echo("no events")
+
+
+@cli.command("changes")
+@click.option("--entity", help="Registry name: items, invoices, …")
+@click.option("--id", "zoho_id", help="A Zoho id.")
+@click.option("--since", help="ISO time or a duration back from now (90m, 2h, 3d).")
+@click.option("--limit", default=100, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True)
+def changes_command(entity, zoho_id, since, limit, as_json) -> None:
+    """What changed in the mirrored rows: created, updated (old → new per column), deleted."""
+    import json
+
+    from tds import changes
+    from tds.db import get_engine
+
+    if entity:
+        registry.get(entity)
+    rows = changes.listing(get_engine(get_settings().database_url), entity, zoho_id, _since(since), limit)
+    if as_json:
+        from tds.runs import as_dict
+
+        click.echo(json.dumps([as_dict(r) for r in rows], indent=2, default=str))
+        return
+    for r in rows:
+        cause = r.source + (f" event {r.inbox_event_id}" if r.inbox_event_id else "") + (
+            f" run {r.sync_run_id}" if r.sync_run_id else "")
+        click.echo(f"{r.created_at.isoformat()[:19]} {r.action} {r.entity} {r.zoho_id} ({cause})")
+        if r.action != "created":
+            for column, (old, new) in sorted((r.changes or {}).items()):
+                click.echo(f"    {column}: {old!r} → {new!r}")
+    if not rows:
+        click.echo("no changes")
+
+
+@cli.command("flower", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+@click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5555, show_default=True, type=int)
+@click.option("--insecure", is_flag=True, help="Start without TDS_FLOWER_BASIC_AUTH (anyone who can reach it "
+              "sees every task's arguments and tracebacks).")
+def flower_command(ctx, address: str, port: int, insecure: bool) -> None:
+    """Flower, bound to 127.0.0.1, every page (/metrics and /healthcheck too) behind basic auth."""
+    from tds import flower_auth as flower
+
+    settings = get_settings()
+    if not settings.flower_basic_auth and not insecure:
+        click.echo("refused: set TDS_FLOWER_BASIC_AUTH=user:password (or pass --insecure to run Flower open)",
+                   err=True)
         sys.exit(2)
+    flower.run(settings, address, port, list(ctx.args))
 
 
 if __name__ == "__main__":

@@ -6,9 +6,11 @@ A missing or malformed value raises :class:`ConfigError` with one line naming th
 Storage and broker
 ------------------
 ``TDS_DATABASE_URL``
-    SQLAlchemy URL of the ERP database. Default ``sqlite:///tds.db`` (the embedded default,
-    for the demo); production uses PostgreSQL, e.g.
-    ``postgresql+psycopg2://tds@127.0.0.1:5432/erp``.
+    URL of the ERP database, e.g. ``postgresql://tds:PASSWORD@127.0.0.1:5432/erp``. No
+    default: every command that opens a database stops with one line saying to set it (the
+    demo and the tests bring their own). ``postgres://``, ``postgresql://`` and
+    ``postgresql+psycopg2://`` all mean the installed driver, psycopg2; ``sqlite:///FILE``
+    works for trials. The URL is shown with its password masked, always.
 ``TDS_REDIS_URL``
     Redis URL used as the Celery broker and for the shared Zoho budget (token cache, rate
     limit, circuit breaker, locks). Default ``redis://127.0.0.1:6379/0``.
@@ -26,8 +28,15 @@ Zoho
     One organization id, or several separated by commas. Webhooks for an organization not
     listed here are refused.
 ``ZOHO_DC``
-    Data centre: ``com`` (default), ``eu``, ``in``, ``com.au``, ``jp``, ``ca``, ``sa``,
-    ``com.cn``. Picks the accounts and API hosts.
+    Data centre: ``com`` (default, US), ``eu``, ``in``, ``com.au``, ``jp``, ``ca``, ``sa``,
+    ``uk``, ``com.cn``. Picks the accounts and API hosts.
+
+Several organizations
+    Each organization listed in ``ZOHO_ORGANIZATION_ID`` may have its own OAuth client and
+    data centre: ``ZOHO_<ORGID>_CLIENT_ID``, ``ZOHO_<ORGID>_CLIENT_SECRET``,
+    ``ZOHO_<ORGID>_REFRESH_TOKEN``, ``ZOHO_<ORGID>_DC``, ``ZOHO_<ORGID>_ACCOUNTS_URL``,
+    ``ZOHO_<ORGID>_API_URL`` (``<ORGID>`` is the numeric id). Each one not set falls back to
+    the unprefixed variable. :meth:`Settings.org` gives an organization's resolved values.
 ``ZOHO_ACCOUNTS_URL``
     Override of the OAuth server root (``https://accounts.zoho.com``); the token endpoint
     is ``{ZOHO_ACCOUNTS_URL}/oauth/v2/token``.
@@ -39,6 +48,10 @@ Zoho
     Secret shared with the Zoho webhook (12–50 alphanumerics). Requests must carry
     ``X-Zoho-Webhook-Signature`` (HMAC-SHA256, hex or base64) or the secret itself in
     ``?token=`` or ``X-Webhook-Token``.
+``TDS_PUBLIC_URL``
+    The public HTTPS root Zoho reaches the receiver at (behind the reverse proxy), e.g.
+    ``https://tds.example.com``. ``tds webhooks plan`` and ``install`` build the webhook
+    URLs from it.
 ``TDS_WEBHOOK_ALLOW_UNSIGNED``
     ``true`` lets the receiver start without ``ZOHO_WEBHOOK_SECRET`` and accept unsigned
     requests. Default ``false``: without a secret the receiver refuses to start.
@@ -205,16 +218,56 @@ Product images
 ``TDS_SCHEDULE_IMAGES``
     Seconds between sweeps that send what is still missing or stale. Default ``3600``.
 
+Operations: status, alerts, events, change log, metrics
+-------------------------------------------------------
+``TDS_SCHEDULE_ALERTS``
+    Seconds between alert checks (the ``tds.check_alerts`` beat task). Default ``60``.
+``TDS_ALERT_WEBHOOK_URL``
+    Where alerts are posted as Slack-compatible JSON (``{"text": …}``) when they open,
+    repeat and clear; a Slack incoming-webhook URL works as it is. Unset: log and status
+    page only. Treated as a secret.
+``TDS_ALERT_PENDING_WARNING``, ``TDS_ALERT_PENDING_CRITICAL``
+    Inbox events of one entity waiting (pending, retrying or parked) above which an alert
+    is a warning (default ``50``) or critical (default ``200``).
+``TDS_ALERT_LAG_WARNING``, ``TDS_ALERT_LAG_CRITICAL``
+    Seconds since an entity's last successful sync above which an alert is a warning
+    (default ``1800``) or critical (default ``7200``).
+``TDS_ALERT_QUOTA_PERCENT``
+    A warning when the day's Zoho calls left fall under this share of
+    ``TDS_ZOHO_DAILY_LIMIT`` (critical at none left). Default ``10``.
+``TDS_ALERT_REPEAT``
+    Seconds between repeats of an alert that stays open. Default ``3600``.
+``TDS_EVENT_RETENTION_DAYS``, ``TDS_CHANGE_LOG_RETENTION_DAYS``
+    Named events (``tds_events``) and change-log rows (``tds_change_log``) older than
+    this are deleted by the daily cleanup, in batches. Default ``30`` each.
+``TDS_METRICS_DIR``
+    A folder shared by the receiver's gunicorn workers and the Celery workers (prefork
+    children) on one host: ``tds receiver``, ``tds worker`` and ``tds beat`` export it as
+    ``PROMETHEUS_MULTIPROC_DIR`` so ``/metrics`` adds up every process's counts. Unset:
+    each process counts for itself (right for a single process).
+``TDS_FLOWER_BASIC_AUTH``
+    ``user:password`` that ``tds flower`` requires on every page of Flower, ``/metrics``
+    and ``/healthcheck`` included. Without it ``tds flower`` refuses to start unless given
+    ``--insecure``.
+
+The status page (``tds status-page``) and ``/api/status`` want ``TDS_ADMIN_TOKEN``, as a
+Bearer token or as the password of HTTP basic auth (any user name).
+
 Logging
 -------
 ``TDS_LOG_LEVEL``
-    ``DEBUG``, ``INFO`` (default), ``WARNING`` or ``ERROR``.
+    ``DEBUG``, ``INFO`` (default), ``WARNING`` or ``ERROR``, in any case.
+``TDS_LOG_FORMAT``
+    ``text`` (default: one line per record) or ``json`` (one JSON object per line, for a
+    log shipper). Either way every line names the component (``receiver``, ``worker``,
+    ``beat``, ``cli``…) and, when there is one, the inbox event id or sync run id.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 from urllib.parse import urlsplit, urlunsplit
@@ -226,8 +279,27 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message is one line naming the variable."""
 
 
-ZOHO_DATA_CENTRES = ("com", "eu", "in", "com.au", "jp", "ca", "sa", "com.cn")
+ZOHO_DATA_CENTRES = ("com", "eu", "in", "com.au", "jp", "ca", "sa", "uk", "com.cn")
 _ACCOUNTS_HOSTS = {"ca": "https://accounts.zohocloud.ca"}
+
+#: what a database URL's scheme becomes: psycopg2 is the driver TDS installs
+_DB_SCHEMES = {
+    "postgres": "postgresql+psycopg2",
+    "postgresql": "postgresql+psycopg2",
+    "postgresql+psycopg2": "postgresql+psycopg2",
+    "sqlite": "sqlite",
+}
+
+_PASSWORD_IN_URL = re.compile(r"(?P<keep>(?:^|[\s'\"(/=])[^\s:/@'\"]*:)(?!/)[^@\s'\"]+@")
+
+
+def mask_url(text: str) -> str:
+    """Every ``scheme://user:password@`` in ``text`` with the password replaced by ``***``.
+
+    Works on malformed URLs too: it is a pattern, not a parser, so an error message that
+    echoes what the user typed never carries the password.
+    """
+    return _PASSWORD_IN_URL.sub(r"\g<keep>***@", text)
 
 
 def _text(name: str, raw: str) -> str:
@@ -300,9 +372,9 @@ def _bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
-def _choice(*choices: str) -> Callable[[str, str], str]:
+def _choice(*choices: str, upper: bool = False) -> Callable[[str, str], str]:
     def parse(name: str, raw: str) -> str:
-        value = raw.strip()
+        value = raw.strip().upper() if upper else raw.strip()
         if value not in choices:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {raw!r}")
         return value
@@ -325,19 +397,31 @@ def _url(name: str, raw: str) -> str:
     return value
 
 
-def _db_url(name: str, raw: str) -> str:
+def normalise_database_url(raw: str, name: str = "TDS_DATABASE_URL") -> str:
+    """``postgres://`` and ``postgresql://`` → ``postgresql+psycopg2://`` (the installed driver).
+
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, which TDS does not install.
+    """
     value = raw.strip()
-    if "://" not in value:
-        raise ConfigError(f"{name} must be a database URL such as postgresql://user@host/db, got {raw!r}")
-    if value.startswith("postgres://"):
-        value = "postgresql://" + value[len("postgres://"):]
-    return value
+    scheme, sep, rest = value.partition("://")
+    if not sep or not (rest or scheme.lower() == "sqlite"):  # sqlite:// is an in-memory database
+        raise ConfigError(f"{name} must be a database URL such as postgresql://user:password@host:5432/db, "
+                          f"got {mask_url(value)!r}")
+    target = _DB_SCHEMES.get(scheme.lower())
+    if target is None:
+        raise ConfigError(f"{name} must start with postgresql:// (psycopg2 is the installed driver) or sqlite:///, "
+                          f"got {mask_url(value)!r}")
+    return f"{target}://{rest}"
+
+
+def _db_url(name: str, raw: str) -> str:
+    return normalise_database_url(raw, name) if raw.strip() else ""
 
 
 def _redis_url(name: str, raw: str) -> str:
     value = raw.strip()
     if not value.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"{name} must be a redis:// URL, got {raw!r}")
+        raise ConfigError(f"{name} must be a redis:// URL, got {mask_url(value)!r}")
     return value
 
 
@@ -395,13 +479,20 @@ def _names(name: str, raw: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
 
 
+def _flower_auth(name: str, raw: str) -> str:
+    value = raw.strip()
+    if value and (":" not in value or not value.split(":", 1)[0] or not value.split(":", 1)[1]):
+        raise ConfigError(f"{name} must be user:password")
+    return value
+
+
 def _setting(env: str, default: str, parse: Callable[[str, str], object], secret: bool = False):
     return field(default=None, metadata={"env": env, "default": default, "parse": parse, "secret": secret})
 
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = _setting("TDS_DATABASE_URL", "sqlite:///tds.db", _db_url)
+    database_url: str = _setting("TDS_DATABASE_URL", "", _db_url)
     redis_url: str = _setting("TDS_REDIS_URL", "redis://127.0.0.1:6379/0", _redis_url)
     broker_visibility_timeout: int = _setting("TDS_BROKER_VISIBILITY_TIMEOUT", "3600", _int(60))
 
@@ -413,6 +504,7 @@ class Settings:
     zoho_accounts_url_override: str = _setting("ZOHO_ACCOUNTS_URL", "", _url)
     zoho_api_url_override: str = _setting("ZOHO_API_URL", "", _url)
     zoho_webhook_secret: str = _setting("ZOHO_WEBHOOK_SECRET", "", _secret, secret=True)
+    public_url: str = _setting("TDS_PUBLIC_URL", "", _url)
     webhook_allow_unsigned: bool = _setting("TDS_WEBHOOK_ALLOW_UNSIGNED", "false", _bool)
     webhook_max_bytes: int = _setting("TDS_WEBHOOK_MAX_BYTES", "1048576", _int(1024))
 
@@ -452,7 +544,22 @@ class Settings:
     image_budget_share: float = _setting("TDS_IMAGE_BUDGET_SHARE", "0.5", _share)
     image_max_bytes: int = _setting("TDS_IMAGE_MAX_BYTES", "10485760", _int(1024))
     schedule_images: int = _setting("TDS_SCHEDULE_IMAGES", "3600", _int(0))
-    log_level: str = _setting("TDS_LOG_LEVEL", "INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR"))
+    schedule_alerts: int = _setting("TDS_SCHEDULE_ALERTS", "60", _int(0))
+    alert_webhook_url: str = _setting("TDS_ALERT_WEBHOOK_URL", "", _url, secret=True)
+    alert_pending_warning: int = _setting("TDS_ALERT_PENDING_WARNING", "50", _int(0))
+    alert_pending_critical: int = _setting("TDS_ALERT_PENDING_CRITICAL", "200", _int(0))
+    alert_lag_warning: int = _setting("TDS_ALERT_LAG_WARNING", "1800", _int(1))
+    alert_lag_critical: int = _setting("TDS_ALERT_LAG_CRITICAL", "7200", _int(1))
+    alert_quota_percent: float = _setting("TDS_ALERT_QUOTA_PERCENT", "10", _percent)
+    alert_repeat: int = _setting("TDS_ALERT_REPEAT", "3600", _int(60))
+    event_retention_days: int = _setting("TDS_EVENT_RETENTION_DAYS", "30", _int(1))
+    change_log_retention_days: int = _setting("TDS_CHANGE_LOG_RETENTION_DAYS", "30", _int(1))
+    metrics_dir: str = _setting("TDS_METRICS_DIR", "", _text)
+    flower_basic_auth: str = _setting("TDS_FLOWER_BASIC_AUTH", "", _flower_auth, secret=True)
+    log_level: str = _setting("TDS_LOG_LEVEL", "INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True))
+    log_format: str = _setting("TDS_LOG_FORMAT", "text", _choice("text", "json"))
+    #: per-organization overrides from ``ZOHO_<ORGID>_*``: ``((org, ((key, value), ...)), ...)``
+    org_overrides: tuple = field(default=(), metadata={"env": None, "secret": True})
 
     odoo_url: str = _setting("ODOO_URL", "", _url)
     odoo_db: str = _setting("ODOO_DB", "", _text)
@@ -482,10 +589,13 @@ class Settings:
         values = {}
         for f in dataclasses.fields(cls):
             meta = f.metadata
+            if meta["env"] is None:
+                continue
             raw = environ.get(meta["env"])
             if raw is None or raw.strip() == "":
                 raw = meta["default"]
             values[f.name] = meta["parse"](meta["env"], raw)
+        values["org_overrides"] = _org_overrides(environ, values["zoho_organization_ids"])
         settings = cls(**values)
         if settings.task_retry_backoff_max >= settings.broker_visibility_timeout:
             raise ConfigError(
@@ -504,13 +614,34 @@ class Settings:
 
     @property
     def zoho_accounts_url(self) -> str:
-        if self.zoho_accounts_url_override:
-            return self.zoho_accounts_url_override
-        return _ACCOUNTS_HOSTS.get(self.zoho_dc, f"https://accounts.zoho.{self.zoho_dc}")
+        return self.zoho_accounts_url_override or accounts_url_for(self.zoho_dc)
 
     @property
     def zoho_api_url(self) -> str:
-        return self.zoho_api_url_override or f"https://www.zohoapis.{self.zoho_dc}"
+        return self.zoho_api_url_override or api_url_for(self.zoho_dc)
+
+    def org(self, organization_id: str | None) -> "ZohoOrg":
+        """The OAuth client, data centre and hosts of one organization (``None``: the defaults)."""
+        own = dict(dict(self.org_overrides or ()).get(str(organization_id), ())) if organization_id else {}
+        dc = own.get("dc") or self.zoho_dc
+        dc_changed = "dc" in own
+        return ZohoOrg(
+            organization_id=str(organization_id) if organization_id else None,
+            client_id=own.get("client_id") or self.zoho_client_id,
+            client_secret=own.get("client_secret") or self.zoho_client_secret,
+            refresh_token=own.get("refresh_token") or self.zoho_refresh_token,
+            dc=dc,
+            accounts_url=own.get("accounts_url")
+            or (accounts_url_for(dc) if dc_changed else self.zoho_accounts_url),
+            api_url=own.get("api_url") or (api_url_for(dc) if dc_changed else self.zoho_api_url),
+        )
+
+    def require_database(self) -> str:
+        """The database URL, or ConfigError saying what to set."""
+        if not self.database_url:
+            raise ConfigError("TDS_DATABASE_URL is not set; set it in .env or the environment to your PostgreSQL "
+                              "database, e.g. TDS_DATABASE_URL=postgresql://tds:PASSWORD@127.0.0.1:5432/erp")
+        return self.database_url
 
     @property
     def crm_enabled(self) -> bool:
@@ -521,14 +652,15 @@ class Settings:
 
     def require_zoho_credentials(self) -> None:
         """Raise ConfigError naming the first credential a Zoho call needs and lacks."""
-        for env, value in (
-            ("ZOHO_CLIENT_ID", self.zoho_client_id),
-            ("ZOHO_CLIENT_SECRET", self.zoho_client_secret),
-            ("ZOHO_REFRESH_TOKEN", self.zoho_refresh_token),
-            ("ZOHO_ORGANIZATION_ID", self.zoho_organization_ids),
-        ):
-            if not value:
-                raise ConfigError(f"{env} is not set; it is needed to call Zoho")
+        if not self.zoho_organization_ids:
+            raise ConfigError("ZOHO_ORGANIZATION_ID is not set; it is needed to call Zoho")
+        for org in self.zoho_organization_ids:
+            for env, value in self.org(org).credentials():
+                if not value and len(self.zoho_organization_ids) == 1 and not self.org_overrides:
+                    raise ConfigError(f"{env} is not set; it is needed to call Zoho")
+                if not value:
+                    raise ConfigError(f"{env} is not set (nor ZOHO_{org}_{env[5:]}); it is needed to call Zoho "
+                                      f"for organization {org}")
 
     @property
     def odoo_enabled(self) -> bool:
@@ -548,6 +680,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.metadata["secret"] and value:
                 value = "***"
+            elif f.metadata["secret"] and f.name == "org_overrides":
+                value = [org for org, _ in value or ()]
             elif f.name in ("database_url", "redis_url"):
                 value = _hide_password(value)
             shown.append(f"{f.name}={value!r}")
@@ -556,11 +690,61 @@ class Settings:
 
 def _hide_password(url: str) -> str:
     """``postgresql://tds:secret@db/erp`` → ``postgresql://tds:***@db/erp``."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return mask_url(url)
+    if not password:
+        return mask_url(url)
+    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def accounts_url_for(dc: str) -> str:
+    return _ACCOUNTS_HOSTS.get(dc, f"https://accounts.zoho.{dc}")
+
+
+def api_url_for(dc: str) -> str:
+    return f"https://www.zohoapis.{dc}"
+
+
+@dataclass(frozen=True)
+class ZohoOrg:
+    """One organization's OAuth client and hosts, after its ``ZOHO_<ORGID>_*`` overrides."""
+
+    organization_id: str | None
+    client_id: str
+    client_secret: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    dc: str
+    accounts_url: str
+    api_url: str
+
+    def credentials(self) -> tuple[tuple[str, str], ...]:
+        return (("ZOHO_CLIENT_ID", self.client_id), ("ZOHO_CLIENT_SECRET", self.client_secret),
+                ("ZOHO_REFRESH_TOKEN", self.refresh_token))
+
+
+_ORG_KEYS = {
+    "CLIENT_ID": ("client_id", _text),
+    "CLIENT_SECRET": ("client_secret", _text),
+    "REFRESH_TOKEN": ("refresh_token", _text),
+    "DC": ("dc", _choice(*ZOHO_DATA_CENTRES)),
+    "ACCOUNTS_URL": ("accounts_url", _url),
+    "API_URL": ("api_url", _url),
+}
+
+
+def _org_overrides(environ: Mapping[str, str], orgs: tuple[str, ...]) -> tuple:
+    found: dict[str, dict[str, str]] = {}
+    for org in orgs:
+        for suffix, (key, parse) in _ORG_KEYS.items():
+            env = f"ZOHO_{org}_{suffix}"
+            raw = environ.get(env)
+            if raw is not None and raw.strip():
+                found.setdefault(org, {})[key] = parse(env, raw)
+    return tuple((org, tuple(sorted(values.items()))) for org, values in found.items())
 
 
 _cached: Settings | None = None

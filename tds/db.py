@@ -85,6 +85,10 @@ _lock = threading.Lock()
 
 def get_engine(url: str) -> Engine:
     """One engine per database URL per process (engines own connection pools)."""
+    if not url:
+        from tds.config import Settings
+
+        Settings.require_database(Settings())  # raises ConfigError saying what to set
     with _lock:
         engine = _engines.get(url)
         if engine is None:
@@ -138,3 +142,27 @@ def as_decimal(value) -> Decimal | None:
     if isinstance(value, float):
         return Decimal(repr(value))
     return Decimal(str(value).strip().replace(",", ""))
+
+
+def purge_older(engine: Engine, table: sa.Table, older_than: dt.timedelta, batch: int = 5000) -> int:
+    """Delete rows of ``table`` whose ``created_at`` is older than ``older_than``, ``batch`` rows
+    per transaction, so a large purge never holds long locks; returns how many."""
+    cutoff = utcnow() - older_than
+    total = 0
+    while True:
+        with engine.begin() as conn:
+            ids = conn.execute(sa.select(table.c.id).where(table.c.created_at < cutoff).limit(batch)).scalars().all()
+            if not ids:
+                return total
+            conn.execute(sa.delete(table).where(table.c.id.in_(ids)))
+        total += len(ids)
+
+
+def newest_first(engine: Engine, table: sa.Table, since: dt.datetime | None, limit: int, *where, **equal) -> list:
+    """Rows of a log table (``id``, ``created_at``) newest first: since a time, with the given
+    conditions and column values (``None`` values are left out)."""
+    stmt = sa.select(table).where(*where, *(table.c[k] == v for k, v in equal.items() if v is not None))
+    if since:
+        stmt = stmt.where(table.c.created_at >= since)
+    with engine.connect() as conn:
+        return conn.execute(stmt.order_by(table.c.id.desc()).limit(limit)).fetchall()

@@ -97,3 +97,10 @@ def purge(engine: Engine, selection: Selection) -> int:
     """Delete the selected dead letters for good; returns how many."""
     with engine.begin() as conn:
         return conn.execute(sa.delete(dead_letters).where(selection.where())).rowcount
+
+
+def was_replayed(conn: Connection, inbox_event_id: int) -> bool:
+    """Whether a dead letter of this inbox event was replayed (its writes come from a replay)."""
+    return conn.execute(sa.select(dead_letters.c.id).where(
+        dead_letters.c.inbox_event_id == inbox_event_id, dead_letters.c.replayed_at.is_not(None)).limit(1)
+    ).first() is not None

@@ -2,9 +2,18 @@
 
 Starts the simulator, the webhook receiver and a Celery worker; runs a full sync; has the
 simulator change records and send their webhooks; waits until they land; prints a short
-report; stops what it started. The database is ``TDS_DATABASE_URL`` (SQLite ``tds.db`` by
-default). Redis is ``TDS_REDIS_URL`` when it answers, otherwise a private ``redis-server``
-started for the demo when the binary exists.
+report; stops what it started.
+
+The demo never touches your setup. It ignores ``TDS_DATABASE_URL``, ``TDS_REDIS_URL`` and
+every other ``TDS_*``/``ZOHO_*`` setting (and ``.env``):
+
+* database: ``--database URL``, else the SQLite file ``tds-demo.db`` in the current folder.
+  The demo marks its database (table ``tds_demo``) and refuses, with exit code 8, a
+  database that holds rows but no mark: that is somebody's data.
+* Redis: ``--redis URL``, else a private ``redis-server`` on a free port, started and
+  stopped by the demo. Without a ``redis-server`` binary it falls back to db
+  ``DEMO_REDIS_DB`` of the local Redis, says so, and refuses it when it holds keys the
+  demo did not write.
 """
 
 from __future__ import annotations
@@ -27,10 +36,15 @@ import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from tds import availability, inbox, registry
-from tds.config import Settings, set_settings
+from tds.config import Settings, mask_url, normalise_database_url, set_settings
 from tds.db import get_engine, utcnow
+from tds.exit_codes import ExitCode, Failure
 from tds.models import dead_letters, inbox_events, metadata
 
+DEMO_DATABASE_FILE = "tds-demo.db"
+DEMO_MARK_TABLE = "tds_demo"
+DEMO_REDIS_DB = 13
+DEMO_REDIS_MARK = "tds:demo"
 SIMULATOR_SCOPES = "ZohoBooks.fullaccess.all,ZohoInventory.fullaccess.all,ZohoCRM.modules.ALL"
 DEMO_CHANGES_BY_RESOURCE = ("items", "contacts", "invoices", "salesorders", "bills", "customerpayments")
 
@@ -59,15 +73,55 @@ class _Redis:
             self.process.wait(10)
 
 
-def _redis_for_demo(url: str, workdir: str) -> _Redis:
-    if _redis_answers(url):
+def _shared_redis_db() -> _Redis:
+    """The fallback without a redis-server binary: one db of the local Redis, kept for the demo."""
+    url = f"redis://127.0.0.1:6379/{DEMO_REDIS_DB}"
+    _say(f"redis-server is not installed, so the demo uses db {DEMO_REDIS_DB} of the Redis on 127.0.0.1:6379 "
+         "(install redis-server to give the demo a private one)")
+    if not _redis_answers(url):
+        raise Failure("no redis-server binary and no Redis on 127.0.0.1:6379",
+                      "install redis-server (apt-get install redis-server) or pass --redis URL", ExitCode.REDIS)
+    client = redis_lib.Redis.from_url(url)
+    if client.dbsize() and not client.exists(DEMO_REDIS_MARK):
+        raise Failure(f"Redis db {DEMO_REDIS_DB} on 127.0.0.1:6379 holds keys the demo did not write",
+                      "pass --redis URL of a Redis db the demo may use", ExitCode.REFUSED)
+    client.set(DEMO_REDIS_MARK, "1")
+    return _Redis(url)
+
+
+def _claim_database(url: str) -> None:
+    """Mark ``url`` as the demo's database, or refuse it when it holds somebody's data."""
+    shown = mask_url(sa.engine.make_url(url).render_as_string(hide_password=True))
+    engine = get_engine(url)
+    with engine.begin() as conn:
+        inspector = sa.inspect(conn)
+        tables = inspector.get_table_names()
+        if DEMO_MARK_TABLE not in tables:
+            holding = [t for t in tables if t != "alembic_version"
+                       and conn.execute(sa.text(f'SELECT 1 FROM "{t}" LIMIT 1')).first() is not None]
+            if holding:
+                raise Failure(f"database {shown} holds data that is not the demo's (table {holding[0]})",
+                              "run the demo without --database, or give it an empty database", ExitCode.REFUSED)
+            conn.execute(sa.text(f"CREATE TABLE {DEMO_MARK_TABLE} (marked_at VARCHAR(40) NOT NULL)"))
+            conn.execute(sa.text(f"INSERT INTO {DEMO_MARK_TABLE} (marked_at) VALUES (:at)"),
+                         {"at": utcnow().isoformat()})
+
+
+def _demo_database_url(url: str | None) -> str:
+    if url:
+        return normalise_database_url(url, "--database")
+    return f"sqlite:///{os.path.abspath(DEMO_DATABASE_FILE)}"
+
+
+def _redis_for_demo(url: str | None, workdir: str) -> _Redis:
+    if url:
+        if not _redis_answers(url):
+            raise Failure(f"Redis at {mask_url(url)} (--redis) is unreachable", "start it or pass another --redis URL",
+                          ExitCode.REDIS)
         return _Redis(url)
     binary = shutil.which("redis-server")
     if not binary:
-        raise SystemExit(
-            f"Redis does not answer at {url} and redis-server is not installed.\n"
-            "Install it (Debian/Ubuntu: apt-get install redis-server) or set TDS_REDIS_URL to a running Redis."
-        )
+        return _shared_redis_db()
     port = _free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                              "--dir", workdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -98,8 +152,9 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-def run_demo(scale="full", changes: int = 100) -> int:
-    for name in ("", "werkzeug", "alembic"):  # the report is the output; details go to the log files
+def run_demo(scale="full", changes: int = 100, database_url: str | None = None, redis_url: str | None = None) -> int:
+    chosen_level = os.environ.get("TDS_LOG_LEVEL")  # asked for: keep it; else the report is the output
+    for name in ("werkzeug", "alembic") if chosen_level else ("", "werkzeug", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     from tds import schema, services
     from tds.simulator.config import SimulatorConfig
@@ -107,12 +162,14 @@ def run_demo(scale="full", changes: int = 100) -> int:
 
     started = time.monotonic()
     run_started_at = utcnow()
-    base = Settings.from_env()
+    database_url = _demo_database_url(database_url)
+    _say(f"database    {_safe_url(database_url)}")
+    _claim_database(database_url)
     workdir = tempfile.mkdtemp(prefix="tds-demo-")
     webhook_secret = "Demo" + secrets.token_hex(8)
     receiver_port = _free_port()
     with ExitStack() as stack:
-        redis_info = _redis_for_demo(base.redis_url, workdir)
+        redis_info = _redis_for_demo(redis_url, workdir)
         stack.callback(redis_info.stop)
         sim_config = SimulatorConfig(
             scale=scale,
@@ -124,7 +181,7 @@ def run_demo(scale="full", changes: int = 100) -> int:
         sim.start()
         stack.callback(sim.stop)
         env = {
-            "TDS_DATABASE_URL": base.database_url,
+            "TDS_DATABASE_URL": database_url,
             "TDS_REDIS_URL": redis_info.url,
             "ZOHO_API_URL": sim.url,
             "ZOHO_ACCOUNTS_URL": sim.url,
@@ -136,18 +193,27 @@ def run_demo(scale="full", changes: int = 100) -> int:
             # the simulator runs here with its limits off: TDS's own 100/min budget for real
             # Zoho would only make the demo slow
             "TDS_ZOHO_RATE_LIMIT": "100000",
-            "TDS_LOG_LEVEL": "WARNING",
+            "TDS_LOG_LEVEL": chosen_level or "WARNING",
+            "TDS_LOG_FORMAT": os.environ.get("TDS_LOG_FORMAT") or "text",  # how it logs, never where it writes
             # the simulator's refresh token carries every scope, CRM's too
-            "ZOHO_SCOPES": os.environ.get("ZOHO_SCOPES") or SIMULATOR_SCOPES,
+            "ZOHO_SCOPES": SIMULATOR_SCOPES,  # the simulator grants everything
         }
-        settings = Settings.from_env({**os.environ, **env}, env_file=None)
+        # nothing of the user's setup: not .env, not the environment's TDS_* and ZOHO_*
+        settings = Settings.from_env(env, env_file=None)
         set_settings(settings)
+        from tds import logs
+
+        logs.setup(settings, "demo")
+        services.reset()
+        worker_env = {k: v for k, v in os.environ.items() if not k.startswith(("TDS_", "ZOHO_"))}
+        worker_env.update(env)
         _say(f"simulator   {sim.url}  (organization {org}, data set: {scale})")
-        _say(f"database    {_safe_url(settings.database_url)}")
-        _say(f"redis       {redis_info.url}{'  (private, started for the demo)' if redis_info.process else ''}")
+        _say(f"redis       {mask_url(redis_info.url)}"
+             f"{'  (private, started for the demo)' if redis_info.process else ''}")
 
         schema.upgrade(settings.database_url)
-        _reset_redis_queues(redis_info.url)
+        if not redis_url:  # the demo's own Redis: leave no messages from an earlier demo
+            _reset_redis_queues(redis_info.url)
 
         from webhook_receiver import create_app
 
@@ -161,7 +227,7 @@ def run_demo(scale="full", changes: int = 100) -> int:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "celery", "--quiet", "-A", "tasks", "worker", "-Q", ",".join(all_queues()),
                  "-c", "2", "--loglevel", "WARNING", "-n", f"tds-demo-{os.getpid()}@%h"],
-                env={**os.environ, **env}, stdout=log_file, stderr=subprocess.STDOUT,
+                env=worker_env, cwd=workdir, stdout=log_file, stderr=subprocess.STDOUT,
             )
         stack.callback(_stop_process, worker)
         _say(f"worker      celery -A tasks worker (pid {worker.pid}, log {worker_log})")

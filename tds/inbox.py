@@ -51,7 +51,7 @@ from typing import Callable, Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from tds import deadletters
+from tds import deadletters, metrics
 from tds.db import dialect_insert, utcnow
 from tds.decisions import Action, Decision, describe
 from tds.models import inbox_events
@@ -271,7 +271,9 @@ def record_failure(conn: Connection, event_id: int, decision: Decision, exc: Bas
     if not held:
         log.info("inbox event %s failed after another attempt took it over; leaving it to that one", event_id)
         return Decision(Action.SUPERSEDED)
+    metrics.EVENTS_FAILED.labels(event.entity, str(decision.action)).inc()
     if values["status"] is Status.DEAD:
+        metrics.EVENTS_DEAD.labels(event.entity).inc()
         deadletters.add(
             conn, task_name=task_name, entity=event.entity, organization_id=event.organization_id,
             zoho_id=event.zoho_id, exc=exc, attempts=attempts, inbox_event_id=event_id,

@@ -278,6 +278,56 @@ product_images = sa.Table(
 )
 
 
+events = sa.Table(
+    # Named events (:mod:`tds.hooks`): ``tds.zoho.sync.started`` and the like, with what they
+    # carry; purged after ``TDS_EVENT_RETENTION_DAYS``.
+    "tds_events",
+    metadata,
+    _pk(),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("organization_id", sa.String(32)),
+    sa.Column("entity", sa.String(40)),
+    sa.Column("payload", JSONType),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_tds_events_name_created_at", "name", "created_at"),
+    sa.Index("ix_tds_events_created_at", "created_at"),
+)
+
+change_log = sa.Table(
+    # Every change a write made to a mirrored row (:mod:`tds.changes`): which columns, from
+    # what to what, and what caused it. Written in the upsert's transaction.
+    "tds_change_log",
+    metadata,
+    _pk(),
+    _org(),
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("zoho_id", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(8), nullable=False),  # created | updated | deleted
+    sa.Column("changes", JSONType),  # {column: [old, new]} (created: [null, new])
+    sa.Column("source", sa.String(16), nullable=False),  # webhook | fetch | sync | reconcile | replay
+    sa.Column("inbox_event_id", BigId),  # no foreign key: the log outlives purged events
+    sa.Column("sync_run_id", BigId),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_tds_change_log_entity_zoho_id", "entity", "zoho_id"),
+    sa.Index("ix_tds_change_log_created_at", "created_at"),
+)
+
+alerts = sa.Table(
+    # One row per alert that has ever opened (:mod:`tds.alerts`); ``cleared_at`` NULL: open.
+    "tds_alerts",
+    metadata,
+    _pk(),
+    sa.Column("key", sa.String(160), nullable=False),  # kind:organization:entity
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("severity", sa.String(10), nullable=False),  # warning | critical
+    sa.Column("message", sa.Text(), nullable=False),
+    sa.Column("opened_at", UTCDateTime(), nullable=False),
+    sa.Column("last_notified_at", UTCDateTime(), nullable=False),
+    sa.Column("cleared_at", UTCDateTime()),
+    sa.Index("ix_tds_alerts_key_cleared_at", "key", "cleared_at"),
+)
+
+
 # ---------------------------------------------------------------- mirrored ERP tables
 # Last, once the helpers above exist: a mapper module imported first stops at its import of
 # this module, and by then every name it asks for here is defined.

@@ -13,9 +13,9 @@ import enum
 import logging
 from dataclasses import dataclass, field
 
-from tds import images, inbox, registry
+from tds import changes, deadletters, hooks, images, inbox, logs, metrics, registry
 from tds.config import Settings
-from tds.db import get_engine
+from tds.db import get_engine, utcnow
 from tds.mapping import MapContext, Mapped, blank
 from tds.registry import Entity
 from tds.sinks import sql as sql_sink
@@ -56,6 +56,11 @@ def needs_detail(entity: Entity, record: dict, mode: str) -> bool:
 
 
 def process_event(settings: Settings, event_id: int, client=None) -> Outcome:
+    with logs.context(event_id=event_id):
+        return _process(settings, event_id, client)
+
+
+def _process(settings: Settings, event_id: int, client=None) -> Outcome:
     engine = get_engine(settings.database_url)
     with engine.begin() as conn:
         event = inbox.claim(conn, event_id)
@@ -69,7 +74,18 @@ def process_event(settings: Settings, event_id: int, client=None) -> Outcome:
         return _gone(engine, event, entity)
     entity = registry.route(entity, record)
     mapped = entity.map(record, MapContext(event.organization_id, settings))
-    return _apply(engine, event_id, [mapped])
+    return _apply(engine, event, [mapped])
+
+
+def origin(conn, event) -> changes.Origin:
+    """What caused this event's writes: ``replay`` for a replayed dead letter (only an event
+    that failed before is looked up), else the event's source."""
+    source = str(event.source)
+    if event.source == inbox.Source.FETCH and (event.body or "").startswith("replay of dead letter"):
+        source = "replay"
+    elif event.attempt_log and deadletters.was_replayed(conn, event.id):
+        source = "replay"
+    return changes.Origin(source, inbox_event_id=event.id)
 
 
 def _gone(engine, event, entity: Entity) -> Outcome:
@@ -79,10 +95,11 @@ def _gone(engine, event, entity: Entity) -> Outcome:
     see, so it is raised (and dead-lettered) when there is no row to mark.
     """
     with engine.begin() as conn:
-        marked = sql_sink.soft_delete(conn, entity, event.organization_id, [event.zoho_id])
+        marked = sql_sink.soft_delete(conn, entity, event.organization_id, [event.zoho_id], origin(conn, event))
         if not marked and event.source == inbox.Source.FETCH:
             raise ZohoNotFound(f"{entity.name} {event.zoho_id} is referenced but does not exist in Zoho")
         inbox.finish(conn, event.id, note=f"{entity.name} {event.zoho_id} not found in Zoho: marked deleted")
+        _processed(conn, event, Result.DELETED)
     return Outcome(event.id, Result.DELETED, entity.name)
 
 
@@ -96,14 +113,32 @@ def _record_for(settings: Settings, event, entity: Entity, client) -> dict:
     return client.get_record(entity, event.organization_id, event.zoho_id)
 
 
-def _apply(engine, event_id: int, records: list[Mapped]) -> Outcome:
+def _processed(conn, event, result: Result) -> None:
+    """Count the event, and record a webhook's ``received`` and ``processed`` events in the
+    transaction that finishes it (the receiver stores none: its hot path stays one insert)."""
+    latency = max(0.0, (utcnow() - event.received_at).total_seconds())
+    metrics.EVENTS_PROCESSED.labels(event.entity, str(result)).inc()
+    metrics.PROCESSING_LATENCY.labels(event.entity).observe(latency)
+    if event.source != inbox.Source.WEBHOOK:
+        return
+    where = {"organization_id": event.organization_id, "entity": event.entity}
+    hooks.store_rows(conn, [
+        hooks.row("tds.zoho.webhook.received", **where, at=event.received_at, event_id=event.id),
+        hooks.row("tds.zoho.webhook.processed", **where, event_id=event.id, zoho_id=event.zoho_id,
+                  result=str(result), latency_seconds=round(latency, 3)),
+    ])
+
+
+def _apply(engine, event, records: list[Mapped]) -> Outcome:
+    event_id = event.id
     with engine.begin() as conn:
-        result = sql_sink.write(conn, records)
+        result = sql_sink.write(conn, records, origin(conn, event))
         wanted = set(result.missing) | {
             sql_sink.MissingReference(name, rec.organization_id, zid) for rec in records for name, zid in rec.refresh
         }
         follow_up = inbox.request_missing(conn, wanted)
         jobs = images.after_write(conn, records, result.applied_ids)
         inbox.finish(conn, event_id)
-    status = Result.DONE if result.written else Result.STALE
+        status = Result.DONE if result.written else Result.STALE
+        _processed(conn, event, status)
     return Outcome(event_id, status, records[0].entity.name if records else "", follow_up, jobs)

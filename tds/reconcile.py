@@ -31,7 +31,7 @@ import time
 import redis as redis_lib
 import sqlalchemy as sa
 
-from tds import availability, images, runs
+from tds import availability, changes, images, runs
 from tds.config import Settings
 from tds.db import get_engine, utcnow
 from tds.registry import Entity
@@ -135,7 +135,7 @@ def _compare_and_repair(settings, engine, entity: Entity, organization_id: str, 
         if to_fetch and repair:
             before = repaired.records_written
             calls = repaired.api_calls
-            write_page(settings, engine, entity, organization_id, client, to_fetch, repaired)
+            write_page(settings, engine, entity, organization_id, client, to_fetch, repaired, source="reconcile")
             report.api_calls += repaired.api_calls - calls
             report.repaired += repaired.records_written - before
             if enqueue:
@@ -189,7 +189,8 @@ def _delete_gone(engine, entity: Entity, organization_id: str, report: EntityRep
         report.would_delete = len(gone)
         return
     with engine.begin() as conn:
-        report.deleted = sql_sink.soft_delete(conn, entity, organization_id, gone)
+        report.deleted = sql_sink.soft_delete(conn, entity, organization_id, gone,
+                                              changes.Origin("reconcile", sync_run_id=report.run_id))
 
 
 _delete_limit: list[float] = []

@@ -28,6 +28,7 @@ import redis as redis_lib
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from tds import hooks
 from tds.db import utcnow
 from tds.models import sync_runs
 
@@ -128,19 +129,27 @@ def current_holder(redis: redis_lib.Redis, organization_id: str, entity: str) ->
 def create(conn: Connection, organization_id: str, entity: str, mode: Mode, status: RunStatus = RunStatus.RUNNING,
            params: dict | None = None) -> int:
     now = utcnow()
-    return conn.execute(
+    run_id = conn.execute(
         sa.insert(sync_runs)
         .values(organization_id=organization_id, entity=entity, mode=mode, status=status, started_at=now,
                 heartbeat_at=now, holder=holder_name() if status == RunStatus.RUNNING else None, params=params)
         .returning(sync_runs.c.id)
     ).scalar_one()
+    if status == RunStatus.RUNNING:
+        hooks.emit("tds.zoho.sync.started", conn=conn, organization_id=organization_id, entity=entity,
+                   run_id=run_id, mode=str(mode))
+    return run_id
 
 
 def start(conn: Connection, run_id: int) -> None:
     """A queued run (the admin API's) begins."""
     now = utcnow()
-    conn.execute(sa.update(sync_runs).where(sync_runs.c.id == run_id)
-                 .values(status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, holder=holder_name()))
+    row = conn.execute(sa.update(sync_runs).where(sync_runs.c.id == run_id)
+                       .values(status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, holder=holder_name())
+                       .returning(sync_runs.c.organization_id, sync_runs.c.entity, sync_runs.c.mode)).first()
+    if row is not None:
+        hooks.emit("tds.zoho.sync.started", conn=conn, organization_id=row.organization_id, entity=row.entity,
+                   run_id=run_id, mode=row.mode)
 
 
 def heartbeat(conn: Connection, run_id: int, counts: dict) -> None:
@@ -154,7 +163,20 @@ def finish(conn: Connection, run_id: int, status: RunStatus, counts: dict | None
     values.update({k: v for k, v in (counts or {}).items() if k in COUNTS})
     if report is not None:
         values["report"] = report
-    conn.execute(sa.update(sync_runs).where(sync_runs.c.id == run_id).values(**values))
+    row = conn.execute(sa.update(sync_runs).where(sync_runs.c.id == run_id).values(**values)
+                       .returning(sync_runs.c.organization_id, sync_runs.c.entity, sync_runs.c.mode,
+                                  sync_runs.c.records_written)).first()
+    if row is None or status in (RunStatus.SKIPPED, RunStatus.QUEUED):
+        return
+    where = {"conn": conn, "organization_id": row.organization_id, "entity": row.entity}
+    if status == RunStatus.SUCCEEDED:
+        hooks.emit("tds.zoho.sync.completed", **where, run_id=run_id, mode=row.mode,
+                   counts={k: v for k, v in (counts or {}).items() if k in COUNTS})
+        if row.mode != Mode.RECONCILE:
+            hooks.emit("tds.zoho.entity.synced", **where, run_id=run_id, mode=row.mode, written=row.records_written)
+    else:
+        hooks.emit("tds.zoho.sync.failed", **where, run_id=run_id, mode=row.mode, status=str(status),
+                   error=(error or "")[:500])
 
 
 def get(engine: Engine, run_id: int):

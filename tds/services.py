@@ -27,7 +27,9 @@ def zoho_client(settings: Settings, budget_wait: float = 0.0):
     ``budget_wait``: seconds a call may sleep for the shared rate limit. Tasks keep the
     default 0 (they are retried after a countdown instead); the command line may wait.
     """
-    key = (settings.zoho_api_url, settings.zoho_accounts_url, settings.zoho_client_id, settings.redis_url,
+    from tds.zoho.auth import credentials_key
+
+    key = (settings.zoho_api_url, credentials_key(settings.org(None)), settings.org_overrides, settings.redis_url,
            budget_wait)
     with _lock:
         client = _zoho.get(key)

@@ -36,7 +36,7 @@ from typing import Callable, Iterable, Iterator
 import redis as redis_lib
 import sqlalchemy as sa
 
-from tds import deadletters, images, inbox, registry, runs
+from tds import changes, deadletters, images, inbox, logs, registry, runs
 from tds.config import Settings
 from tds.db import UTC, get_engine, utcnow
 from tds.mapping import MapContext, MappingError, parse_zoho_time
@@ -139,9 +139,10 @@ def run_sync(
             runs.finish(conn, run_id, RunStatus.SKIPPED, error=str(exc))
         raise
     try:
-        runs.recover_stale(engine, redis, organization_id=organization_id, entity=entity.name)
-        return _run(settings, engine, entity, organization_id, client, mode, run_id, progress, enqueue, refetch,
-                    since, per_page, lock.renew)
+        with logs.context(run_id=run_id):
+            runs.recover_stale(engine, redis, organization_id=organization_id, entity=entity.name)
+            return _run(settings, engine, entity, organization_id, client, mode, run_id, progress, enqueue, refetch,
+                        since, per_page, lock.renew)
     finally:
         lock.release()
 
@@ -210,7 +211,7 @@ def _pages(client, entity: Entity, organization_id: str, since, per_page: int, r
 
 
 def write_page(settings: Settings, engine, entity: Entity, organization_id: str, client, page: list[dict],
-               result: SyncResult, refetch: bool = False) -> None:
+               result: SyncResult, refetch: bool = False, source: str = "sync") -> None:
     """Complete ``page`` with details where needed, map it and write it in one transaction.
 
     A record that cannot be mapped is dead-lettered whole, with the reason; the rest of the
@@ -235,7 +236,7 @@ def write_page(settings: Settings, engine, entity: Entity, organization_id: str,
             deadletters.add(conn, task_name="tds.sync_entity", entity=entity.name, exc=exc,
                             payload={"record": record}, organization_id=organization_id,
                             zoho_id=str(record.get(entity.id_field) or "") or None)
-        written = sql_sink.write(conn, mapped)
+        written = sql_sink.write(conn, mapped, changes.Origin(source, sync_run_id=result.run_id or None))
         result.follow_up += inbox.request_missing(conn, written.missing)
         result.images += images.after_write(conn, mapped, written.applied_ids)
     result.records_seen += len(page)

@@ -270,7 +270,7 @@ def test_a_real_failure_still_fails_the_sync(engine, database_url, redis_url, re
                                             tmp_path):
     sim = simulator_factory(scale="tiny")
     proc = _sync(sim, database_url, redis_url, tmp_path, "--entities", "users", ZOHO_REFRESH_TOKEN="1000.wrong")
-    assert proc.returncode == 1
+    assert proc.returncode == 7  # Zoho refused the credentials (docs/operations.md, exit codes)
     with engine.connect() as conn:
         assert conn.execute(sa.select(sync_state.c.status)).first() is None
 

@@ -582,6 +582,86 @@ def test_missing_scope_under_400_is_auth_error_without_refresh(mocked, client):
     assert len(calls_to(mocked, TOKEN_URL)) == 1 and len(calls_to(mocked, INV)) == 1
 
 
+# -- credentials in the cache key, per-organization clients, the one write ----------------
+
+def test_a_changed_secret_or_refresh_token_does_not_reuse_the_cached_token(mocked, zoho_settings, redis_client,
+                                                                          sleep):
+    token_ok(mocked)
+    mocked.add(responses.GET, f"{INV}/items/1", json=ITEM_OK)
+    ZohoClient(zoho_settings, redis=redis_client, sleep=sleep).request_json("inventory", "/items/1", ORG)
+    assert len(calls_to(mocked, TOKEN_URL)) == 1
+
+    for wrong in ({"zoho_client_secret": "wrongsecret"}, {"zoho_refresh_token": "1000.revoked"}):
+        mocked.replace(responses.POST, TOKEN_URL, json={"error": "invalid_client"})
+        before = len(calls_to(mocked, TOKEN_URL))
+        other = ZohoClient(zoho_settings.replace(**wrong), redis=redis_client, sleep=sleep)
+        assert other.tokens.namespace != TokenManager(zoho_settings, redis_client).namespace
+        with pytest.raises(ZohoAuthError):
+            other.request_json("inventory", "/items/1", ORG)
+        assert len(calls_to(mocked, TOKEN_URL)) == before + 1  # asked Zoho, which refused at once
+    for secret in ("wrongsecret", "1000.revoked", *SECRETS):
+        assert not any(secret.encode() in k for k in redis_client.scan_iter("tds:zoho:oauth:*"))
+
+
+def test_each_organization_has_its_own_token_host_and_budget(mocked, redis_client, sleep):
+    from tds.config import Settings
+
+    settings = Settings.from_env({
+        "TDS_REDIS_URL": zoho_redis_url(redis_client),
+        "ZOHO_CLIENT_ID": "1000.A", "ZOHO_CLIENT_SECRET": "sa", "ZOHO_REFRESH_TOKEN": "ra",
+        "ZOHO_ORGANIZATION_ID": f"{ORG},222", "ZOHO_222_CLIENT_ID": "1000.B", "ZOHO_222_CLIENT_SECRET": "sb",
+        "ZOHO_222_REFRESH_TOKEN": "rb", "ZOHO_222_DC": "eu", "TDS_ZOHO_RATE_LIMIT": "1000"}, env_file=None)
+    token_ok(mocked, "1000.us.token")
+    mocked.add(responses.POST, "https://accounts.zoho.eu/oauth/v2/token",
+               json={"access_token": "1000.eu.token", "expires_in": 3600})
+    mocked.add(responses.GET, f"{INV}/items/1", json=ITEM_OK)
+    mocked.add(responses.GET, "https://www.zohoapis.eu/inventory/v1/items/1", json=ITEM_OK)
+    client = ZohoClient(settings, redis=redis_client, sleep=sleep)
+
+    client.request_json("inventory", "/items/1", ORG)
+    client.request_json("inventory", "/items/1", "222")
+
+    eu_token_call = calls_to(mocked, "https://accounts.zoho.eu")[0]
+    assert parse_qs(eu_token_call.request.body)["client_id"] == ["1000.B"]
+    eu_call = calls_to(mocked, "https://www.zohoapis.eu")[0]
+    assert eu_call.request.headers["Authorization"] == "Zoho-oauthtoken 1000.eu.token"
+    assert calls_to(mocked, INV)[0].request.headers["Authorization"] == "Zoho-oauthtoken 1000.us.token"
+    assert client.tokens_for("222").namespace != client.tokens_for(ORG).namespace
+
+
+def zoho_redis_url(redis_client) -> str:
+    kwargs = redis_client.connection_pool.connection_kwargs
+    return f"redis://{kwargs.get('host', '127.0.0.1')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+
+
+def test_the_only_write_is_to_webhook_and_workflow_settings(mocked, client):
+    with pytest.raises(ValueError):
+        client.create_setting("books", "/invoices", ORG, {"x": 1})
+    with pytest.raises(ValueError):
+        client.create_setting("crm", "/settings/webhooks", ORG, {"x": 1})
+    token_ok(mocked)
+    mocked.add(responses.POST, f"{BOOKS}/settings/webhooks", json={"code": 0, "webhook": {"webhook_id": "9"}},
+               status=201)
+    assert client.create_setting("books", "/settings/webhooks", ORG, {"webhook_name": "TDS x"})["webhook"] == {
+        "webhook_id": "9"}
+    sent = calls_to(mocked, f"{BOOKS}/settings/webhooks")[0]
+    assert sent.request.method == "POST" and b'"webhook_name": "TDS x"' in sent.request.body
+
+
+def test_grant_code_exchange(mocked, zoho_settings):
+    from tds.zoho.auth import exchange_grant_code
+
+    mocked.add(responses.POST, TOKEN_URL, json={"access_token": "1000.a", "refresh_token": "1000.new.refresh",
+                                                "api_domain": "https://www.zohoapis.eu", "expires_in": 3600})
+    answer = exchange_grant_code(zoho_settings.org(None), " 1000.grant ")
+    assert answer["refresh_token"] == "1000.new.refresh" and answer["dc"] == "eu"
+    form = parse_qs(mocked.calls[-1].request.body)
+    assert form["grant_type"] == ["authorization_code"] and form["code"] == ["1000.grant"]
+    mocked.replace(responses.POST, TOKEN_URL, json={"error": "invalid_code"})
+    with pytest.raises(ZohoAuthError, match="expired"):
+        exchange_grant_code(zoho_settings.org(None), "1000.old")
+
+
 # -- binary answers (item images) -------------------------------------------------------
 
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32

@@ -33,9 +33,7 @@ def admin_blueprint(settings: Settings, send_task) -> Blueprint:
     def authenticate():
         if not settings.admin_token:
             return jsonify(error="the admin API is off: set TDS_ADMIN_TOKEN"), 403
-        given = request.headers.get("Authorization", "")
-        token = given[7:].strip() if given.lower().startswith("bearer ") else ""
-        if not token or not hmac.compare_digest(token.encode(), settings.admin_token.encode()):
+        if not admin_authorized(settings, request):
             return jsonify(error="missing or wrong admin token (Authorization: Bearer …)"), 401
         return None
 
@@ -77,6 +75,18 @@ def admin_blueprint(settings: Settings, send_task) -> Blueprint:
         return jsonify(report)
 
     return bp
+
+
+def admin_authorized(settings: Settings, req) -> bool:
+    """``Authorization: Bearer <TDS_ADMIN_TOKEN>``, or basic auth with it as the password (a
+    browser asks for that; any user name)."""
+    if not settings.admin_token:
+        return False
+    given = req.headers.get("Authorization", "")
+    token = given[7:].strip() if given.lower().startswith("bearer ") else ""
+    if not token and req.authorization and req.authorization.type == "basic":
+        token = req.authorization.password or ""
+    return bool(token) and hmac.compare_digest(token.encode(), settings.admin_token.encode())
 
 
 def _read_request(settings: Settings, body: dict):

@@ -16,12 +16,12 @@ from flask import Flask, jsonify, request
 from sqlalchemy import exc as sa_exc
 
 from tasks.celery_app import create_celery, enqueue_event
-from tds import inbox, registry, webhook_auth, webhook_payload
+from tds import hooks, inbox, logs, metrics, registry, webhook_auth, webhook_payload
 from tds.config import ConfigError, Settings, get_settings
 from tds.db import get_engine, is_unavailable
 from tds.services import redis_client
 from webhook_receiver import images
-from webhook_receiver.admin import admin_blueprint
+from webhook_receiver.admin import admin_authorized, admin_blueprint
 
 log = logging.getLogger("tds.receiver")
 
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -
     ``send_task(name, args, kwargs)`` default to sending by name through a sending-only
     Celery app built from ``settings``."""
     settings = settings or get_settings()
+    logs.setup(settings, "receiver", keep=True)
     if not settings.zoho_webhook_secret and not settings.webhook_allow_unsigned:
         raise ConfigError(
             "ZOHO_WEBHOOK_SECRET is not set; set it, or set TDS_WEBHOOK_ALLOW_UNSIGNED=true to accept unsigned webhooks"
@@ -52,8 +53,11 @@ def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -
         try:
             entity = registry.for_slug(slug)
         except registry.UnknownEntity as exc:
+            metrics.WEBHOOKS_REJECTED.labels("unknown", "unknown_entity").inc()
             return jsonify(error=str(exc)), 404
+        metrics.WEBHOOKS_RECEIVED.labels(entity.name).inc()
         if entity not in enabled:
+            metrics.WEBHOOKS_REJECTED.labels(entity.name, "disabled").inc()
             return jsonify(error=f"{entity.name} is switched off here (TDS_ENTITIES, TDS_CRM); "
                                  "the webhook was not stored"), 404
         body = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
@@ -67,21 +71,29 @@ def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -
             is_form,
         ):
             log.warning("webhook %s refused: bad signature or token (from %s)", slug, request.remote_addr)
+            metrics.WEBHOOKS_REJECTED.labels(entity.name, "signature").inc()
             return jsonify(error="invalid webhook signature or token"), 401
         try:
             with engine.begin() as conn:
                 event = webhook_payload.receive(conn, entity, body, request.content_type, request.args, request.headers,
                                       settings.zoho_organization_ids)
         except webhook_payload.PayloadError as exc:
+            metrics.WEBHOOKS_REJECTED.labels(entity.name, "payload").inc()
             return jsonify(error=str(exc)), 400
         except sa_exc.SQLAlchemyError as exc:
             if is_unavailable(exc):  # nothing stored: Zoho retries, and the retry is stored
                 log.error("inbox unavailable, answering 503 so Zoho retries: %s", exc.__class__.__name__)
+                metrics.WEBHOOKS_REJECTED.labels(entity.name, "database").inc()
                 return jsonify(error="database unavailable; retry later"), 503
             # the database refused this body (a value it cannot hold): retrying cannot help
             reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
             log.warning("webhook %s refused: the inbox cannot store it: %s", slug, reason)
+            metrics.WEBHOOKS_REJECTED.labels(entity.name, "unstorable").inc()
             return jsonify(error=f"the webhook cannot be stored: {reason}"), 400
+        metrics.WEBHOOKS_ACCEPTED.labels(entity.name).inc()
+        if not event.duplicate:  # subscribers hear of it; the worker stores it (tds.hooks)
+            hooks.notify("tds.zoho.webhook.received", {"organization_id": event.organization_id,
+                                                       "entity": event.entity, "payload": {"event_id": event.id}})
         if not event.duplicate:
             try:
                 enqueue(event.id, event.entity)
@@ -93,6 +105,8 @@ def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -
 
     @app.errorhandler(413)
     def too_large(_exc):
+        metrics.WEBHOOKS_REJECTED.labels(request.view_args.get("slug", "") if request.view_args else "",
+                                         "too_large").inc()
         return jsonify(error=f"body larger than {settings.webhook_max_bytes} bytes"), 413
 
     @app.get("/healthz")
@@ -111,6 +125,15 @@ def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -
             checks["redis"] = f"error: {exc.__class__.__name__}"
         healthy = all(v == "ok" for v in checks.values())
         return jsonify(status="ok" if healthy else "degraded", checks=checks), 200 if healthy else 503
+
+    @app.get("/metrics")
+    def metrics_endpoint():
+        """Prometheus text, behind TDS_ADMIN_TOKEN (Bearer or basic auth)."""
+        if not settings.admin_token:
+            return jsonify(error="/metrics is off: set TDS_ADMIN_TOKEN"), 403
+        if not admin_authorized(settings, request):
+            return jsonify(error="missing or wrong admin token"), 401, {"WWW-Authenticate": 'Basic realm="tds"'}
+        return metrics.exposition(settings), 200, {"Content-Type": metrics.CONTENT_TYPE}
 
     return app
 

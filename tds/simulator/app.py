@@ -6,7 +6,7 @@ from flask import Flask
 
 from .config import SimulatorConfig
 from .faults import ConnectionDropper
-from .routes import BAD_URL, control, crm, finance, json_response, oauth
+from .routes import BAD_URL, automation, control, crm, finance, json_response, oauth
 from .state import Simulator
 
 
@@ -15,7 +15,7 @@ def create_app(config: SimulatorConfig) -> Flask:
     app = Flask("tds.simulator")
     app.extensions["tds_simulator"] = Simulator(config)
     app.wsgi_app = ConnectionDropper(app.wsgi_app)
-    for module in (oauth, finance, crm, control):
+    for module in (oauth, automation, finance, crm, control):
         app.register_blueprint(module.bp)
     app.register_error_handler(404, lambda exc: json_response(BAD_URL, 404))
     app.register_error_handler(405, lambda exc: json_response(BAD_URL, 405))

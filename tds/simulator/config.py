@@ -64,6 +64,7 @@ class SimulatorConfig:
     client_id: str = "1000.SIMCLIENT"
     client_secret: str = "simsecret"
     refresh_token: str = "1000.simrefresh"
+    grant_code: str = "1000.simgrant"
     token_lifetime: int = 3600
     token_refresh_limit: int = 10
     rate_limit_per_minute: int = 0
@@ -125,8 +126,9 @@ class SimulatorConfig:
         data["organizations"] = list(self.organizations)
         if data.get("client_secret"):
             data["client_secret"] = "***"
-        if data.get("webhook_secret"):
-            data["webhook_secret"] = "***"
+        for secret in ("webhook_secret", "refresh_token", "grant_code"):
+            if data.get(secret):
+                data[secret] = "***"
         return data
 
     @classmethod

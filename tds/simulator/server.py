@@ -80,6 +80,7 @@ def serve(config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: 
 
     OAuth
       ``POST /oauth/v2/token``  grant_type=refresh_token, client_id, client_secret, refresh_token
+      (or grant_type=authorization_code with code={grant_code}, once)
       (query or form). Errors arrive as HTTP 200 ``{"error": "invalid_code" | "invalid_client"}``;
       more than ``token_refresh_limit`` refreshes in 10 minutes → HTTP 400 "Access Denied".
 
@@ -91,6 +92,9 @@ def serve(config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: 
       ``/salesorders[/{id}]``, ``/users[/{id}]``, ``/pricebooks[/{id}]``, ``/settings/warehouses``,
       ``/locations``. Lists take ``page``, ``per_page`` (≤200), ``filter_by``,
       ``last_modified_time``, ``sort_column``, ``sort_order``.
+
+    Books and Inventory automation settings (what ``tds webhooks install`` writes)
+      ``GET|POST /settings/webhooks``, ``GET|POST /settings/workflows``, per product and organization.
 
     CRM ``/crm/v2`` (no organization)
       ``GET /Accounts``, ``/Accounts/{id}``, ``/Contacts``, ``/Contacts/{id}``; ``page``, ``per_page``,
@@ -105,9 +109,11 @@ def serve(config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: 
     app = create_app(config)
     handler = _QuietHandler if quiet else WSGIRequestHandler
     server = make_server(host, port, app, threaded=True, request_handler=handler)
+    # no credential in the banner: it ends up in terminals and logs
     print(f"Zoho simulator on http://{host}:{server.server_port} "
-          f"(organizations {', '.join(config.organizations)}; client_id {config.client_id}; "
-          f"refresh_token {config.refresh_token})", flush=True)
+          f"(organizations {', '.join(config.organizations)}; data set {config.scale}; "
+          f"webhooks {'to ' + config.webhook_url if config.webhook_url else 'off'}, "
+          f"{'signed' if config.webhook_secret else 'unsigned'})", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -25,7 +25,7 @@ from typing import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tds import registry
+from tds import changes, registry
 from tds.db import dialect_insert, utcnow
 from tds.mapping import Mapped
 from tds.models import metadata
@@ -74,14 +74,15 @@ def _not_older(new, old) -> bool:
     return old is None or new >= old
 
 
-def write(conn: Connection, records: list[Mapped]) -> WriteResult:
-    """Upsert ``records`` (any mix of entities) inside the caller's transaction."""
+def write(conn: Connection, records: list[Mapped], origin: changes.Origin | None = None) -> WriteResult:
+    """Upsert ``records`` (any mix of entities) inside the caller's transaction; what changed
+    goes to the change log (:mod:`tds.changes`) in the same transaction, as caused by ``origin``."""
     result = WriteResult()
     related = [r for rec in records for r in rec.related]
     for entity, group in _by_entity(related).items():
         _write_related(conn, entity, group)
     for entity, group in _by_entity(records).items():
-        result.add(_write_entity(conn, entity, group))
+        result.add(_write_entity(conn, entity, group, origin))
     return result
 
 
@@ -108,7 +109,8 @@ def _write_related(conn: Connection, entity: Entity, records: list[Mapped]) -> N
         conn.execute(stmt)
 
 
-def _write_entity(conn: Connection, entity: Entity, records: list[Mapped]) -> WriteResult:
+def _write_entity(conn: Connection, entity: Entity, records: list[Mapped], origin: changes.Origin | None = None
+                  ) -> WriteResult:
     tbl = table(entity.table)
     idcol = entity.zoho_id_column
     now = utcnow()
@@ -140,6 +142,7 @@ def _write_entity(conn: Connection, entity: Entity, records: list[Mapped]) -> Wr
     for row in rows:  # a multi-row INSERT needs the same keys in every row
         for col in columns:
             row.setdefault(col, None)
+    before = changes.stored(conn, tbl, idcol, [(r.organization_id, r.zoho_id) for r in records], columns)
     stmt = dialect_insert(conn, tbl).values(rows)
     stored, incoming = tbl.c.zoho_last_modified_time, stmt.excluded.zoho_last_modified_time
     stmt = stmt.on_conflict_do_update(
@@ -151,6 +154,12 @@ def _write_entity(conn: Connection, entity: Entity, records: list[Mapped]) -> Wr
     ).returning(tbl.c.id, tbl.c.organization_id, tbl.c[idcol])
     applied = {(row.organization_id, row[2]): row.id for row in conn.execute(stmt)}
 
+    relinked = frozenset(ref.column for ref in entity.references)  # cleared and filled again below
+    changes.record(conn, entity.name, origin, [
+        (row["organization_id"], row[idcol], *found) for row in rows
+        if (row["organization_id"], row[idcol]) in applied
+        and (found := changes.diff(before.get((row["organization_id"], row[idcol])), row, relinked))
+    ])
     result = WriteResult(written=len(applied), stale=len(records) - len(applied) + superseded)
     result.applied_ids = {zid for (_org, zid) in applied}
     if siblings and applied:
@@ -298,7 +307,8 @@ def _reverse_references() -> dict[str, list[tuple[str, Reference]]]:
     return _reverse_cache
 
 
-def soft_delete(conn: Connection, entity: Entity, organization_id: str, zoho_ids: Iterable[str]) -> int:
+def soft_delete(conn: Connection, entity: Entity, organization_id: str, zoho_ids: Iterable[str],
+                origin: changes.Origin | None = None) -> int:
     """Zoho no longer has these records: mark them deleted (never a hard delete) and drop
     their child rows (lines and the like belong to the document; its raw record stays in
     ``zoho_metadata``). Returns how many were marked."""
@@ -308,13 +318,17 @@ def soft_delete(conn: Connection, entity: Entity, organization_id: str, zoho_ids
     tbl = table(entity.table)
     live = sa.and_(tbl.c.organization_id == organization_id, tbl.c[entity.zoho_id_column].in_(ids),
                    tbl.c.deleted_at.is_(None))
-    parent_ids = [row.id for row in conn.execute(sa.select(tbl.c.id).where(live))]
+    found = conn.execute(sa.select(tbl.c.id, tbl.c[entity.zoho_id_column]).where(live)).fetchall()
+    parent_ids = [row[0] for row in found]
     if not parent_ids:
         return 0
+    now = utcnow()
+    changes.record(conn, entity.name, origin, [(organization_id, row[1], "deleted",
+                                                {"deleted_at": [None, now.isoformat()]}) for row in found])
     for child in entity.children:
         ctbl = table(child.table)
         conn.execute(sa.delete(ctbl).where(ctbl.c[child.parent_column].in_(parent_ids)))
-    return conn.execute(sa.update(tbl).where(tbl.c.id.in_(parent_ids)).values(deleted_at=utcnow())).rowcount
+    return conn.execute(sa.update(tbl).where(tbl.c.id.in_(parent_ids)).values(deleted_at=now)).rowcount
 
 
 class SqlDestination:

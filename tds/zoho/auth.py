@@ -4,7 +4,11 @@ Zoho allows 10 token refreshes per 10 minutes per refresh token and at most 10 l
 tokens, so workers must not refresh on their own. The token lives in one Redis key; a
 refresh happens under a Redis lock and is counted in a rolling 10-minute window.
 
-Redis keys (``<ns>`` is ``tds:zoho:oauth:`` + a hash of client id and accounts URL):
+Redis keys (``<ns>`` is ``tds:zoho:oauth:`` + a hash of the credentials: client id, client
+secret, refresh token and accounts URL). Because the secret and the refresh token are part
+of the name, a wrong ``ZOHO_CLIENT_SECRET`` or ``ZOHO_REFRESH_TOKEN`` never finds the token
+cached under the right ones: the next call refreshes, and Zoho's refusal shows at once.
+Each organization with its own OAuth client (``ZOHO_<ORGID>_*``) has its own token.
 
 ``<ns>:token``          the access token, expiring 120 s before Zoho's ``expires_in``
 ``<ns>:refresh-lock``   held while one worker refreshes
@@ -24,7 +28,8 @@ import uuid
 import redis as redis_lib
 import requests
 
-from tds.config import Settings
+from tds import hooks
+from tds.config import Settings, ZohoOrg
 
 from .classify import parse_json
 from .errors import ZohoAuthError, ZohoFatalError, ZohoTokenThrottled, ZohoTransientError
@@ -58,13 +63,13 @@ class TokenManager:
     """Hands out the shared access token, refreshing it at most once for all workers."""
 
     def __init__(self, settings: Settings, redis: redis_lib.Redis, session: requests.Session | None = None,
-                 lock_wait: float | None = None) -> None:
+                 lock_wait: float | None = None, organization_id: str | None = None) -> None:
         self.settings = settings
+        self.org = settings.org(organization_id)
         self.redis = redis
         self.session = session or requests.Session()
-        self.token_url = f"{settings.zoho_accounts_url}/oauth/v2/token"
-        scope = f"{settings.zoho_client_id}|{settings.zoho_accounts_url}"
-        self.namespace = "tds:zoho:oauth:" + hashlib.sha256(scope.encode()).hexdigest()[:16]
+        self.token_url = f"{self.org.accounts_url}/oauth/v2/token"
+        self.namespace = "tds:zoho:oauth:" + credentials_key(self.org)
         self.token_key = f"{self.namespace}:token"
         self.lock_key = f"{self.namespace}:refresh-lock"
         self.refreshes_key = f"{self.namespace}:refreshes"
@@ -142,21 +147,39 @@ class TokenManager:
 
     def _refresh(self) -> str:
         self._count_refresh()
-        answer = self._post_refresh()
+        try:
+            answer = self._post_refresh()
+        except Exception as exc:
+            hooks.emit("tds.zoho.token.refresh_failed", settings=self.settings, error=str(exc)[:500])
+            raise
         token = answer["access_token"]
         expires_in = int(answer.get("expires_in") or 3600)
         ttl = expires_in - EXPIRY_MARGIN if expires_in > 2 * EXPIRY_MARGIN else max(1, expires_in // 2)
         self.redis.set(self.token_key, token, ex=ttl)
         log.info("Zoho access token refreshed (expires in %ss, cached %ss)", expires_in, ttl)
+        hooks.emit("tds.zoho.token.refreshed", settings=self.settings, expires_in=expires_in)
         return token
+
+    def refresh_now(self) -> str:
+        """Refresh for real, whatever is cached (``tds doctor``): proves the credentials work."""
+        lock = self.redis.lock(self.lock_key, timeout=self.lock_timeout, blocking_timeout=self.lock_wait)
+        if not lock.acquire():
+            raise ZohoTransientError("timed out waiting for another worker's token refresh", url=self.token_url)
+        try:
+            return self._refresh()
+        finally:
+            try:
+                lock.release()
+            except redis_lib.exceptions.LockError:
+                log.warning("token refresh lock expired before release")
 
     def _post_refresh(self) -> dict:
         s = self.settings
         form = {
-            "client_id": s.zoho_client_id,
-            "client_secret": s.zoho_client_secret,
+            "client_id": self.org.client_id,
+            "client_secret": self.org.client_secret,
             "grant_type": "refresh_token",
-            "refresh_token": s.zoho_refresh_token,
+            "refresh_token": self.org.refresh_token,
         }
         started = time.monotonic()
         try:
@@ -189,6 +212,49 @@ class TokenManager:
         if response.status_code >= 400 or not body.get("access_token"):
             raise ZohoAuthError("token endpoint gave no access token", **where)
         return body
+
+
+def credentials_key(org: ZohoOrg) -> str:
+    """A short hash naming one set of credentials; it changes when any of them changes."""
+    material = "|".join((org.client_id, org.client_secret, org.refresh_token, org.accounts_url))
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def exchange_grant_code(org: ZohoOrg, code: str, timeout: float = 30,
+                        session: requests.Session | None = None) -> dict:
+    """Trade a Self Client grant code for a refresh token (``tds zoho token --code``).
+
+    Returns Zoho's answer plus ``dc`` when its ``api_domain`` names a data centre. Zoho
+    answers errors as HTTP 200 with ``error``; an expired code (they last 3 to 10 minutes)
+    is ``invalid_code``. Neither the code nor the tokens are logged.
+    """
+    url = f"{org.accounts_url}/oauth/v2/token"
+    form = {"grant_type": "authorization_code", "client_id": org.client_id, "client_secret": org.client_secret,
+            "code": code.strip()}
+    try:
+        response = (session or requests.Session()).post(url, data=form, timeout=timeout)
+    except requests.RequestException:
+        raise ZohoTransientError("token endpoint unreachable", url=url) from None
+    try:
+        body = parse_json(response.content)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ZohoFatalError("token endpoint answered something other than a JSON object",
+                             status=response.status_code, url=url)
+    if body.get("error"):
+        hint = {"invalid_code": "the grant code is wrong or expired (generate a new one; it lasts minutes)",
+                "invalid_client": "ZOHO_CLIENT_ID or ZOHO_CLIENT_SECRET is wrong, or ZOHO_DC is not the "
+                                  "data centre of the API console used"}.get(str(body["error"]), str(body["error"]))
+        raise ZohoAuthError(f"Zoho refused the grant code: {hint}", code=str(body["error"]),
+                            status=response.status_code, url=url)
+    if not body.get("refresh_token"):
+        raise ZohoAuthError("Zoho gave no refresh token (was the code generated with offline access?)",
+                            status=response.status_code, url=url)
+    domain = str(body.get("api_domain") or "")
+    if domain.startswith("https://www.zohoapis."):
+        body["dc"] = domain[len("https://www.zohoapis."):].rstrip("/")
+    return body
 
 
 def _is_throttle(body: dict) -> bool:

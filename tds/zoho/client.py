@@ -15,6 +15,14 @@ Transient failures are retried here, a few times with exponential backoff and fu
 and then handed to the caller (a Celery task retries later). A 401 drops the token, which
 is refreshed once before the request is repeated.
 
+Each organization has its own token (its own OAuth client when ``ZOHO_<ORGID>_*`` says so),
+its own API host (its data centre), rate limit and daily quota. CRM calls carry no
+organization and use the default credentials.
+
+The client reads. Its one write, :meth:`ZohoClient.create_setting`, is for
+``tds webhooks install`` only and refuses any path but ``/settings/webhooks`` and
+``/settings/workflows``.
+
 One client per process (Celery prefork); the Redis state makes many processes behave as
 one. Nothing secret is logged: DEBUG lines carry method, path, status and milliseconds.
 """
@@ -29,15 +37,18 @@ from collections.abc import Callable, Iterable, Iterator
 import redis as redis_lib
 import requests
 
+from tds import metrics
 from tds.backoff import backoff
 from tds.config import Settings
 from tds.registry import Entity
 
-from .auth import TokenManager
+from .auth import TokenManager, credentials_key
 from .breaker import ApiBreaker
 from .classify import binary_error_for, body_of, error_for
 from .errors import (
     ZohoAuthError,
+    ZohoCircuitOpen,
+    ZohoError,
     ZohoNotFound,
     ZohoQuotaExceeded,
     ZohoTransientError,
@@ -47,6 +58,7 @@ from .ratelimit import DailyQuota, OrgRateLimiter
 log = logging.getLogger(__name__)
 
 API_PATHS = {"books": "/books/v3", "inventory": "/inventory/v1", "crm": "/crm/v2"}
+SETTINGS_WRITABLE = ("/settings/webhooks", "/settings/workflows")
 CRM_BUDGET = "crm"  # CRM calls carry no organization_id; they share one budget of their own
 
 
@@ -74,6 +86,7 @@ class ZohoClient:
         self.backoff_max = backoff_max
         self.budget_wait = budget_wait  # seconds a call may sleep for the rate limit (0 in tasks)
         self.tokens = TokenManager(settings, self.redis, session=self.session)
+        self._tokens = {credentials_key(settings.org(None)): self.tokens}
         self.limiter = OrgRateLimiter(self.redis, settings.redis_url, settings.zoho_rate_limit, sleep=sleep)
         self.quota = DailyQuota(self.redis, settings.zoho_daily_limit)
         self._breakers: dict[str, ApiBreaker] = {}
@@ -145,24 +158,52 @@ class ZohoClient:
             records.extend(body.get(entity.list_key) or [])
         return records
 
+    def create_setting(self, api: str, path: str, organization_id: str, body: dict) -> dict:
+        """POST ``body`` to a webhook or workflow settings path: TDS's only write to Zoho."""
+        if api not in ("books", "inventory") or not path.startswith(SETTINGS_WRITABLE):
+            raise ValueError(f"TDS writes to Zoho only under {', '.join(SETTINGS_WRITABLE)}, not {api} {path}")
+        return self._request(api, path, organization_id, None, json_body=body) or {}
+
+    def tokens_for(self, organization_id: str | None) -> TokenManager:
+        """The token manager of the organization's credentials (shared when they are the same)."""
+        key = credentials_key(self.settings.org(organization_id))
+        manager = self._tokens.get(key)
+        if manager is None:
+            manager = self._tokens[key] = TokenManager(self.settings, self.redis, session=self.session,
+                                                       organization_id=organization_id)
+        return manager
+
     # -- the ladder ---------------------------------------------------------------------
 
     def _request(self, api: str, path: str, organization_id: str | None, params: dict | None,
-                 binary: bool = False):
+                 binary: bool = False, json_body: dict | None = None):
         """Admit the call, exchange it, retry transient failures with backoff, then give up.
 
         Admission refusals (quota spent, rate-limit wait too long, circuit open) go straight
         to the caller; so does a transient error that says it will last longer than our
         longest backoff (a throttled token endpoint).
         """
+        try:
+            return self._ladder(api, path, organization_id, params, binary, json_body)
+        except (ZohoNotFound, ZohoCircuitOpen, ZohoQuotaExceeded):
+            raise  # an answer, or a call that never left (the budget refused it): not a failure
+        except ZohoError as exc:
+            from tds import hooks
+
+            hooks.emit("tds.zoho.api.failed", settings=self.settings, organization_id=organization_id,
+                       api=api, path=path, error=str(exc)[:500], error_class=exc.__class__.__name__)
+            raise
+
+    def _ladder(self, api: str, path: str, organization_id: str | None, params: dict | None, binary: bool,
+                json_body: dict | None):
         org = self._organization(api, organization_id)
         budget = org or CRM_BUDGET
-        breaker = self._breaker(api)
+        breaker = self._breaker(api, org)
         attempt = 1
         while True:
             self._admit(budget, breaker)
             try:
-                return self._exchange(api, path, org, params, budget, breaker, binary)
+                return self._exchange(api, path, org, params, budget, breaker, binary, json_body)
             except ZohoTransientError as exc:
                 if attempt >= self.settings.zoho_max_attempts or (exc.retry_after or 0) > self.backoff_max:
                     raise
@@ -182,31 +223,33 @@ class ZohoClient:
         self.limiter.acquire(budget, self.budget_wait)
 
     def _exchange(self, api: str, path: str, org: str | None, params: dict | None, budget: str,
-                  breaker: ApiBreaker, binary: bool):
+                  breaker: ApiBreaker, binary: bool = False, json_body: dict | None = None):
         """One request with the shared token; a 401 drops that token and retries once with a fresh one."""
-        token = self.tokens.get_token()
+        tokens = self.tokens_for(org)
+        token = tokens.get_token()
         try:
-            return self._send(api, path, org, params, token, budget, breaker, binary)
+            return self._send(api, path, org, params, token, budget, breaker, binary, json_body)
         except ZohoAuthError as exc:
-            if exc.status != 401 or self.tokens.was_refused(token):
+            if exc.status != 401 or tokens.was_refused(token):
                 raise
-        self.tokens.invalidate(token)
-        fresh = self.tokens.get_token()
+        tokens.invalidate(token)
+        fresh = tokens.get_token()
         self.limiter.acquire(budget, self.budget_wait)  # the repeat is one more request against the budget
         try:
-            return self._send(api, path, org, params, fresh, budget, breaker, binary)
+            return self._send(api, path, org, params, fresh, budget, breaker, binary, json_body)
         except ZohoAuthError as exc:
             if exc.status == 401:
-                self.tokens.mark_refused(fresh)
+                tokens.mark_refused(fresh)
             raise
 
     def _send(self, api: str, path: str, org: str | None, params: dict | None, token: str, budget: str,
-              breaker: ApiBreaker, binary: bool):
+              breaker: ApiBreaker, binary: bool = False, json_body: dict | None = None):
         """The JSON body, or for ``binary`` the response itself, once it is known not to be an error."""
-        response = self._http_get(api, path, org, params, token, breaker)
+        response = self._http_get(api, path, org, params, token, breaker, json_body)
         self.quota.record_call(budget, response.headers)
         body = body_of(response)
         error = binary_error_for(response, body) if binary else error_for(response, body)
+        metrics.API_CALLS.labels(api, "ok" if error is None else "error").inc()
         if error is None:
             breaker.record_success()
             return response if binary else body
@@ -219,21 +262,26 @@ class ZohoClient:
         raise error
 
     def _http_get(self, api: str, path: str, org: str | None, params: dict | None, token: str,
-                  breaker: ApiBreaker) -> requests.Response:
-        url = self._url(api, path)
+                  breaker: ApiBreaker, json_body: dict | None = None) -> requests.Response:
+        url = self._url(api, path, org)
         query = {"organization_id": org} if org else {}
         query.update(params or {})
         headers = {"Authorization": f"Zoho-oauthtoken {token}"}
         started = time.monotonic()
         try:
-            response = self.session.get(url, params=query, headers=headers, timeout=self.settings.zoho_timeout)
+            if json_body is not None:
+                response = self.session.post(url, params=query, json=json_body, headers=headers,
+                                             timeout=self.settings.zoho_timeout)
+            else:
+                response = self.session.get(url, params=query, headers=headers, timeout=self.settings.zoho_timeout)
         except requests.Timeout:
             breaker.record_failure()
             raise ZohoTransientError("request timed out", url=url) from None
         except requests.ConnectionError:
             breaker.record_failure()
             raise ZohoTransientError("connection failed", url=url) from None
-        log.debug("zoho GET %s%s -> %s in %dms", API_PATHS[api], path, response.status_code,
+        log.debug("zoho %s %s%s -> %s in %dms", "POST" if json_body is not None else "GET", API_PATHS[api], path,
+                  response.status_code,
                   (time.monotonic() - started) * 1000)
         return response
 
@@ -266,11 +314,11 @@ class ZohoClient:
             return self.settings.zoho_organization_ids[0]
         raise ValueError(f"{api} calls need an organization_id and ZOHO_ORGANIZATION_ID is not set")
 
-    def _url(self, api: str, path: str) -> str:
-        return f"{self.settings.zoho_api_url}{API_PATHS[api]}{path}"
+    def _url(self, api: str, path: str, org: str | None = None) -> str:
+        return f"{self.settings.org(org).api_url}{API_PATHS[api]}{path}"
 
-    def _breaker(self, api: str) -> ApiBreaker:
-        root = f"{self.settings.zoho_api_url}{API_PATHS[api]}"
+    def _breaker(self, api: str, org: str | None = None) -> ApiBreaker:
+        root = f"{self.settings.org(org).api_url}{API_PATHS[api]}"
         breaker = self._breakers.get(root)
         if breaker is None:
             breaker = ApiBreaker(self.redis, root, self.settings.zoho_breaker_failures,

@@ -29,12 +29,15 @@ from limits import RateLimitItemPerMinute
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from tds.budget import QUOTA_PREFIX, REMAINING_PREFIX
+from tds.budget import day_key as _budget_day_key
+from tds.budget import remaining as _budget_remaining
+
 from .classify import seconds_until_utc_midnight
 from .errors import ZohoQuotaExceeded, ZohoRateLimited
 
 log = logging.getLogger(__name__)
 
-QUOTA_PREFIX = "tds:zoho:quota:"
 LIMITER_PREFIX = "tds:zoho:ratelimit"
 
 
@@ -75,8 +78,6 @@ class OrgRateLimiter:
         self.limiter.clear(self.item, "zoho", org_id)
 
 
-REMAINING_PREFIX = "tds:zoho:quota-remaining:"
-CALLS_PREFIX = "tds:zoho:calls:"
 
 
 class DailyQuota:
@@ -121,18 +122,11 @@ class DailyQuota:
     def remaining(self, org_id: str) -> int | None:
         """Calls left today: Zoho's own latest figure when it sent one, else the configured
         daily limit less the calls TDS made today; None when neither is known."""
-        if self.redis.pttl(QUOTA_PREFIX + org_id) > 0:
-            return 0
-        reported = _number(self.redis.get(REMAINING_PREFIX + org_id))
-        if reported is not None:
-            return max(0, reported)
-        if self.daily_limit:
-            return max(0, self.daily_limit - self.calls_today(org_id))
-        return None
+        return _budget_remaining(self.redis, org_id, self.daily_limit)
 
     @staticmethod
     def _day_key(org_id: str) -> str:
-        return f"{CALLS_PREFIX}{org_id}:{time.strftime('%Y%m%d', time.gmtime())}"
+        return _budget_day_key(org_id)
 
 
 def _number(raw) -> int | None:

@@ -10,7 +10,7 @@ from alembic import op
 import tds.db
 
 revision = '0006'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

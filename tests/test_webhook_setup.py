@@ -1,0 +1,126 @@
+"""Connecting Zoho: grant-code exchange, the webhook plan, its install, and the simulator's secrets."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+from tests.conftest import WEBHOOK_SECRET
+from tests.test_cli_errors import assert_one_line_failure
+from tests.test_doctor import _env, _tds
+
+ORG = "60001234567"
+
+
+def test_plan_lists_one_webhook_per_module_with_url_and_secret(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TDS_", "ZOHO_"))}
+    env.update({"TDS_PUBLIC_URL": "https://tds.example.com", "ZOHO_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                "ZOHO_ORGANIZATION_ID": ORG})
+    proc = _tds(env, "webhooks", "plan", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert WEBHOOK_SECRET not in out and "(ZOHO_WEBHOOK_SECRET)" in out
+    for product, module, slug in (("Zoho Inventory", "item", "items"), ("Zoho Books", "contact", "customers"),
+                                  ("Zoho Books", "invoice", "invoices"), ("Zoho Books", "customer_payment", "payments"),
+                                  ("Zoho Books", "creditnote", "credit-notes"), ("Zoho Books", "bill", "bills"),
+                                  ("Zoho Books", "salesorder", "orders"),
+                                  ("Zoho Inventory", "inventory_adjustment", "stock")):
+        assert f"https://tds.example.com/api/zoho/webhooks/{slug}?organization_id={ORG}" in out
+        assert any(product in line and f"module {module} " in line for line in out.splitlines()), module
+    assert out.count("URL  ") == 8 and "(created)" in out and "(edited)" in out
+    assert "sync only" in out and "users" in out.splitlines()[-1]
+    shown = _tds(env, "webhooks", "plan", "--show-secret", cwd=tmp_path)
+    assert WEBHOOK_SECRET in shown.stdout
+
+    for public in ("", "http://tds.example.com"):
+        proc = _tds({**env, "TDS_PUBLIC_URL": public}, "webhooks", "plan", cwd=tmp_path)
+        assert_one_line_failure(proc, 2, "TDS_PUBLIC_URL")
+
+
+def test_install_creates_them_in_zoho_once(simulator_factory, redis_client, redis_url, database_url, tmp_path):
+    sim = simulator_factory(scale="tiny", organizations=(ORG,))
+    env = _env(sim, database_url, redis_url)
+    refused = _tds(env, "webhooks", "install", cwd=tmp_path)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert not sim.app.extensions.get("tds_simulator_automation")
+
+    proc = _tds(env, "webhooks", "install", "--yes", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "created 24 webhooks and workflow rules" in proc.stdout
+    saved = sim.app.extensions["tds_simulator_automation"]
+    hooks = {k: v for k, v in saved["webhooks"].items()}
+    assert sorted(len(v) for v in hooks.values()) == [2, 6]  # inventory: items, adjustments; books: the rest
+    books = {h["entity"]: h for h in hooks[("books", ORG)]}
+    assert books["invoice"]["url"] == "https://tds.example.com/api/zoho/webhooks/invoices"
+    assert books["invoice"]["secret"] == WEBHOOK_SECRET
+    assert {"param_name": "organization_id", "param_value": ORG} in books["invoice"]["query_parameters"]
+    rules = saved["workflows"][("books", ORG)]
+    assert {r["rule_type"] for r in rules} == {"add", "edit"} and len(rules) == 12
+    ids = {h["webhook_id"] for h in hooks[("books", ORG)]}
+    assert all(r["instant_actions"][0]["action_id"] in ids for r in rules)
+
+    again = _tds(env, "webhooks", "install", "--yes", cwd=tmp_path)
+    assert again.returncode == 0 and "created 0 webhooks" in again.stdout
+    assert len(saved["workflows"][("books", ORG)]) == 12
+    assert WEBHOOK_SECRET not in proc.stdout + proc.stderr + again.stdout + again.stderr
+
+
+def test_grant_code_exchange_prints_the_env_lines(simulator_factory, redis_url, database_url, tmp_path):
+    sim = simulator_factory(scale="tiny", organizations=(ORG,))
+    cfg = sim.simulator.config
+    env = _env(sim, database_url, redis_url)
+    del env["ZOHO_REFRESH_TOKEN"]
+    proc = _tds(env, "zoho", "token", "--code", cfg.grant_code, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"ZOHO_REFRESH_TOKEN={cfg.refresh_token}" in proc.stdout.splitlines()
+    assert cfg.client_secret not in proc.stdout + proc.stderr and cfg.grant_code not in proc.stderr
+
+    used = _tds(env, "zoho", "token", "--code", cfg.grant_code, cwd=tmp_path)  # grant codes are single-use
+    assert_one_line_failure(used, 7, "grant code is wrong or expired")
+    wrong = _tds({**env, "ZOHO_CLIENT_SECRET": "nottheone"}, "zoho", "token", "--code", "x", cwd=tmp_path)
+    assert_one_line_failure(wrong, 7, "ZOHO_CLIENT_SECRET is wrong")
+    prefixed = _tds(env, "zoho", "token", "--code", "y", "--org", ORG, cwd=tmp_path)
+    assert prefixed.returncode == 7
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_simulator_takes_its_secrets_from_the_environment_and_prints_none(tmp_path):
+    port = _free_port()
+    secrets = {"TDS_SIMULATOR_CLIENT_ID": "1000.ENVCLIENT", "TDS_SIMULATOR_CLIENT_SECRET": "envclientsecret",
+               "TDS_SIMULATOR_REFRESH_TOKEN": "1000.envrefreshtoken", "ZOHO_WEBHOOK_SECRET": "EnvWebhookSecret42"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TDS_", "ZOHO_"))}
+    env.update(secrets)
+    args = [sys.executable, "-m", "tds.cli", "simulator", "--port", str(port), "--scale", "tiny"]
+    proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        banner = proc.stdout.readline()
+        assert "Zoho simulator on" in banner and "signed" in banner
+        for value in secrets.values():
+            assert value not in banner and value not in " ".join(args)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = requests.post(f"http://127.0.0.1:{port}/oauth/v2/token", timeout=5, data={
+                    "grant_type": "refresh_token", "client_id": "1000.ENVCLIENT", "client_secret": "envclientsecret",
+                    "refresh_token": "1000.envrefreshtoken"}).json()
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert "access_token" in answer
+        help_text = subprocess.run([sys.executable, "-m", "tds.cli", "simulator", "--help"], env=env,
+                                   capture_output=True, text=True).stdout
+        assert "--webhook-secret" not in help_text
+    finally:
+        proc.terminate()
+        proc.wait(10)
