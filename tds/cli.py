@@ -513,8 +513,10 @@ ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s'
 @click.option("--threads", default=16, show_default=True, type=int,
               help="Threads per worker: a slow client holds one thread, never a whole worker.")
 def receiver_command(bind: str, workers: int, threads: int) -> None:
-    """Serve the webhook receiver with gunicorn (threaded workers; put a buffering reverse
-    proxy in front, see docs/reliability.md)."""
+    """Serve the webhook receiver with gunicorn.
+
+    Threaded workers; put a buffering reverse proxy in front (docs/reliability.md).
+    """
     from webhook_receiver import create_app
 
     settings = get_settings()
@@ -572,31 +574,31 @@ def inbox() -> None:
 
 @inbox.command("sweep")
 def inbox_sweep() -> None:
-    """Send again every inbox event that should have finished by now (what beat and the
-    workers run on their own; see docs/reliability.md)."""
+    """Send again every inbox event that should have finished.
+
+    What beat and the workers run on their own (docs/reliability.md). A database or Redis
+    that does not answer is one line and its exit code, never a traceback.
+    """
     from tasks import enqueue_event
     from tds import healing, services
 
     settings = get_settings()
+    _database(settings)
+    _redis(settings)
     try:
         report = healing.run_sweep(settings, enqueue_event, services.redis_client(settings))
     except healing.SweepRunning:
         click.echo("a sweep is already running; nothing done")
         return
-    except Exception as exc:  # Redis or PostgreSQL unreachable: one line, not four tracebacks
-        click.echo(f"sweep failed: {_one_line(exc)}", err=True)
-        sys.exit(1)
     click.echo(report.describe())
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return f"{exc.__class__.__name__}: {text[0] if text else ''}"
 
 
 @cli.group("events")
 def events_group() -> None:
-    """Named events and inbox events: list what happened, replay a past period."""
+    """Named events: list them; replay inbox events.
+
+    tds events list [--name] [--since] · tds events replay --since T
+    """
 
 
 def _since(value: str):
@@ -622,7 +624,10 @@ def _since(value: str):
 @click.option("--id", "zoho_id", default=None, help="Only this Zoho record id.")
 @click.option("--dry-run", is_flag=True, help="List what would be replayed; change nothing.")
 def events_replay(since, entity, zoho_id, dry_run) -> None:
-    """Process again the inbox events received since a time (idempotent: newer data stays)."""
+    """Process again the inbox events since a time.
+
+    Idempotent: the stale-write guard keeps newer data, and replaying twice changes nothing.
+    """
     from tasks import enqueue_event
     from tds.db import get_engine
     from tds.replay import replay_events
@@ -680,7 +685,10 @@ def dead_letters_list(entity, replayed, limit) -> None:
 @dead_letters_group.command("show")
 @click.argument("letter_id", type=int)
 def dead_letters_show(letter_id: int) -> None:
-    """Show one dead letter whole: payload, error and every attempt, as JSON."""
+    """Show one dead letter whole, as JSON.
+
+    Its payload, its error and every attempt.
+    """
     import simplejson
 
     from tds.db import get_engine, json_default
@@ -1210,7 +1218,10 @@ def main(argv: list[str] | None = None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="The snapshot as JSON, for scripts.")
 @click.option("--no-workers", is_flag=True, help="Do not ask the workers (Celery inspect).")
 def status_command(as_json: bool, no_workers: bool) -> None:
-    """The state at a glance; exit 0 healthy, 1 warning, 2 critical."""
+    """The state at a glance, per organization and entity.
+
+    Exit 0 healthy, 1 warning, 2 critical.
+    """
     import json
 
     from tds import status
@@ -1275,7 +1286,10 @@ def _print_status(snap: dict) -> None:
 @click.option("--bind", default="127.0.0.1:8001", show_default=True)
 @click.option("--workers", default=1, show_default=True, type=int)
 def status_page_command(bind: str, workers: int) -> None:
-    """Serve the status page (/status, /api/status) with gunicorn; wants TDS_ADMIN_TOKEN."""
+    """Serve the status page (/status, /api/status).
+
+    With gunicorn, behind TDS_ADMIN_TOKEN.
+    """
     settings = get_settings()
     if not settings.admin_token:
         raise ConfigError("TDS_ADMIN_TOKEN is not set; the status page needs it (Bearer or basic-auth password)")
@@ -1289,7 +1303,10 @@ def alerts_group() -> None:
 
 @alerts_group.command("check")
 def alerts_check() -> None:
-    """Check the alert rules now (as the beat task does) and deliver what opens or clears."""
+    """Check the alert rules now, as beat does.
+
+    Delivers what opens or clears (log, status page, TDS_ALERT_WEBHOOK_URL).
+    """
     from tds import alerts
 
     for notice in alerts.check(get_settings()):
@@ -1354,7 +1371,10 @@ def events_list(name, since, limit) -> None:
 @click.option("--limit", default=100, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True)
 def changes_command(entity, zoho_id, since, limit, as_json) -> None:
-    """What changed in the mirrored rows: created, updated (old → new per column), deleted."""
+    """What changed in the mirrored rows.
+
+    Created, updated (old → new per column) and deleted, with the source.
+    """
     import json
 
     from tds import changes
@@ -1386,7 +1406,10 @@ def changes_command(entity, zoho_id, since, limit, as_json) -> None:
 @click.option("--insecure", is_flag=True, help="Start without TDS_FLOWER_BASIC_AUTH (anyone who can reach it "
               "sees every task's arguments and tracebacks).")
 def flower_command(ctx, address: str, port: int, insecure: bool) -> None:
-    """Flower, bound to 127.0.0.1, every page (/metrics and /healthcheck too) behind basic auth."""
+    """Flower on 127.0.0.1, behind basic auth.
+
+    Every page, /metrics and /healthcheck too (TDS_FLOWER_BASIC_AUTH).
+    """
     from tds import flower_auth as flower
 
     settings = get_settings()

@@ -489,11 +489,15 @@ def test_faults_errors_and_dropped_connections(fresh):
     srv, auth = fresh(error_rate=1.0)
     url = f"{srv.url}/books/v3/items"
     seen = set()
-    for _ in range(12):
+    throttled = []
+    for _ in range(30):
         r = requests.get(url, headers=auth, params={"organization_id": ORG_A})
-        assert r.status_code in (500, 502, 503)
+        assert r.status_code in (429, 500, 502, 503)
         seen.add((r.status_code, r.headers["Content-Type"].split(";")[0]))
+        if r.status_code == 429:
+            throttled.append((r.json()["code"], r.headers.get("Retry-After")))
     assert (503, "text/html") in seen
+    assert (44, "1") in throttled and (1070, None) in throttled  # 429 with and without Retry-After
     assert requests.get(f"{srv.url}/_sim/health").status_code == 200  # control API is never faulted
 
     changed = requests.post(f"{srv.url}/_sim/config", json={"error_rate": 0.0, "drop_rate": 1.0})

@@ -6,7 +6,8 @@ import threading
 from collections import Counter
 
 #: Event counts always present in :meth:`Counters.snapshot`.
-EVENTS = ("token_refreshes", "webhooks_sent", "webhooks_failed", "faults", "throttled")
+EVENTS = ("token_refreshes", "webhooks_sent", "webhooks_failed", "faults", "throttled", "faults_429_retry_after",
+          "faults_429")
 
 
 class Counters:

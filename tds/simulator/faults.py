@@ -1,4 +1,5 @@
-"""Injected faults: server errors (500 JSON, 502 HTML, 503 JSON or HTML), slow calls, dropped connections.
+"""Injected faults: server errors (500 JSON, 502 HTML, 503 JSON or HTML), throttling (429 code 44 with
+``Retry-After``, 429 code 1070 without), slow calls, dropped connections.
 
 ``error_rate``, ``slow_rate`` and ``drop_rate`` are shares of API calls, drawn from a random
 generator seeded by ``seed`` so a run can be repeated. A dropped call's response never
@@ -44,17 +45,25 @@ class Faults:
             self.counters.event("faults")
         return kind, s < cfg.slow_rate
 
-    def error_response(self) -> tuple[int, bytes, str]:
-        """(status, body, content type) of a server error: 500 JSON, 502 HTML, 503 JSON or HTML."""
+    def error_response(self) -> tuple[int, bytes, str, dict]:
+        """(status, body, content type, headers) of an injected error: 500 JSON, 502 HTML, 503
+        JSON or HTML, or 429 — code 44 with ``Retry-After`` or code 1070 without (Zoho sends
+        the header rarely, if ever; clients must cope either way)."""
         with self._lock:
-            pick = self._rng.randrange(4)
+            pick = self._rng.randrange(6)
         if pick == 0:
-            return 500, dumps({"code": 1000, "message": "Internal error"}), JSON
+            return 500, dumps({"code": 1000, "message": "Internal error"}), JSON, {}
         if pick == 1:
-            return 502, HTML_502, "text/html"
+            return 502, HTML_502, "text/html", {}
         if pick == 2:
-            return 503, dumps({"code": 1000, "message": "Service temporarily unavailable"}), JSON
-        return 503, HTML_503, "text/html"
+            return 503, dumps({"code": 1000, "message": "Service temporarily unavailable"}), JSON, {}
+        if pick == 3:
+            return 503, HTML_503, "text/html", {}
+        if pick == 4:
+            self.counters.event("faults_429_retry_after")
+            return 429, dumps({"code": 44, "message": "too many requests per minute"}), JSON, {"Retry-After": "1"}
+        self.counters.event("faults_429")
+        return 429, dumps({"code": 1070, "message": "maximum number of in process requests"}), JSON, {}
 
     def inject(self) -> tuple[Response | None, bool]:
         """For the current request: (the faulty Response to answer with, or None; whether to be slow)."""
@@ -63,8 +72,8 @@ class Faults:
             request.environ[DROP_FLAG] = True
             return Response(b"", status=500), False
         if kind == "error":
-            status, body, ctype = self.error_response()
-            return Response(body, status=status, content_type=ctype), False
+            status, body, ctype, headers = self.error_response()
+            return Response(body, status=status, content_type=ctype, headers=headers), False
         return None, slow
 
 

@@ -50,7 +50,7 @@ def _env(redis_url: str) -> dict:
                                 "ZOHO_WEBHOOK_SECRET": WEBHOOK_SECRET, **FAST_HEALING})
 
 
-SENT = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}).*Sending due task sweep-inbox", re.M)
+SENT = re.compile(r"^\[?(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}).*Sending due task sweep-inbox", re.M)
 
 
 def sent_gaps(*beats: harness.Process) -> list[float]:

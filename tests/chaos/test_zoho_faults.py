@@ -52,8 +52,11 @@ def test_zoho_failing_a_fifth_of_calls_during_a_sync_and_a_webhook_load(simulato
 
     harness.wait_until(lambda: harness.all_finished(engine) and synced(), 240, what="the sync and every webhook",
                        progress=lambda: (harness.inbox_counts(engine), harness.queue_lengths(private_redis.url)))
+    counters = sim.simulator.counters()
     report = harness.Report("Zoho failing 20 % of calls", sent=total, converged_s=round(time.monotonic() - start, 1),
-                            notes={"api_calls": sim.simulator.counters()["api_calls_total"]})
+                            notes={"api_calls": counters["api_calls_total"],
+                                   "429_with_retry_after": counters["faults_429_retry_after"],
+                                   "429_without": counters["faults_429"]})
     report.lost, report.duplicated, diffs = harness.compare_items(engine, sim, org, ids)  # the sync wrote them all
     report.dead_letters = harness.dead_letter_count(engine)
     log = worker.log()
@@ -62,3 +65,4 @@ def test_zoho_failing_a_fifth_of_calls_during_a_sync_and_a_webhook_load(simulato
     report.emit()
     assert (report.lost, report.duplicated, report.dead_letters, diffs) == (0, 0, 0, [])
     assert report.notes["breaker_opened"] and report.notes["breaker_closed"], log[-3000:]
+    assert report.notes["429_with_retry_after"] and report.notes["429_without"]  # both kinds were met
