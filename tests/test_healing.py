@@ -15,9 +15,8 @@ import simplejson
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from tds import deadletters, healing, inbox, services
+from tds import deadletters, healing, inbox
 from tds.cli import cli
-from tds.config import set_settings
 from tds.db import utcnow
 from tds.models import inbox_events
 from tests.conftest import ORG, WEBHOOK_SECRET
@@ -174,13 +173,20 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_inbox_sweep_with_redis_down_says_so_in_one_line(settings):
-    set_settings(settings.replace(redis_url=f"redis://127.0.0.1:{_closed_port()}/0"))
-    services.reset()
-    result = CliRunner().invoke(cli, ["inbox", "sweep"])
-    services.reset()
-    assert result.exit_code == 1
-    assert result.output.count("\n") == 1 and "sweep failed: ConnectionError" in result.output, result.output
+def test_inbox_sweep_with_redis_down_says_so_in_one_line(settings, tmp_path):
+    """Checked before anything is sent or marked: one line naming Redis and the fix, exit 6."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TDS_DATABASE_URL": settings.database_url,
+           "TDS_REDIS_URL": f"redis://127.0.0.1:{_closed_port()}/0"}
+    proc = subprocess.run([sys.executable, "-m", "tds.cli", "inbox", "sweep"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 6, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if not line.startswith("database:")]
+    assert len(lines) == 1 and "Redis" in lines[0] and "unreachable" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_events_replay_processes_a_past_period_again_and_changes_nothing(worker, engine, database_url, redis_url,
