@@ -62,21 +62,9 @@ def reconcile_entity(settings: Settings, entity: Entity, organization_id: str, c
     engine = get_engine(settings.database_url)
     redis = redis or redis_lib.Redis.from_url(settings.redis_url)
     params = {"repair": repair, "dry_run": dry_run}
-    with engine.begin() as conn:
-        if run_id is None:
-            run_id = runs.create(conn, organization_id, entity.name, Mode.RECONCILE, params=params)
-        else:
-            runs.start(conn, run_id)
-    lock = runs.RunLock(redis, organization_id, entity.name)
-    try:
-        lock.acquire(run_id)
-    except runs.AlreadyRunning as exc:
-        with engine.begin() as conn:
-            runs.finish(conn, run_id, RunStatus.SKIPPED, error=str(exc))
-        raise
+    run_id, lock = runs.begin(engine, redis, organization_id, entity.name, Mode.RECONCILE, params, run_id)
     report = EntityReport(entity.name, organization_id, run_id=run_id)
     try:
-        runs.recover_stale(engine, redis, organization_id=organization_id, entity=entity.name)
         _compare_and_repair(settings, engine, entity, organization_id, client, report, repair and not dry_run,
                             dry_run, enqueue, progress, lock.renew, send_images)
     except BaseException as exc:

@@ -179,6 +179,31 @@ def finish(conn: Connection, run_id: int, status: RunStatus, counts: dict | None
                    error=(error or "")[:500])
 
 
+def begin(engine: Engine, redis: redis_lib.Redis, organization_id: str, entity: str, mode: Mode,
+          params: dict | None = None, run_id: int | None = None) -> tuple[int, RunLock]:
+    """Record the run (or start a queued one) and take its lock; a run that finds the lock
+    held is recorded ``skipped`` and :class:`AlreadyRunning` is raised. Runs of the same
+    (organization, entity) left ``running`` by a dead process are marked ``aborted``."""
+    with engine.begin() as conn:
+        if run_id is None:
+            run_id = create(conn, organization_id, entity, mode, params=params)
+        else:
+            start(conn, run_id)
+    lock = RunLock(redis, organization_id, entity)
+    try:
+        lock.acquire(run_id)
+    except AlreadyRunning as exc:
+        with engine.begin() as conn:
+            finish(conn, run_id, RunStatus.SKIPPED, error=str(exc))
+        raise
+    try:
+        recover_stale(engine, redis, organization_id=organization_id, entity=entity)
+    except BaseException:
+        lock.release()
+        raise
+    return run_id, lock
+
+
 def get(engine: Engine, run_id: int):
     with engine.connect() as conn:
         return conn.execute(sa.select(sync_runs).where(sync_runs.c.id == run_id)).first()

@@ -126,21 +126,9 @@ def run_sync(
     engine = get_engine(settings.database_url)
     redis = redis or redis_lib.Redis.from_url(settings.redis_url)
     params = {"refetch": refetch, "since": since.isoformat() if since else None, "per_page": per_page}
-    with engine.begin() as conn:
-        if run_id is None:
-            run_id = runs.create(conn, organization_id, entity.name, mode, params=params)
-        else:
-            runs.start(conn, run_id)
-    lock = runs.RunLock(redis, organization_id, entity.name)
-    try:
-        lock.acquire(run_id)
-    except runs.AlreadyRunning as exc:
-        with engine.begin() as conn:
-            runs.finish(conn, run_id, RunStatus.SKIPPED, error=str(exc))
-        raise
+    run_id, lock = runs.begin(engine, redis, organization_id, entity.name, mode, params, run_id)
     try:
         with logs.context(run_id=run_id):
-            runs.recover_stale(engine, redis, organization_id=organization_id, entity=entity.name)
             return _run(settings, engine, entity, organization_id, client, mode, run_id, progress, enqueue, refetch,
                         since, per_page, lock.renew)
     finally:
