@@ -4,13 +4,14 @@
 # make chaos — the chaos suite (tests/chaos) at full size; figures in chaos-report.jsonl
 # make soak — one hour of webhooks with faults (SOAK_SECONDS=600 make soak for less); not in CI
 # make lock — pin every runtime dependency in requirements.lock (after changing setup.cfg)
+# make bench — TDS against its baselines on loopback (bounded, ~15 min); writes docs/benchmarks.md
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint lock services clean chaos soak
+.PHONY: install demo test lint lock services clean chaos soak bench
 
 # requirements.lock pins the runtime dependencies (the Docker image installs exactly it);
 # setup.cfg keeps version ranges for anyone using TDS as a library.
@@ -32,6 +33,13 @@ services:
 test: install services
 	$(BIN)/python -m pytest
 
+# not part of make test: the numbers depend on the machine; ratios to baselines measured in
+# the same run are what docs/benchmarks.md compares
+bench: install services
+	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test,bench]'
+	$(BIN)/python -m bench.run
+
 chaos: install services
 	rm -f chaos-report.jsonl
 	TDS_CHAOS=full TDS_CHAOS_REPORT=$(CURDIR)/chaos-report.jsonl $(BIN)/python -m pytest -q -s tests/chaos
@@ -43,7 +51,7 @@ soak: install services
 
 lint: install
 	$(BIN)/python -m pip install --quiet ruff
-	$(BIN)/ruff check tds webhook_receiver status_page tasks tests
+	$(BIN)/ruff check tds webhook_receiver status_page tasks tests bench
 
 lock: install
 	$(BIN)/python -m pip install --quiet pip-tools

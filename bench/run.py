@@ -1,0 +1,599 @@
+"""``make bench``: TDS side by side with its baselines, on loopback, bounded, written to
+``docs/benchmarks.md``.
+
+Every section alternates TDS and its baseline run by run (three runs each by default) and
+reports min / median / max and the ratio of the medians. Ratios are what is compared;
+absolute numbers depend on the machine and how busy it is (the load average is written
+with every section). The load generators run pinned to one core (``taskset -c 1``, one
+``wrk`` thread) so they cannot take both cores from the servers.
+
+    python -m bench.run [--runs 3] [--only receiver,worker,e2e,memory] [--out docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg2
+import redis as redis_lib
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+PG_ADMIN_DSN = os.environ.get("TDS_TEST_PG_ADMIN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+PG_HOST_URL = os.environ.get("TDS_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432")
+CLAIM_KEY = "_tds_test_run_claim"  # the same claim the test suite takes: a bench never shares a test run's db
+SECRET = "BenchWebhookSecret123"
+ORG = "60001234567"
+PIN = ["taskset", "-c", "1"]  # the load generator's core
+WAREHOUSES = [("2799904000000376323", "Main"), ("2799904000000376324", "Second")]
+
+
+# ------------------------------------------------------------------ the environment
+
+
+def claim_redis(base: str = "redis://127.0.0.1:6379") -> str:
+    for number in range(14, 0, -1):
+        if redis_lib.Redis.from_url(f"{base}/{number}").set(CLAIM_KEY, f"bench {os.getpid()}", nx=True, ex=3600):
+            return f"{base}/{number}"
+    raise SystemExit("no free Redis db for the bench")
+
+
+def admin(sql: str) -> None:
+    conn = psycopg2.connect(PG_ADMIN_DSN)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+class Env:
+    def __init__(self):
+        self.db = f"tds_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self.database_url = f"{PG_HOST_URL}/{self.db}"
+        self.pg_dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={self.db}"
+        self.redis_url = claim_redis()
+        self.tmp = Path(tempfile.mkdtemp(prefix="tds-bench-"))
+        self.vars = {
+            **os.environ,
+            "TDS_DATABASE_URL": self.database_url,
+            "TDS_REDIS_URL": self.redis_url,
+            "ZOHO_WEBHOOK_SECRET": SECRET,
+            "ZOHO_ORGANIZATION_ID": ORG,
+            "TDS_LOG_LEVEL": "WARNING",
+            "BENCH_PG_DSN": self.pg_dsn,
+            "TDS_IMAGE_DIR": str(self.tmp / "images"),
+            "PYTHONPATH": str(ROOT),
+        }
+        os.environ.update({k: self.vars[k] for k in ("TDS_DATABASE_URL", "TDS_REDIS_URL", "ZOHO_WEBHOOK_SECRET",
+                                                     "ZOHO_ORGANIZATION_ID", "TDS_IMAGE_DIR")})
+
+    def __enter__(self):
+        from tds import schema
+
+        admin(f'CREATE DATABASE "{self.db}"')
+        schema.upgrade(self.database_url)
+        with psycopg2.connect(self.pg_dsn) as conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE bench_floor (id bigserial PRIMARY KEY, body text NOT NULL, "
+                        "received_at timestamptz NOT NULL DEFAULT now())")
+        self.redis = redis_lib.Redis.from_url(self.redis_url)
+        self.redis.flushdb()
+        self.redis.set(CLAIM_KEY, f"bench {os.getpid()}", ex=3600)
+        return self
+
+    def __exit__(self, *exc):
+        from tds import db
+
+        db.dispose_engines()
+        admin(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+        self.redis.flushdb()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    @property
+    def engine(self):
+        from tds.db import get_engine
+
+        return get_engine(self.database_url)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def process(env: Env, args: list[str], ready=None, timeout: float = 60):
+    proc = subprocess.Popen(args, cwd=ROOT, env=env.vars, stdout=subprocess.DEVNULL, stderr=open(env.tmp / "log", "ab"),
+                            start_new_session=True)
+    try:
+        if ready is not None:
+            deadline = time.time() + timeout
+            while not ready():
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"{args[:6]} did not start; see {env.tmp / 'log'}")
+                time.sleep(0.2)
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def http_ready(port: int):
+    def check():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+                return s.recv(12).startswith(b"HTTP/")
+        except OSError:
+            return False
+    return check
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                 platform.processor())
+    mem = next(line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    return (f"{os.cpu_count()} cores ({model}), {int(mem) // 1024} MiB RAM, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
+
+
+# ------------------------------------------------------------------ webhooks
+
+
+def item(zoho_id: str, modified: str) -> dict:
+    return {
+        "item_id": zoho_id, "name": f"ITEM {zoho_id[-6:]}", "sku": f"SKU{zoho_id[-8:]}", "status": "active",
+        "rate": Decimal("85.00"), "purchase_rate": Decimal("60.00"), "stock_on_hand": Decimal("3.000000"),
+        "tax_percentage": 0, "item_type": "inventory", "product_type": "goods", "unit": "pcs",
+        "description": "Oil filter for the bench, long enough to look like a real item description." * 3,
+        "created_time": "2023-02-07T11:44:42+0200", "last_modified_time": modified,
+        "warehouses": [
+            {"warehouse_id": wid, "warehouse_name": name, "status": "active", "is_primary": i == 0,
+             "warehouse_stock_on_hand": Decimal("1.500000"), "warehouse_available_stock": Decimal("1.500000"),
+             "warehouse_committed_stock": Decimal("0.000000")}
+            for i, (wid, name) in enumerate(WAREHOUSES)
+        ],
+    }
+
+
+def signed_bodies(tag: str, n: int) -> list[tuple[str, str]]:
+    """``n`` distinct signed item webhooks (``(signature, body)``), as Zoho sends them."""
+    from tds import webhook_auth
+    from tds.db import json_dumps
+
+    out = []
+    for i in range(n):
+        body = json_dumps({"item": item(f"9{tag}{i:08d}", "2024-02-26T15:44:57+0200")})
+        out.append((webhook_auth.sign(SECRET, body.encode(), pairs=[("organization_id", ORG)]), body))
+    return out
+
+
+def write_bodies(env: Env, tag: str, n: int) -> Path:
+    path = env.tmp / f"bodies-{tag}.tsv"
+    path.write_text("".join(f"{sig}\t{body}\n" for sig, body in signed_bodies(tag, n)), encoding="utf-8")
+    return path
+
+
+_tag = [0]
+
+
+def next_tag() -> str:
+    _tag[0] += 1
+    return f"{_tag[0]:03d}"
+
+
+def webhook_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/api/zoho/webhooks/items?organization_id={ORG}"
+
+
+# ------------------------------------------------------------------ receiver
+
+
+def receiver_cmd(kind: str, port: int, workers: int = 2) -> list[str]:
+    bind = f"127.0.0.1:{port}"
+    if kind == "tds":
+        return [PY, "-m", "tds.cli", "receiver", "--bind", bind, "--workers", str(workers)]
+    return [PY, "-m", "gunicorn", "--bind", bind, "--workers", str(workers), "--no-control-socket",
+            f"bench.apps:{kind}_app()"]
+
+
+def inbox_count(env: Env, tag: str) -> int:
+    with env.engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM tds_inbox_events WHERE zoho_id LIKE :p"),
+                            {"p": f"9{tag}%"}).scalar()
+
+
+def wrk(env: Env, port: int, bodies: Path, seconds: int, connections: int = 32) -> dict:
+    out = subprocess.run([*PIN, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+                          "-s", str(ROOT / "bench" / "webhooks.lua"), webhook_url(port), "--", str(bodies)],
+                         capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("BENCH "))
+    result = json.loads(line[6:])
+    result["rate"] = result["accepted"] / result["seconds"]
+    return result
+
+
+def bench_receiver(env: Env, runs: int, seconds: int) -> dict:
+    kinds = ("lpush", "floor", "tds")
+    results = {k: [] for k in kinds}
+    fixed = []
+    matched = []
+    for run in range(runs):
+        for kind in kinds:
+            tag = next_tag()
+            bodies = write_bodies(env, tag, 4000 * seconds if kind == "lpush" else 1500 * seconds)
+            port = free_port()
+            with process(env, receiver_cmd(kind, port), ready=http_ready(port)):
+                time.sleep(1)
+                r = wrk(env, port, bodies, seconds)
+                if kind == "tds":
+                    stored = inbox_count(env, tag)
+                    matched.append((r["accepted"], stored))
+                    r["stored"] = stored
+                    ftag = next_tag()
+                    f = fixed_rate(env, port, write_bodies(env, ftag, 200 * 10), 200, 10)
+                    f["missing"] = missing_rows(env, [x[3] for x in f.pop("results") if x[2] == 202])
+                    fixed.append(f)
+            results[kind].append(r)
+            print(f"receiver run {run + 1} {kind}: {r['rate']:.0f}/s p50 {r['p50_ms']:.1f} ms "
+                  f"p99 {r['p99_ms']:.1f} ms", flush=True)
+    return {"results": results, "fixed": fixed, "matched": matched, "load": load_average(), "seconds": seconds}
+
+
+def missing_rows(env: Env, ids: list) -> int:
+    """How many of the event ids answered with a 202 have no inbox row."""
+    if not ids:
+        return 0
+    with env.engine.connect() as conn:
+        found = conn.execute(sa.text("SELECT count(*) FROM tds_inbox_events WHERE id = ANY(:ids)"),
+                             {"ids": [int(i) for i in ids]}).scalar()
+    return len(set(ids)) - found
+
+
+def fixed_rate(env: Env, port: int, bodies: Path, rate: int, seconds: int) -> dict:
+    out = subprocess.run([*PIN, PY, "-m", "bench.loadgen", webhook_url(port), str(bodies), str(rate), str(seconds)],
+                         cwd=ROOT, env=env.vars, capture_output=True, text=True, timeout=seconds + 120,
+                         check=True).stdout
+    data = json.loads(out)
+    lat = sorted(r[1] * 1000 for r in data["results"])
+    ok = [r for r in data["results"] if r[2] == 202]
+    return {"sent": data["sent"], "accepted": len(ok), "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
+            "results": data["results"]}
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+# ------------------------------------------------------------------ worker
+
+
+def worker_cmd(kind: str, concurrency: int) -> list[str]:
+    if kind == "tds":
+        app, queue = "tasks", "tds.items"
+    else:
+        app, queue = "bench.apps:noop", "bench.noop"
+    return [PY, "-m", "celery", "-A", app, "worker", "-E", "-Q", queue, "-c", str(concurrency),
+            "--without-gossip", "--without-mingle", "-l", "WARNING"]
+
+
+def preload_tds(env: Env, tag: str, n: int) -> list[int]:
+    """Store ``n`` item webhooks in the inbox and their messages in Redis, as the receiver does."""
+    from tasks.celery_app import create_celery, enqueue_event
+    from tds import registry, webhook_payload
+    from tds.config import get_settings
+
+    settings = get_settings()
+    entity = registry.get("items")
+    with env.engine.begin() as conn:
+        events = [webhook_payload.receive(conn, entity, body.encode(), "application/json",
+                                          {"organization_id": ORG}, {}, (ORG,))
+                  for _sig, body in signed_bodies(tag, n)]
+    sender = create_celery(settings, include=())
+    for ev in events:
+        enqueue_event(sender, ev.id, ev.entity)
+    return [ev.id for ev in events]
+
+
+def tds_rate(env: Env, ids: list[int], timeout: float) -> tuple[float, int]:
+    deadline = time.time() + timeout
+    q = sa.text("SELECT count(*) FILTER (WHERE status = 'done'), min(processed_at), max(processed_at) "
+                "FROM tds_inbox_events WHERE id BETWEEN :lo AND :hi")
+    while True:
+        with env.engine.connect() as conn:
+            done, first, last = conn.execute(q, {"lo": min(ids), "hi": max(ids)}).first()
+        if done >= len(ids) or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    span = (last - first).total_seconds() if first and last and done > 1 else float("nan")
+    return (done - 1) / span if span else float("nan"), done
+
+
+def preload_noop(env: Env, n: int) -> None:
+    from bench.apps import NOOP_COUNTER, NOOP_QUEUE, noop
+
+    env.redis.delete(NOOP_COUNTER, NOOP_COUNTER + ":first", NOOP_COUNTER + ":last")
+    for i in range(n):
+        noop.send_task("bench.noop", args=[i, "items"], queue=NOOP_QUEUE)
+
+
+def noop_rate(env: Env, n: int, timeout: float) -> tuple[float, int]:
+    from bench.apps import NOOP_COUNTER
+
+    deadline = time.time() + timeout
+    while int(env.redis.get(NOOP_COUNTER) or 0) < n and time.time() < deadline:
+        time.sleep(0.2)
+    done = int(env.redis.get(NOOP_COUNTER) or 0)
+    first, last = (float(env.redis.get(NOOP_COUNTER + k) or 0) for k in (":first", ":last"))
+    return ((done - 1) / (last - first) if last > first else float("nan")), done
+
+
+def bench_worker(env: Env, runs: int, events: int, concurrency: int) -> dict:
+    results = {"noop": [], "tds": []}
+    for run in range(runs):
+        preload_noop(env, events * 3)
+        with process(env, worker_cmd("noop", concurrency)):
+            rate, done = noop_rate(env, events * 3, timeout=120)
+        results["noop"].append({"rate": rate, "done": done, "sent": events * 3})
+        ids = preload_tds(env, next_tag(), events)
+        with process(env, worker_cmd("tds", concurrency)):
+            rate, done = tds_rate(env, ids, timeout=300)
+        results["tds"].append({"rate": rate, "done": done, "sent": events})
+        print(f"worker -c {concurrency} run {run + 1}: noop {results['noop'][-1]['rate']:.0f}/s, "
+              f"tds {rate:.0f}/s ({done}/{events})", flush=True)
+    return {"results": results, "load": load_average(), "events": events, "concurrency": concurrency}
+
+
+# ------------------------------------------------------------------ end to end
+
+
+def bench_e2e(env: Env, runs: int, rate: int, seconds: int) -> dict:
+    out = []
+    for run in range(runs):
+        port = free_port()
+        tag = next_tag()
+        bodies = write_bodies(env, tag, rate * seconds)
+        with process(env, worker_cmd("tds", 2)), process(env, receiver_cmd("tds", port), ready=http_ready(port)):
+            time.sleep(1)
+            sent = fixed_rate(env, port, bodies, rate, seconds)
+            ids = {r[3]: r[0] for r in sent["results"] if r[3] is not None}
+            deadline = time.time() + 120
+            while True:
+                with env.engine.connect() as conn:
+                    rows = conn.execute(sa.text(
+                        "SELECT id, extract(epoch FROM processed_at) FROM tds_inbox_events "
+                        "WHERE zoho_id LIKE :p AND status = 'done'"), {"p": f"9{tag}%"}).all()
+                if len(rows) >= len(ids) or time.time() > deadline:
+                    break
+                time.sleep(0.5)
+        e2e = [(float(done) - ids[eid]) * 1000 for eid, done in rows if eid in ids]
+        result = {"sent": sent["sent"], "accepted": sent["accepted"], "done": len(rows),
+                  "left": sent["accepted"] - len(rows), "accept_p50_ms": sent["p50_ms"],
+                  "accept_p99_ms": sent["p99_ms"], "p50_ms": pct(e2e, 50), "p99_ms": pct(e2e, 99)}
+        out.append(result)
+        print(f"e2e run {run + 1}: {result}", flush=True)
+    return {"results": out, "load": load_average(), "rate": rate, "seconds": seconds}
+
+
+# ------------------------------------------------------------------ memory
+
+
+def rss_of_tree(pid: int) -> int:
+    """RSS (KiB) of ``pid`` and all its descendants."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += int(next(line.split()[1] for line in open(f"/proc/{p}/status") if line.startswith("VmRSS")))
+            for task in os.listdir(f"/proc/{p}/task"):
+                todo += [int(c) for c in open(f"/proc/{p}/task/{task}/children").read().split()]
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+def bench_memory(env: Env, events: int, chunk: int = 1000) -> dict:
+    samples = []
+    with process(env, worker_cmd("tds", 2)) as proc:
+        for _ in range(max(1, events // chunk)):
+            ids = preload_tds(env, next_tag(), chunk)
+            tds_rate(env, ids, timeout=300)
+            samples.append(rss_of_tree(proc.pid))
+            print(f"memory: {len(samples) * chunk} events, worker tree RSS {samples[-1] // 1024} MiB", flush=True)
+    return {"samples": samples, "chunk": chunk, "load": load_average()}
+
+
+# ------------------------------------------------------------------ the report
+
+
+def spread(values: list[float], fmt: str = "{:.0f}") -> str:
+    values = [v for v in values if v == v]
+    if not values:
+        return "n/a"
+    return f"{fmt.format(min(values))} / {fmt.format(statistics.median(values))} / {fmt.format(max(values))}"
+
+
+def ratios(mine: list[float], base: list[float]) -> str:
+    """Run by run (each TDS run next to its own baseline run): min / median / max ratio."""
+    return spread([a / b for a, b in zip(mine, base) if b], "{:.2f}").replace(" / ", "× / ") + "×"
+
+
+def median(values: list[float]) -> float:
+    values = [v for v in values if v == v]
+    return statistics.median(values) if values else float("nan")
+
+
+def report(sections: dict, args, started: str) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m bench.run`); do not edit by hand. Every number is "
+        "min / median / max over alternating runs; the ratios (each run against the baseline run next "
+        "to it) are what to compare: the machine is shared, and the absolute numbers move with how busy it is.",
+        "",
+        f"- Machine: {machine()}",
+        f"- Run: {started}, `python -m bench.run --runs {args.runs}"
+        + (f" --only {args.only}" if args.only else "") + "`",
+        "- Load generators pinned to core 1 (`taskset -c 1`): `wrk -t1 -c32 --latency -s bench/webhooks.lua` "
+        "(pre-signed ~1.5 KB item webhooks, distinct ids), and `bench/loadgen.py` for fixed rates (open loop: "
+        "latency counts from when a request was due).",
+        "",
+    ]
+    if "receiver" in sections:
+        s = sections["receiver"]
+        r = s["results"]
+        rate = {k: [x["rate"] for x in v] for k, v in r.items()}
+        lines += [
+            "## Receiver",
+            "",
+            f"gunicorn, 2 sync workers each, saturated by wrk for {s['seconds']} s per run; load average "
+            f"after: {s['load']}.",
+            "",
+            "| app | accepted/s | p50 ms | p99 ms | ratio to durable floor, run by run |",
+            "|---|---|---|---|---|",
+        ]
+        for kind, label in (("lpush", "bare LPUSH (Flask + Redis)"),
+                            ("floor", "durable floor (psycopg2 INSERT + COMMIT, one LPUSH)"),
+                            ("tds", "`tds receiver`")):
+            lines.append(f"| {label} | {spread(rate[kind])} | {spread([x['p50_ms'] for x in r[kind]], '{:.1f}')} | "
+                         f"{spread([x['p99_ms'] for x in r[kind]], '{:.1f}')} | "
+                         f"{ratios(rate[kind], rate['floor'])} |")
+        # wrk stops with up to 32 requests in flight: stored, their 202 never counted
+        matched = all(a <= b <= a + 32 for a, b in s["matched"]) and not any(x["missing"] for x in s["fixed"])
+        lines += [
+            "",
+            f"Every 202 matches an inbox row: {'yes' if matched else 'NO'} (saturated: "
+            f"{', '.join(f'{a} accepted / {b} stored' for a, b in s['matched'])}, the difference being requests "
+            "in flight when wrk stopped; fixed rate: every event id answered has its row, missing "
+            f"{', '.join(str(x['missing']) for x in s['fixed'])}).",
+            "",
+            "Fixed 200 webhooks/s for 10 s against `tds receiver` (no worker running): accept latency p50 "
+            f"{spread([x['p50_ms'] for x in s['fixed']], '{:.1f}')} ms, p99 "
+            f"{spread([x['p99_ms'] for x in s['fixed']], '{:.1f}')} ms; accepted "
+            f"{', '.join(str(x['accepted']) + '/' + str(x['sent']) for x in s['fixed'])}.",
+            "",
+        ]
+    for key in sorted(k for k in sections if k.startswith("worker")):
+        s = sections[key]
+        r = s["results"]
+        lines += [
+            f"## Worker, `-c {s['concurrency']}`",
+            "",
+            f"{s['events']} item webhooks preloaded in the inbox and their messages in Redis, then one worker "
+            f"(`celery -A tasks worker -E -Q tds.items -c {s['concurrency']}`) started; the rate is from the first "
+            "to the last `processed_at`. Baseline: Celery no-op tasks (each one pipelined Redis round trip to "
+            f"count itself), same Redis, same settings, 3× as many; load average after: {s['load']}.",
+            "",
+            "| worker | events/s | ratio to no-op, run by run |",
+            "|---|---|---|",
+            f"| Celery no-op | {spread([x['rate'] for x in r['noop']])} | 1.00× |",
+            f"| TDS item events | {spread([x['rate'] for x in r['tds']])} | "
+            f"{ratios([x['rate'] for x in r['tds']], [x['rate'] for x in r['noop']])} |",
+            "",
+            f"All applied: {', '.join(str(x['done']) + '/' + str(x['sent']) for x in r['tds'])}.",
+            "",
+        ]
+    if "e2e" in sections:
+        s = sections["e2e"]
+        r = s["results"]
+        lines += [
+            "## End to end",
+            "",
+            f"`tds receiver` (2 workers) and `tds` worker `-c 2` together, {s['rate']} webhooks/s for "
+            f"{s['seconds']} s; latency from when a webhook was due to its `processed_at`; load average after: "
+            f"{s['load']}.",
+            "",
+            "| measure | min / median / max |",
+            "|---|---|",
+            f"| accepted of sent | {', '.join(str(x['accepted']) + '/' + str(x['sent']) for x in r)} |",
+            f"| left behind (accepted, not done 120 s later) | {', '.join(str(x['left']) for x in r)} |",
+            f"| accept p50 ms | {spread([x['accept_p50_ms'] for x in r], '{:.1f}')} |",
+            f"| accept p99 ms | {spread([x['accept_p99_ms'] for x in r], '{:.1f}')} |",
+            f"| end to end p50 ms | {spread([x['p50_ms'] for x in r], '{:.0f}')} |",
+            f"| end to end p99 ms | {spread([x['p99_ms'] for x in r], '{:.0f}')} |",
+            "",
+        ]
+    if "memory" in sections:
+        s = sections["memory"]
+        mib = [x / 1024 for x in s["samples"]]
+        growth = (mib[-1] - mib[0]) / mib[0] * 100 if len(mib) > 1 else 0.0
+        lines += [
+            "## Worker memory",
+            "",
+            f"One worker `-c 2` (main process and its pool), {len(mib) * s['chunk']} item events in chunks of "
+            f"{s['chunk']}, RSS of the process tree after each chunk: "
+            f"{', '.join(f'{x:.0f}' for x in mib)} MiB; from the first chunk to the last: {growth:+.1f} %.",
+            "",
+        ]
+    notes = ROOT / "bench" / "notes.md"
+    if notes.is_file():  # what the numbers are compared with, what was changed, what is open
+        lines += [notes.read_text(encoding="utf-8").rstrip(), ""]
+    lines += ["## Commands", "", "```", "make bench            # installs .[bench] and wrk, then:",
+              f"python -m bench.run --runs {args.runs}" + (f" --only {args.only}" if args.only else ""), "```", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", default="", help="comma-separated: receiver, worker, e2e, memory")
+    parser.add_argument("--seconds", type=int, default=8, help="wrk duration per receiver run")
+    parser.add_argument("--events", type=int, default=1500, help="item events per worker run")
+    parser.add_argument("--e2e-seconds", type=int, default=60)
+    parser.add_argument("--e2e-runs", type=int, default=1)
+    parser.add_argument("--memory-events", type=int, default=6000)
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args(argv)
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install -y wrk (make bench does)")
+    wanted = set(filter(None, args.only.split(","))) or {"receiver", "worker", "e2e", "memory"}
+    started = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    print(f"bench: {machine()}; load average {load_average()}", flush=True)
+    sections = {}
+    with Env() as env:
+        if "receiver" in wanted:
+            sections["receiver"] = bench_receiver(env, args.runs, args.seconds)
+        if "worker" in wanted:
+            sections["worker2"] = bench_worker(env, args.runs, args.events, 2)
+            sections["worker4"] = bench_worker(env, args.runs, args.events, 4)
+        if "e2e" in wanted:
+            sections["e2e"] = bench_e2e(env, args.e2e_runs, 200, args.e2e_seconds)
+        if "memory" in wanted:
+            sections["memory"] = bench_memory(env, args.memory_events)
+    text = report(sections, args, started)
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
