@@ -36,6 +36,10 @@ class Origin:
 
 UNKNOWN = Origin("unknown")
 
+#: One origin per record, keyed by ``(organization, Zoho id)``: a batch of inbox events
+#: written together, each change logged as caused by its own event.
+Origins = dict[tuple[str, str], Origin]
+
 
 def stored(conn: Connection, tbl: sa.Table, idcol: str, keys: list[tuple[str, str]], columns: set[str]) -> dict:
     """The stored values of ``columns`` for the batch's (organization, Zoho id) keys, one query."""
@@ -60,7 +64,8 @@ def _plain(value):
     return value
 
 
-def _same(old, new) -> bool:
+def same(old, new) -> bool:
+    """Whether a stored value and an incoming one are equal (numbers compared as numbers)."""
     if isinstance(old, decimal.Decimal) or isinstance(new, decimal.Decimal):
         try:
             return decimal.Decimal(str(old)) == decimal.Decimal(str(new))
@@ -75,22 +80,25 @@ def diff(before: dict | None, after: dict, skip: frozenset = frozenset()) -> tup
         return "created", {c: [None, _plain(v)] for c, v in after.items()
                            if c not in IGNORED and c not in skip and v is not None}
     changed = {c: [_plain(before.get(c)), _plain(v)] for c, v in after.items()
-               if c not in IGNORED and c not in skip and c in before and not _same(before.get(c), v)}
+               if c not in IGNORED and c not in skip and c in before and not same(before.get(c), v)}
     return ("updated", changed) if changed else None
 
 
-def record(conn: Connection, entity: str, origin: Origin | None, entries: list[tuple[str, str, str, dict]]) -> None:
-    """Insert ``(organization, zoho_id, action, changes)`` rows for ``entity`` in one statement."""
+def record(conn: Connection, entity: str, origin: Origin | Origins | None,
+           entries: list[tuple[str, str, str, dict]]) -> None:
+    """Insert ``(organization, zoho_id, action, changes)`` rows for ``entity`` in one statement;
+    ``origin`` is one for all, or one per ``(organization, zoho_id)``."""
     if not entries:
         return
-    origin = origin or UNKNOWN
     now = utcnow()
-    conn.execute(sa.insert(change_log), [
-        {"organization_id": org, "entity": entity, "zoho_id": zid, "action": action, "changes": changes or None,
-         "source": origin.source, "inbox_event_id": origin.inbox_event_id, "sync_run_id": origin.sync_run_id,
-         "created_at": now}
-        for org, zid, action, changes in entries
-    ])
+    per_record = origin if isinstance(origin, dict) else None
+    rows = []
+    for org, zid, action, changes in entries:
+        cause = (per_record.get((org, zid)) if per_record is not None else origin) or UNKNOWN
+        rows.append({"organization_id": org, "entity": entity, "zoho_id": zid, "action": action,
+                     "changes": changes or None, "source": cause.source, "inbox_event_id": cause.inbox_event_id,
+                     "sync_run_id": cause.sync_run_id, "created_at": now})
+    conn.execute(sa.insert(change_log), rows)
 
 
 def listing(engine, entity: str | None = None, zoho_id: str | None = None, since: dt.datetime | None = None,

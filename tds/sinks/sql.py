@@ -14,6 +14,22 @@ Children (line items, stock levels, contact persons) are replaced with their par
 same transaction, keyed by Zoho's id, only when the parent write was applied. References to
 rows that are not here yet keep the Zoho id with a NULL foreign key; the foreign key is
 filled as soon as the referenced row lands, from either side.
+
+Kept cheap for the worker, which calls :func:`write` for every event or batch of events:
+
+* Statements are built once per (table, column set) and run with the rows as parameters
+  (SQLAlchemy then reuses the compiled form), never rebuilt per call.
+* Records found inside another record (the warehouses inside every item) are read first
+  and upserted only when new or changed: ``ON CONFLICT DO UPDATE`` locks the row even
+  when its ``WHERE`` is false, and that lock, held until commit, would queue every worker
+  writing an item of the same warehouse behind one another.
+* Foreign keys are resolved set-based: one statement per reference for the whole batch
+  (on PostgreSQL the ``UPDATE … FROM`` and the search for what is still missing are one
+  round trip).
+* Only a row just inserted can be referenced by rows that arrived before it, so the
+  backfill runs for inserted rows (PostgreSQL tells them by ``xmax = 0``); callers that
+  write a record because something asked for it (a fetch) pass ``backfill_all=True``,
+  as a referencing row may have been written concurrently with the target's insert.
 """
 
 from __future__ import annotations
@@ -74,15 +90,20 @@ def _not_older(new, old) -> bool:
     return old is None or new >= old
 
 
-def write(conn: Connection, records: list[Mapped], origin: changes.Origin | None = None) -> WriteResult:
+def write(conn: Connection, records: list[Mapped], origin: changes.Origin | changes.Origins | None = None,
+          *, backfill_all: bool = True) -> WriteResult:
     """Upsert ``records`` (any mix of entities) inside the caller's transaction; what changed
-    goes to the change log (:mod:`tds.changes`) in the same transaction, as caused by ``origin``."""
+    goes to the change log (:mod:`tds.changes`) in the same transaction, as caused by ``origin``
+    (one for all, or one per ``(organization, Zoho id)``: a batch of inbox events).
+
+    ``backfill_all``: fill the foreign keys pointing at every record written (the default);
+    ``False`` does it for records newly inserted only, which is all a webhook needs."""
     result = WriteResult()
     related = [r for rec in records for r in rec.related]
     for entity, group in _by_entity(related).items():
         _write_related(conn, entity, group)
     for entity, group in _by_entity(records).items():
-        result.add(_write_entity(conn, entity, group, origin))
+        result.add(_write_entity(conn, entity, group, origin, backfill_all))
     return result
 
 
@@ -95,22 +116,71 @@ def _by_entity(records: Iterable[Mapped]) -> dict[Entity, list[Mapped]]:
 
 def _write_related(conn: Connection, entity: Entity, records: list[Mapped]) -> None:
     """Records found inside another record (a warehouse inside an item detail) carry only
-    some fields: insert them when new, and update only the fields they carry."""
+    some fields: insert them when new, and update only the fields they carry, and only when
+    one of them changed (read first: an upsert would lock the row even when unchanged)."""
     tbl = table(entity.table)
+    idcol = entity.zoho_id_column
     now = utcnow()
-    for rec in _newest_per_id(records):
-        values = {k: v for k, v in rec.values.items() if v is not None}
-        row = {"organization_id": rec.organization_id, entity.zoho_id_column: rec.zoho_id, "synced_at": now, **values}
-        stmt = dialect_insert(conn, tbl).values(row)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["organization_id", entity.zoho_id_column],
-            set_={k: stmt.excluded[k] for k in values},
+    recs = _newest_per_id(records)
+    carried = {(rec.organization_id, rec.zoho_id): {k: v for k, v in rec.values.items() if v is not None}
+               for rec in recs}
+    columns = set().union(*carried.values()) if carried else set()
+    before = changes.stored(conn, tbl, idcol, list(carried), columns)
+    groups: dict[frozenset, list[dict]] = defaultdict(list)
+    for (org, zid), values in carried.items():
+        stored = before.get((org, zid))
+        if stored is not None and all(k in stored and changes.same(stored[k], v) for k, v in values.items()):
+            continue  # unchanged: not touched, not locked
+        groups[frozenset(values)].append({"organization_id": org, idcol: zid, "synced_at": now, **values})
+    for cols, rows in groups.items():
+        conn.execute(_related_upsert(conn, tbl, idcol, cols), rows)
+
+
+_statements: dict[tuple, object] = {}
+
+
+def _cached(key: tuple, build):
+    """A statement built once per key (table, column set, dialect …); executed with the rows
+    as parameters, SQLAlchemy compiles it once too."""
+    stmt = _statements.get(key)
+    if stmt is None:
+        stmt = _statements[key] = build()
+    return stmt
+
+
+def _related_upsert(conn: Connection, tbl: sa.Table, idcol: str, cols: frozenset):
+    def build():
+        stmt = dialect_insert(conn, tbl)
+        return stmt.on_conflict_do_update(
+            index_elements=["organization_id", idcol],
+            set_={k: stmt.excluded[k] for k in cols},
+            # a concurrent writer may have stored the same values since the read
+            where=sa.or_(*(tbl.c[k].is_distinct_from(stmt.excluded[k]) for k in sorted(cols))),
         )
-        conn.execute(stmt)
+
+    return _cached(("related", tbl.name, cols, conn.dialect.name), build)
 
 
-def _write_entity(conn: Connection, entity: Entity, records: list[Mapped], origin: changes.Origin | None = None
-                  ) -> WriteResult:
+def _entity_upsert(conn: Connection, tbl: sa.Table, idcol: str, columns: frozenset):
+    def build():
+        stmt = dialect_insert(conn, tbl)
+        stored, incoming = tbl.c.zoho_last_modified_time, stmt.excluded.zoho_last_modified_time
+        # PostgreSQL: a row just inserted has no xmax; one updated by the upsert has ours
+        inserted = (sa.literal_column("(xmax = 0)", sa.Boolean) if conn.dialect.name == "postgresql"
+                    else sa.true()).label("inserted")
+        return stmt.on_conflict_do_update(
+            index_elements=["organization_id", idcol],
+            set_={col: stmt.excluded[col] for col in columns},
+            # a version without a time never overwrites one with a time (entities Zoho gives
+            # no time at all are stored without one, and are always overwritten)
+            where=sa.or_(stored.is_(None), sa.and_(incoming.is_not(None), stored <= incoming)),
+        ).returning(tbl.c.id, tbl.c.organization_id, tbl.c[idcol], inserted)
+
+    return _cached(("entity", tbl.name, columns, conn.dialect.name), build)
+
+
+def _write_entity(conn: Connection, entity: Entity, records: list[Mapped],
+                  origin: changes.Origin | changes.Origins | None = None, backfill_all: bool = True) -> WriteResult:
     tbl = table(entity.table)
     idcol = entity.zoho_id_column
     now = utcnow()
@@ -143,16 +213,12 @@ def _write_entity(conn: Connection, entity: Entity, records: list[Mapped], origi
         for col in columns:
             row.setdefault(col, None)
     before = changes.stored(conn, tbl, idcol, [(r.organization_id, r.zoho_id) for r in records], columns)
-    stmt = dialect_insert(conn, tbl).values(rows)
-    stored, incoming = tbl.c.zoho_last_modified_time, stmt.excluded.zoho_last_modified_time
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["organization_id", idcol],
-        set_={col: stmt.excluded[col] for col in columns},
-        # a version without a time never overwrites one with a time (entities Zoho gives
-        # no time at all are stored without one, and are always overwritten)
-        where=sa.or_(stored.is_(None), sa.and_(incoming.is_not(None), stored <= incoming)),
-    ).returning(tbl.c.id, tbl.c.organization_id, tbl.c[idcol])
-    applied = {(row.organization_id, row[2]): row.id for row in conn.execute(stmt)}
+    applied: dict[tuple[str, str], int] = {}
+    inserted: set[str] = set()
+    for row in conn.execute(_entity_upsert(conn, tbl, idcol, frozenset(columns)), rows):
+        applied[(row.organization_id, row[2])] = row.id
+        if row.inserted:
+            inserted.add(row[2])
 
     relinked = frozenset(ref.column for ref in entity.references)  # cleared and filled again below
     changes.record(conn, entity.name, origin, [
@@ -170,12 +236,12 @@ def _write_entity(conn: Connection, entity: Entity, records: list[Mapped], origi
     parent_ids = list(applied.values())
     if parent_ids:
         for ref in entity.references:
-            result.missing |= _link(conn, tbl, ref, tbl.c.id.in_(parent_ids))
+            result.missing |= _link(conn, tbl, ref, tbl.c.id, parent_ids)
         for child in entity.children:
             ctbl = table(child.table)
             for ref in child.references:
-                result.missing |= _link(conn, ctbl, ref, ctbl.c[child.parent_column].in_(parent_ids))
-        _backfill(conn, entity, result.applied_ids)
+                result.missing |= _link(conn, ctbl, ref, ctbl.c[child.parent_column], parent_ids)
+        _backfill(conn, entity, result.applied_ids if backfill_all else inserted)
     return result
 
 
@@ -229,43 +295,98 @@ def _replace_children(conn: Connection, child: registry.Child, parents: list[tup
     has_synced_at = "synced_at" in ctbl.c
     now = utcnow()
     rows = []
+    kept: list[tuple[int, str]] = []  # (parent id, child key) of the children sent again
+    emptied: list[int] = []  # parents sent with no children at all
     for parent_id, rec in parents:
         if child.table not in rec.children:
             continue  # the record did not carry these children: keep what is stored
         new_rows = rec.children[child.table]
-        keys = [r[child.key] for r in new_rows]
-        delete = sa.delete(ctbl).where(ctbl.c[child.parent_column] == parent_id)
-        if keys:
-            delete = delete.where(ctbl.c[child.key].not_in(keys))
-        conn.execute(delete)
+        if not new_rows:
+            emptied.append(parent_id)
+            continue
         seen = set()
         for r in new_rows:
             if r[child.key] in seen:
                 continue  # Zoho ids are unique within a parent; keep the first if not
             seen.add(r[child.key])
+            kept.append((parent_id, r[child.key]))
             row = {"organization_id": rec.organization_id, child.parent_column: parent_id, **r,
                    **{ref.column: None for ref in child.references}}  # filled again from the Zoho ids
             if has_synced_at:
                 row["synced_at"] = now
             rows.append(row)
+    parent_col, key_col = ctbl.c[child.parent_column], ctbl.c[child.key]
+    if emptied:
+        conn.execute(sa.delete(ctbl).where(parent_col.in_(emptied)))
+    if kept:  # the children a parent no longer has, for every parent in one statement
+        for start in range(0, len(kept), 500):
+            part = kept[start : start + 500]
+            conn.execute(sa.delete(ctbl).where(parent_col.in_(sorted({p for p, _ in part})),
+                                               sa.tuple_(parent_col, key_col).not_in(part)))
     if not rows:
         return
     columns = set().union(*(r.keys() for r in rows))
     for row in rows:
         for col in columns:
             row.setdefault(col, None)
-    for start in range(0, len(rows), 500):
-        stmt = dialect_insert(conn, ctbl).values(rows[start : start + 500])
-        stmt = stmt.on_conflict_do_update(
+
+    def build():
+        stmt = dialect_insert(conn, ctbl)
+        return stmt.on_conflict_do_update(
             index_elements=[child.parent_column, child.key],
             set_={c: stmt.excluded[c] for c in columns - {child.parent_column, child.key}},
         )
-        conn.execute(stmt)
+
+    conn.execute(_cached(("children", ctbl.name, frozenset(columns), conn.dialect.name), build), rows)
 
 
-def _link(conn: Connection, tbl: sa.Table, ref: Reference, scope) -> set[MissingReference]:
-    """Fill ``ref.column`` from ``ref.zoho_column`` for rows in ``scope``; return what is missing."""
+def _link(conn: Connection, tbl: sa.Table, ref: Reference, scope_column: sa.Column, scope: list
+          ) -> set[MissingReference]:
+    """Fill ``ref.column`` from ``ref.zoho_column`` for rows whose ``scope_column`` is in
+    ``scope``; return the references still missing (of entities TDS can fetch by id).
+
+    On PostgreSQL one round trip: ``WITH linked AS (UPDATE … FROM target …) SELECT`` the
+    unlinked rows without a target. Both parts see the same snapshot, so what the select
+    finds is exactly what the update could not fill."""
     target_entity = registry.get(ref.entity)
+    fetchable = bool(target_entity.detail_path)
+    if not scope:
+        return set()
+    key = ("link", tbl.name, ref.column, scope_column.name, fetchable, conn.dialect.name)
+    stmt = _cached(key, lambda: (_link_statement_pg if conn.dialect.name == "postgresql" else _link_statements)(
+        tbl, ref, target_entity, scope_column, fetchable))
+    if conn.dialect.name == "postgresql":
+        found = conn.execute(stmt, {"scope": list(scope)})
+    else:
+        update, still = stmt
+        conn.execute(update, {"scope": list(scope)})
+        found = conn.execute(still, {"scope": list(scope)}) if still is not None else ()
+    return {MissingReference(ref.entity, org, zid) for org, zid in found} if fetchable else set()
+
+
+def _unlinked(tbl: sa.Table, ref: Reference, scope_column: sa.Column):
+    return sa.and_(scope_column.in_(sa.bindparam("scope", expanding=True)), tbl.c[ref.column].is_(None),
+                   tbl.c[ref.zoho_column].is_not(None))
+
+
+def _link_statement_pg(tbl, ref, target_entity, scope_column, fetchable):
+    target = table(target_entity.table).alias("link_target")
+    tzid = target.c[target_entity.zoho_id_column]
+    unlinked = _unlinked(tbl, ref, scope_column)
+    update = (sa.update(tbl)
+              .where(unlinked, target.c.organization_id == tbl.c.organization_id, tzid == tbl.c[ref.zoho_column])
+              .values({ref.column: target.c.id}))
+    if not fetchable:
+        return update
+    missing_target = table(target_entity.table).alias("missing_target")
+    has_target = sa.exists().where(missing_target.c.organization_id == tbl.c.organization_id,
+                                   missing_target.c[target_entity.zoho_id_column] == tbl.c[ref.zoho_column])
+    linked = update.returning(tbl.c.id).cte("linked")
+    return (sa.select(tbl.c.organization_id, tbl.c[ref.zoho_column]).where(unlinked, ~has_target)
+            .distinct().add_cte(linked))
+
+
+def _link_statements(tbl, ref, target_entity, scope_column, fetchable):
     target = table(target_entity.table)
     match = (
         sa.select(target.c.id)
@@ -273,12 +394,10 @@ def _link(conn: Connection, tbl: sa.Table, ref: Reference, scope) -> set[Missing
         .where(target.c[target_entity.zoho_id_column] == tbl.c[ref.zoho_column])
         .scalar_subquery()
     )
-    unlinked = sa.and_(scope, tbl.c[ref.column].is_(None), tbl.c[ref.zoho_column].is_not(None))
-    conn.execute(sa.update(tbl).where(unlinked).values({ref.column: match}))
-    if not target_entity.detail_path:
-        return set()
-    still = conn.execute(sa.select(tbl.c.organization_id, tbl.c[ref.zoho_column]).where(unlinked).distinct())
-    return {MissingReference(ref.entity, org, zid) for org, zid in still}
+    unlinked = _unlinked(tbl, ref, scope_column)
+    update = sa.update(tbl).where(unlinked).values({ref.column: match})
+    still = sa.select(tbl.c.organization_id, tbl.c[ref.zoho_column]).where(unlinked).distinct() if fetchable else None
+    return update, still
 
 
 def _backfill(conn: Connection, entity: Entity, zoho_ids: set[str]) -> None:
@@ -287,7 +406,21 @@ def _backfill(conn: Connection, entity: Entity, zoho_ids: set[str]) -> None:
         return
     for tbl_name, ref in _reverse_references().get(entity.name, ()):
         tbl = table(tbl_name)
-        _link(conn, tbl, ref, tbl.c[ref.zoho_column].in_(list(zoho_ids)))
+        _link_only(conn, tbl, ref, list(zoho_ids))
+
+
+def _link_only(conn: Connection, tbl: sa.Table, ref: Reference, zoho_ids: list[str]) -> None:
+    """Fill ``ref.column`` of the rows naming these Zoho ids (nothing is looked for as missing:
+    these ids were just written)."""
+    target_entity = registry.get(ref.entity)
+    scope_column = tbl.c[ref.zoho_column]
+
+    def build():
+        if conn.dialect.name == "postgresql":
+            return _link_statement_pg(tbl, ref, target_entity, scope_column, False)
+        return _link_statements(tbl, ref, target_entity, scope_column, False)[0]
+
+    conn.execute(_cached(("backfill", tbl.name, ref.column, conn.dialect.name), build), {"scope": zoho_ids})
 
 
 _reverse_cache: dict[str, list[tuple[str, Reference]]] | None = None
