@@ -1,4 +1,4 @@
-"""Entity tasks: process one inbox event. The logic is in :mod:`tds.processing`."""
+"""Entity tasks: process one inbox event (and the batch it takes). The logic is in :mod:`tds.processing`."""
 
 from __future__ import annotations
 
@@ -18,11 +18,17 @@ def _record_failure(task, exc: BaseException, decision: Decision, event_id: int,
 @zoho_task("tds.process_event", on_failure=_record_failure)
 def process_event(self, event_id: int, entity: str = ""):
     settings = get_settings()
-    outcome = processing.process_event(settings, event_id, client=services.zoho_client(settings))
+    outcome = processing.process_event(
+        settings, event_id, client=services.zoho_client(settings),
+        # a retry after a failure that could not be recorded: the event is still ours
+        taking_over=self.request.retries > 0,
+        resend=lambda other_id, other_entity: enqueue_event(self.app, other_id, other_entity))
     for follow_id, follow_entity in outcome.follow_up:
         enqueue_event(self.app, follow_id, follow_entity)
     for job in outcome.images:
         send_image(self.app, job.organization_id, job.zoho_item_id)
-    if outcome.entity == "items" and outcome.status in (processing.Result.DONE, processing.Result.DELETED):
-        send_odoo_push_event(self.app, settings, event_id)
+    if outcome.entity == "items":
+        for done_id, status in outcome.finished:
+            if status in (processing.Result.DONE, processing.Result.DELETED):
+                send_odoo_push_event(self.app, settings, done_id)
     return str(outcome.status)

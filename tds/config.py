@@ -115,6 +115,15 @@ Tasks
     A worker runs the sweep itself (one worker at a time, under a Redis lock) when no sweep
     has run for this many seconds, so healing does not depend on beat. Default ``180``;
     ``0`` turns it off (the test suite's in-process worker).
+``TDS_WORKER_BATCH``
+    How many webhook events of one entity and organization a worker applies together, in
+    one transaction (PostgreSQL). A task whose event needs no Zoho fetch also claims up to
+    this many minus one other due RECEIVED webhook events of its entity (``FOR UPDATE SKIP
+    LOCKED``: workers take disjoint batches) and writes them all at once, each row still
+    under the stale-write guard and each change logged with its own event; their own
+    messages then find them held or done and cost one round trip. Events that need a fetch,
+    fail to map or were retried before are applied alone. Default ``50``; ``1`` applies
+    every event in its own task. See docs/reliability.md.
 ``TDS_COALESCE_SECONDS``
     The receiver sends an event's task this many seconds after storing it, so a burst of
     webhooks for one record within that time is processed once, as its newest version
@@ -526,6 +535,7 @@ class Settings:
     processing_lease: int = _setting("TDS_PROCESSING_LEASE", "60", _int(1))
     worker_sweep_after: float = _setting("TDS_WORKER_SWEEP_AFTER", "180", _nonnegative)
     coalesce_seconds: float = _setting("TDS_COALESCE_SECONDS", "2", _nonnegative)
+    worker_batch: int = _setting("TDS_WORKER_BATCH", "50", _int(1))
     beat_lock_timeout: int = _setting("TDS_BEAT_LOCK_TIMEOUT", "60", _int(3))
     beat_loop_interval: float = _setting("TDS_BEAT_LOOP_INTERVAL", "5", _float)
     sync_lookback: int = _setting("TDS_SYNC_LOOKBACK", "300", _int(0))

@@ -112,6 +112,33 @@ def _create_engine(url: str) -> Engine:
     return engine
 
 
+def get_event_engine(url: str) -> Engine:
+    """The engine the worker applies inbox events with: on PostgreSQL its sessions commit
+    with ``synchronous_commit = off`` and it skips the pre-ping; elsewhere :func:`get_engine`.
+
+    Without the synchronous flush a commit returns before its WAL reaches the disk, and a
+    crash of PostgreSQL itself can lose the last few hundred milliseconds of commits — never
+    half of one, and never out of order. That is safe here because the inbox row is the
+    durable record: a lost commit takes the event's write, its change log and its DONE
+    together, so the event is back in the state it had (PROCESSING with its lease, or
+    RECEIVED), and the sweeper sends it again; the write is idempotent. The webhook itself
+    is stored through :func:`get_engine`, with a synchronous commit, before Zoho gets its
+    202. No pre-ping either: a connection that died with a PostgreSQL restart fails its
+    statement as a database error, which the task retries like any other, and SQLAlchemy
+    then drops every connection of the old server from the pool.
+    """
+    if not url or url.startswith("sqlite"):
+        return get_engine(url)
+    key = "events|" + url
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = sa.create_engine(url, json_serializer=json_dumps, json_deserializer=json_loads, pool_size=5,
+                                      max_overflow=10, connect_args={"options": "-c synchronous_commit=off"})
+            _engines[key] = engine
+        return engine
+
+
 def _sqlite_pragmas(dbapi_conn, _record):
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()

@@ -187,60 +187,143 @@ def mark_enqueued(conn: Connection, event_ids: Iterable[int]) -> None:
 # ------------------------------------------------------------------ an attempt
 
 
-def claim(conn: Connection, event_id: int) -> Row | None:
+def claim(conn: Connection, event_id: int, lease: dt.timedelta | None = None) -> Row | None:
     """Start an attempt: the event moves to PROCESSING, counts one more attempt and takes
     the lease (``claimed_at``).
 
     Returns the event as it was, or ``None`` when there is nothing to do: no such event,
-    it is DONE or DEAD already (a second delivery of a finished event), or a newer version
-    of the same record is already stored (the event is finished as superseded).
+    it is DONE or DEAD already (a second delivery of a finished event), a newer version
+    of the same record is already stored (the event is finished as superseded), or, given
+    ``lease``, another attempt holds it and its lease is still live (a batch took it with
+    another event: :func:`claim_batch`; that attempt finishes it, or the sweeper re-drives
+    it once the lease runs out). Those answers cost one round trip: the event and its
+    newest later version are read in one statement.
     """
-    event = conn.execute(sa.select(inbox_events).where(inbox_events.c.id == event_id)).first()
+    ev = inbox_events.c
+    newer_version = _newer_version_of(inbox_events)
+    event = conn.execute(sa.select(inbox_events, newer_version.label("newer")).where(ev.id == event_id)).first()
     if event is None or event.status in FINISHED:
         return None
-    newer = _newer_version(conn, event)
-    if newer is not None:
+    if (lease is not None and event.status == Status.PROCESSING and event.claimed_at is not None
+            and event.claimed_at > utcnow() - lease):
+        log.debug("inbox event %s is held by another attempt (claimed at %s); leaving it", event_id, event.claimed_at)
+        return None
+    if event.newer is not None:
         conn.execute(
             sa.update(inbox_events)
-            .where(inbox_events.c.id == event_id, inbox_events.c.status == event.status)
-            .values(status=Status.DONE, processed_at=utcnow(), last_error=f"superseded by event {newer}",
+            .where(ev.id == event_id, ev.status == event.status)
+            .values(status=Status.DONE, processed_at=utcnow(), last_error=f"superseded by event {event.newer}",
                     next_attempt_at=None)
         )
-        log.debug("inbox event %s superseded by event %s of the same record", event_id, newer)
+        log.debug("inbox event %s superseded by event %s of the same record", event_id, event.newer)
         return None
     conn.execute(
         sa.update(inbox_events)
-        .where(inbox_events.c.id == event_id)
-        .values(status=Status.PROCESSING, attempts=inbox_events.c.attempts + 1, claimed_at=utcnow())
+        .where(ev.id == event_id)
+        .values(status=Status.PROCESSING, attempts=ev.attempts + 1, claimed_at=utcnow())
     )
     return event
 
 
-def _newer_version(conn: Connection, event: Row) -> int | None:
-    """A later webhook event of the same record whose version is at least as new, not dead."""
-    if event.source != Source.WEBHOOK:
-        return None
+def _newer_version_of(candidate) -> sa.ScalarSelect:
+    """The newest later webhook event of the same record as ``candidate`` (a row of the
+    inbox, or an alias of it) whose version is at least as new, and not dead; NULL if none
+    (or when ``candidate`` is not a webhook: fetches read Zoho's newest anyway)."""
+    cand = candidate.c
+    later = inbox_events.alias("later")
+    lc = later.c
+    at_least_as_new = sa.or_(sa.and_(cand.zoho_last_modified_time.is_(None), lc.zoho_last_modified_time.is_(None)),
+                             lc.zoho_last_modified_time >= cand.zoho_last_modified_time)
+    return (
+        sa.select(sa.func.max(lc.id))
+        .where(cand.source == Source.WEBHOOK, lc.entity == cand.entity, lc.organization_id == cand.organization_id,
+               lc.zoho_id == cand.zoho_id, lc.source == Source.WEBHOOK, lc.id > cand.id, lc.status != Status.DEAD,
+               at_least_as_new)
+        .scalar_subquery()
+    )
+
+
+def claim_batch(conn: Connection, event: Row, limit: int, coalesce: dt.timedelta) -> list[Row]:
+    """Claim up to ``limit`` more webhook events of ``event``'s entity and organization, to
+    be applied with it in one transaction (PostgreSQL only; elsewhere nothing is claimed).
+
+    Taken, in one statement: RECEIVED webhook events that are due (``enqueued_at`` not in
+    the future: not held back for their coalescing countdown, nor just released by another
+    batch, see :func:`release`), older than ``coalesce`` and never failed (no attempt log:
+    a failed or replayed event is applied alone, where its failure is recorded). Rows
+    locked by another batch are skipped (``FOR UPDATE SKIP LOCKED``), so workers draining
+    one queue take disjoint batches. Each is claimed as :func:`claim` does (PROCESSING,
+    one more attempt, the lease), and one superseded by a newer stored version of its
+    record is finished as superseded instead. Their own messages then find them held
+    (or finished) and cost one round trip. Returns the events claimed for processing.
+    """
+    if limit < 1 or conn.dialect.name != "postgresql":
+        return []
+    now = utcnow()
+    cand = inbox_events.alias("cand")
+    cc = cand.c
+    picked = (
+        sa.select(cc.id, _newer_version_of(cand).label("newer"))
+        .where(cc.entity == event.entity, cc.organization_id == event.organization_id, cc.source == Source.WEBHOOK,
+               cc.status == Status.RECEIVED, cc.id != event.id, cc.attempt_log.is_(None),
+               sa.or_(cc.enqueued_at.is_(None), cc.enqueued_at <= now), cc.received_at <= now - coalesce)
+        .order_by(cc.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=cand)
+        .cte("picked")
+    )
     ev = inbox_events.c
-    newer = ev.zoho_last_modified_time.is_(None) if event.zoho_last_modified_time is None else (
-        ev.zoho_last_modified_time >= event.zoho_last_modified_time)
-    return conn.execute(
-        sa.select(ev.id)
-        .where(ev.entity == event.entity, ev.organization_id == event.organization_id, ev.zoho_id == event.zoho_id,
-               ev.source == Source.WEBHOOK, ev.id > event.id, ev.status != Status.DEAD, newer)
-        .order_by(ev.id.desc())
-        .limit(1)
-    ).scalar()
+    fresh = picked.c.newer.is_(None)
+    rows = conn.execute(
+        sa.update(inbox_events)
+        .where(ev.id == picked.c.id)
+        .values(
+            status=sa.case((fresh, Status.PROCESSING.value), else_=Status.DONE.value),
+            attempts=sa.case((fresh, ev.attempts + 1), else_=ev.attempts),
+            claimed_at=sa.case((fresh, now), else_=ev.claimed_at),
+            processed_at=sa.case((fresh, ev.processed_at), else_=now),
+            last_error=sa.case((fresh, ev.last_error),
+                               else_=sa.literal("superseded by event ") + sa.cast(picked.c.newer, sa.Text)),
+        )
+        .returning(*inbox_events.c, picked.c.newer)
+    ).fetchall()
+    superseded = [r.id for r in rows if r.newer is not None]
+    if superseded:
+        log.debug("inbox events %s superseded by newer versions of their records", superseded)
+    return sorted((r for r in rows if r.newer is None), key=lambda r: r.id)
+
+
+def release(conn: Connection, event_ids: Iterable[int], hold: dt.timedelta) -> None:
+    """PROCESSING → RECEIVED, the attempt not counted: events a batch claimed but will not
+    apply (they need a Zoho fetch, fail to map, or the batch's write failed). The caller
+    sends each one's message again, and its own attempt then applies it alone, where a
+    failure is recorded as usual. ``enqueued_at`` is set ``hold`` ahead, so no other batch
+    takes them meanwhile (a record that fails to map would be taken and released again and
+    again while the queue has a backlog)."""
+    ids = list(event_ids)
+    if ids:
+        conn.execute(
+            sa.update(inbox_events)
+            .where(inbox_events.c.id.in_(ids), inbox_events.c.status == Status.PROCESSING)
+            .values(status=Status.RECEIVED, attempts=inbox_events.c.attempts - 1, enqueued_at=utcnow() + hold)
+        )
 
 
 def finish(conn: Connection, event_id: int, note: str | None = None) -> bool:
     """PROCESSING → DONE. False when another attempt moved the event meanwhile."""
-    return bool(
-        conn.execute(
-            sa.update(inbox_events)
-            .where(inbox_events.c.id == event_id, inbox_events.c.status == Status.PROCESSING)
-            .values(status=Status.DONE, processed_at=utcnow(), last_error=note, next_attempt_at=None)
-        ).rowcount
-    )
+    return bool(finish_many(conn, [event_id], note))
+
+
+def finish_many(conn: Connection, event_ids: Iterable[int], note: str | None = None) -> int:
+    """PROCESSING → DONE for each of ``event_ids`` still PROCESSING, in one statement; how many."""
+    ids = list(event_ids)
+    if not ids:
+        return 0
+    return conn.execute(
+        sa.update(inbox_events)
+        .where(inbox_events.c.id.in_(ids), inbox_events.c.status == Status.PROCESSING)
+        .values(status=Status.DONE, processed_at=utcnow(), last_error=note, next_attempt_at=None)
+    ).rowcount
 
 
 def record_failure(conn: Connection, event_id: int, decision: Decision, exc: BaseException,

@@ -5,17 +5,29 @@ leaves the same row (the stale-write guard compares Zoho's times). Missing refer
 while writing become durable fetch requests in the inbox, returned to the caller to
 enqueue. Failures are not handled here: they propagate to the task's retry policy
 (:mod:`tasks.policy`), which records them through :func:`tds.inbox.record_failure`.
+
+Batches (``TDS_WORKER_BATCH`` > 1, PostgreSQL): a webhook event whose body is complete
+(no Zoho fetch) takes up to ``TDS_WORKER_BATCH - 1`` more due webhook events of its entity
+and organization (:func:`tds.inbox.claim_batch`) and applies them all in one transaction:
+one write (the stale-write guard still per row), each change logged with its own event as
+origin, one finish. What the batch will not apply goes back to RECEIVED and its message is
+sent again, so its own attempt applies it alone and records a failure as usual: a
+batch-mate that needs a fetch or fails to map, or every batch-mate when the batch's write
+fails (the first event is then applied alone, here, and fails as it would have alone).
+The batch-mates' own messages find them held or finished and cost one round trip.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import logging
 from dataclasses import dataclass, field
+from typing import Callable
 
 from tds import changes, deadletters, hooks, images, inbox, logs, metrics, registry
 from tds.config import Settings
-from tds.db import get_engine, utcnow
+from tds.db import get_event_engine, utcnow
 from tds.mapping import MapContext, Mapped, blank
 from tds.registry import Entity
 from tds.sinks import sql as sql_sink
@@ -37,8 +49,13 @@ class Outcome:
     event_id: int
     status: Result
     entity: str = ""
-    follow_up: list[tuple[int, str]] = field(default_factory=list)  # (inbox event id, entity)
+    follow_up: list[tuple[int, str]] = field(default_factory=list)  # (inbox event id, entity) to send
     images: list[images.Job] = field(default_factory=list)  # image downloads to send
+    finished: list[tuple[int, Result]] = field(default_factory=list)  # every event this attempt finished
+
+    def __post_init__(self):
+        if not self.finished and self.status is not Result.SKIPPED:
+            self.finished = [(self.event_id, self.status)]
 
 
 def needs_detail(entity: Entity, record: dict, mode: str) -> bool:
@@ -55,25 +72,40 @@ def needs_detail(entity: Entity, record: dict, mode: str) -> bool:
     return any(blank(record.get(name)) for name in wanted)
 
 
-def process_event(settings: Settings, event_id: int, client=None) -> Outcome:
+def process_event(settings: Settings, event_id: int, client=None, *, taking_over: bool = False,
+                  resend: Callable[[int, str], None] | None = None) -> Outcome:
+    """Process one event (and, when it can, a batch of its entity's events with it).
+
+    ``taking_over``: the caller is a retry of an attempt that could not record its failure,
+    so the event is claimed even while its lease looks live (that attempt was this one).
+    ``resend(event_id, entity)`` sends an event's message again at once; it is called for
+    batch-mates released when the batch's write failed (otherwise they are in the
+    outcome's ``follow_up``). Without it the sweeper sends them.
+    """
     with logs.context(event_id=event_id):
-        return _process(settings, event_id, client)
+        return _process(settings, event_id, client, taking_over, resend)
 
 
-def _process(settings: Settings, event_id: int, client=None) -> Outcome:
-    engine = get_engine(settings.database_url)
+def _process(settings: Settings, event_id: int, client, taking_over: bool, resend) -> Outcome:
+    engine = get_event_engine(settings.database_url)
+    lease = None if taking_over else dt.timedelta(seconds=settings.processing_lease)
     with engine.begin() as conn:
-        event = inbox.claim(conn, event_id)
+        event = inbox.claim(conn, event_id, lease=lease)
     if event is None:
-        log.debug("inbox event %s is finished or does not exist; nothing to do", event_id)
+        log.debug("inbox event %s is finished, held by another attempt or does not exist; nothing to do", event_id)
         return Outcome(event_id, Result.SKIPPED)
     entity = registry.get(event.entity)
-    try:
-        record = _record_for(settings, event, entity, client)
-    except ZohoNotFound:
-        return _gone(engine, event, entity)
-    entity = registry.route(entity, record)
-    mapped = entity.map(record, MapContext(event.organization_id, settings))
+    record = _webhook_record(settings, event, entity)
+    fetched = record is None
+    if fetched:
+        try:
+            record = _fetch(event, entity, client)
+        except ZohoNotFound:
+            return _gone(engine, event, entity)
+    routed = registry.route(entity, record)
+    mapped = routed.map(record, MapContext(event.organization_id, settings))
+    if not fetched and settings.worker_batch > 1 and engine.dialect.name == "postgresql":
+        return _apply_batch(settings, engine, event, entity, mapped, resend)
     return _apply(engine, event, [mapped])
 
 
@@ -103,11 +135,15 @@ def _gone(engine, event, entity: Entity) -> Outcome:
     return Outcome(event.id, Result.DELETED, entity.name)
 
 
-def _record_for(settings: Settings, event, entity: Entity, client) -> dict:
-    if event.source == inbox.Source.WEBHOOK:
-        record = extract_record(entity, event.body or "", event.content_type)
-        if not needs_detail(entity, record, settings.fetch_detail):
-            return record
+def _webhook_record(settings: Settings, event, entity: Entity) -> dict | None:
+    """A webhook's record when its body is complete; None when it must be fetched."""
+    if event.source != inbox.Source.WEBHOOK:
+        return None
+    record = extract_record(entity, event.body or "", event.content_type)
+    return None if needs_detail(entity, record, settings.fetch_detail) else record
+
+
+def _fetch(event, entity: Entity, client) -> dict:
     if client is None:
         raise RuntimeError("a Zoho client is needed to fetch this record")
     return client.get_record(entity, event.organization_id, event.zoho_id)
@@ -116,29 +152,98 @@ def _record_for(settings: Settings, event, entity: Entity, client) -> dict:
 def _processed(conn, event, result: Result) -> None:
     """Count the event, and record a webhook's ``received`` and ``processed`` events in the
     transaction that finishes it (the receiver stores none: its hot path stays one insert)."""
+    hooks.store_rows(conn, _processed_rows(event, result))
+
+
+def _processed_rows(event, result: Result) -> list[dict]:
     latency = max(0.0, (utcnow() - event.received_at).total_seconds())
     metrics.EVENTS_PROCESSED.labels(event.entity, str(result)).inc()
     metrics.PROCESSING_LATENCY.labels(event.entity).observe(latency)
     if event.source != inbox.Source.WEBHOOK:
-        return
+        return []
     where = {"organization_id": event.organization_id, "entity": event.entity}
-    hooks.store_rows(conn, [
+    return [
         hooks.row("tds.zoho.webhook.received", **where, at=event.received_at, event_id=event.id),
         hooks.row("tds.zoho.webhook.processed", **where, event_id=event.id, zoho_id=event.zoho_id,
                   result=str(result), latency_seconds=round(latency, 3)),
-    ])
+    ]
+
+
+def _wanted(result: sql_sink.WriteResult, records: list[Mapped]) -> set:
+    return set(result.missing) | {
+        sql_sink.MissingReference(name, rec.organization_id, zid) for rec in records for name, zid in rec.refresh
+    }
 
 
 def _apply(engine, event, records: list[Mapped]) -> Outcome:
     event_id = event.id
     with engine.begin() as conn:
-        result = sql_sink.write(conn, records, origin(conn, event))
-        wanted = set(result.missing) | {
-            sql_sink.MissingReference(name, rec.organization_id, zid) for rec in records for name, zid in rec.refresh
-        }
-        follow_up = inbox.request_missing(conn, wanted)
+        # a fetched record may be the target rows written meanwhile are waiting for
+        result = sql_sink.write(conn, records, origin(conn, event),
+                                backfill_all=event.source != inbox.Source.WEBHOOK)
+        follow_up = inbox.request_missing(conn, _wanted(result, records))
         jobs = images.after_write(conn, records, result.applied_ids)
         inbox.finish(conn, event_id)
         status = Result.DONE if result.written else Result.STALE
         _processed(conn, event, status)
     return Outcome(event_id, status, records[0].entity.name if records else "", follow_up, jobs)
+
+
+def _apply_batch(settings: Settings, engine, event, entity: Entity, mapped: Mapped, resend) -> Outcome:
+    """Apply ``event`` with the batch it can take (see the module docstring)."""
+    hold = dt.timedelta(seconds=settings.processing_lease)
+    with engine.begin() as conn:
+        mates = inbox.claim_batch(conn, event, settings.worker_batch - 1,
+                                  dt.timedelta(seconds=settings.coalesce_seconds))
+    if not mates:
+        return _apply(engine, event, [mapped])
+    ctx = MapContext(event.organization_id, settings)
+    batch: list[tuple[object, Mapped]] = [(event, mapped)]
+    released = []
+    for mate in mates:
+        try:
+            record = _webhook_record(settings, mate, entity)
+            if record is None:  # needs a fetch: its own attempt makes it
+                released.append(mate)
+                continue
+            batch.append((mate, registry.route(entity, record).map(record, ctx)))
+        except Exception as exc:  # its own attempt fails the same way and records it
+            log.info("inbox event %s left to its own attempt: %s: %s", mate.id, exc.__class__.__name__, exc)
+            released.append(mate)
+    try:
+        with engine.begin() as conn:
+            outcome = _write_batch(conn, event, batch)
+            inbox.release(conn, [m.id for m in released], hold)
+    except Exception as exc:
+        log.warning("a batch of %s %s events failed (%s: %s); applying event %s alone", len(batch), entity.name,
+                    exc.__class__.__name__, exc, event.id)
+        with engine.begin() as conn:
+            inbox.release(conn, [m.id for m in mates], hold)
+        if resend is not None:
+            for mate in mates:
+                resend(mate.id, mate.entity)
+        return _apply(engine, event, [mapped])
+    outcome.follow_up += [(m.id, m.entity) for m in released]
+    return outcome
+
+
+def _write_batch(conn, event, batch: list[tuple[object, Mapped]]) -> Outcome:
+    records = [rec for _ev, rec in batch]
+    origins: changes.Origins = {}
+    newest: dict[tuple[str, str], Mapped] = {}
+    for ev, rec in batch:  # the change of a record is the newest version's, as the write keeps it
+        key = (rec.organization_id, rec.zoho_id)
+        if key not in newest or sql_sink.newer_or_same(rec.modified, newest[key].modified):
+            newest[key] = rec
+            origins[key] = origin(conn, ev) if ev is event else changes.Origin(str(ev.source), inbox_event_id=ev.id)
+    result = sql_sink.write(conn, records, origins, backfill_all=False)
+    follow_up = inbox.request_missing(conn, _wanted(result, records))
+    jobs = images.after_write(conn, records, result.applied_ids)
+    inbox.finish_many(conn, [ev.id for ev, _rec in batch])
+    finished, rows = [], []
+    for ev, rec in batch:
+        status = Result.DONE if rec.zoho_id in result.applied_ids else Result.STALE
+        finished.append((ev.id, status))
+        rows += _processed_rows(ev, status)
+    hooks.store_rows(conn, rows)
+    return Outcome(event.id, finished[0][1], records[0].entity.name, follow_up, jobs, finished)

@@ -90,6 +90,10 @@ def _not_older(new, old) -> bool:
     return old is None or new >= old
 
 
+#: Whether a version at Zoho time ``new`` wins over one at ``old`` (the rule of one write).
+newer_or_same = _not_older
+
+
 def write(conn: Connection, records: list[Mapped], origin: changes.Origin | changes.Origins | None = None,
           *, backfill_all: bool = True) -> WriteResult:
     """Upsert ``records`` (any mix of entities) inside the caller's transaction; what changed
