@@ -112,9 +112,12 @@ def _create_engine(url: str) -> Engine:
     return engine
 
 
-def get_event_engine(url: str) -> Engine:
+def get_event_engine(url: str, autocommit: bool = False) -> Engine:
     """The engine the worker applies inbox events with: on PostgreSQL its sessions commit
     with ``synchronous_commit = off`` and it skips the pre-ping; elsewhere :func:`get_engine`.
+    ``autocommit``: its twin (own pool) whose statements each commit alone, for the
+    one-statement steps of an attempt (claiming an event or a batch): one round trip, with
+    no ``BEGIN`` and ``COMMIT`` around it.
 
     Without the synchronous flush a commit returns before its WAL reaches the disk, and a
     crash of PostgreSQL itself can lose the last few hundred milliseconds of commits — never
@@ -129,12 +132,13 @@ def get_event_engine(url: str) -> Engine:
     """
     if not url or url.startswith("sqlite"):
         return get_engine(url)
-    key = "events|" + url
+    key = f"events|{autocommit}|{url}"
     with _lock:
         engine = _engines.get(key)
         if engine is None:
             engine = sa.create_engine(url, json_serializer=json_dumps, json_deserializer=json_loads, pool_size=5,
-                                      max_overflow=10, connect_args={"options": "-c synchronous_commit=off"})
+                                      max_overflow=10, connect_args={"options": "-c synchronous_commit=off"},
+                                      **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
             _engines[key] = engine
         return engine
 

@@ -11,9 +11,9 @@ The states, and the only functions here that move an event between them::
 
       store ─────────┐      request_fetch / reset_for_replay (from any state)
                      ▼                 │
-                 RECEIVED ◀────────────┘
-                     │ claim (sets claimed_at: the lease)       finish
-                     ▼            ┌───────────────────────────▶ DONE ◀── claim: a newer version
+                 RECEIVED ◀────────────┘◀── release: a batch will not apply it (sent again)
+                     │ claim / claim_batch (sets claimed_at: the lease)   finish(_many)
+                     ▼            ┌───────────────────────────▶ DONE ◀── claim(_batch): a newer version
       claim ──▶ PROCESSING ───────┤ record_failure: retry ────▶ RETRYING ──claim──┐  of the record
         ▲            ▲            │ record_failure: wait  ────▶ WAITING  ──claim──┤  is stored
         │            │            └ record_failure: dead  ────▶ DEAD              │  (coalesced)
@@ -31,12 +31,23 @@ The lease: ``claim`` stamps ``claimed_at``. A worker killed mid-attempt (kill -9
 lost host) never finishes the event and Redis keeps its message unacknowledged for an hour
 (the visibility timeout); once ``claimed_at`` is older than ``TDS_PROCESSING_LEASE`` the
 sweeper sends the event again. An attempt that is merely slow is harmless to re-drive:
-the second attempt claims the event, and whichever ends first finishes it.
+the second attempt claims the event, and whichever ends first finishes it. While the
+lease is live, another message for the event (a batch-mate's own message, a duplicate
+delivery) leaves it to the attempt holding it; only the retry of an attempt that could not
+even record its failure takes it over at once (``claim`` without ``lease``).
+
+Batches: ``claim_batch`` takes, with an event a worker has claimed, more due RECEIVED
+webhook events of its entity and organization (``FOR UPDATE SKIP LOCKED``), each claimed
+as ``claim`` would, so one transaction applies them all; ``release`` gives back those the
+batch will not apply. A message for an event a batch holds (PROCESSING, its lease live)
+or has finished finds nothing to do in one round trip; past the lease the sweeper
+re-drives every event of a batch whose worker died, like any other.
 
 Coalescing: a burst of webhooks for one record stores one event per version. ``claim``
 finishes a webhook event at once (DONE, "superseded by event N") when a later webhook event
 of the same record, at the same or a newer Zoho time and not dead, is already stored: that
 one will fetch and write the newest version, so the burst costs one Zoho call and one write.
+``claim_batch`` applies the same rule to every event it takes.
 """
 
 from __future__ import annotations
@@ -196,33 +207,75 @@ def claim(conn: Connection, event_id: int, lease: dt.timedelta | None = None) ->
     of the same record is already stored (the event is finished as superseded), or, given
     ``lease``, another attempt holds it and its lease is still live (a batch took it with
     another event: :func:`claim_batch`; that attempt finishes it, or the sweeper re-drives
-    it once the lease runs out). Those answers cost one round trip: the event and its
-    newest later version are read in one statement.
+    it once the lease runs out), or another attempt claimed it between the read and the
+    update. The first three cost one round trip (the event is read by its key, with a
+    statement built once). Each statement stands alone (conditional on the status read),
+    so a connection in autocommit mode claims with one round trip per statement.
     """
     ev = inbox_events.c
-    newer_version = _newer_version_of(inbox_events)
-    event = conn.execute(sa.select(inbox_events, newer_version.label("newer")).where(ev.id == event_id)).first()
+    event = conn.execute(_statement("read", lambda: sa.select(inbox_events).where(ev.id == sa.bindparam("id"))),
+                         {"id": event_id}).first()
     if event is None or event.status in FINISHED:
         return None
     if (lease is not None and event.status == Status.PROCESSING and event.claimed_at is not None
             and event.claimed_at > utcnow() - lease):
         log.debug("inbox event %s is held by another attempt (claimed at %s); leaving it", event_id, event.claimed_at)
         return None
-    if event.newer is not None:
+    newer = _newer_version(conn, event)
+    if newer is not None:
         conn.execute(
             sa.update(inbox_events)
             .where(ev.id == event_id, ev.status == event.status)
-            .values(status=Status.DONE, processed_at=utcnow(), last_error=f"superseded by event {event.newer}",
+            .values(status=Status.DONE, processed_at=utcnow(), last_error=f"superseded by event {newer}",
                     next_attempt_at=None)
         )
-        log.debug("inbox event %s superseded by event %s of the same record", event_id, event.newer)
+        log.debug("inbox event %s superseded by event %s of the same record", event_id, newer)
         return None
-    conn.execute(
+    taken = conn.execute(
         sa.update(inbox_events)
-        .where(ev.id == event_id)
+        .where(ev.id == event_id, ev.status == event.status)
         .values(status=Status.PROCESSING, attempts=ev.attempts + 1, claimed_at=utcnow())
-    )
+    ).rowcount
+    if not taken:  # between the read and this update another attempt claimed or finished it
+        log.debug("inbox event %s was taken by another attempt meanwhile; leaving it", event_id)
+        return None
     return event
+
+
+_statements: dict[str, sa.Executable] = {}
+
+
+def _statement(name: str, build: Callable[[], sa.Executable]) -> sa.Executable:
+    """A statement of the claim path, built once (with bind parameters) instead of per call."""
+    stmt = _statements.get(name)
+    if stmt is None:
+        stmt = _statements[name] = build()
+    return stmt
+
+
+def _newer_version(conn: Connection, event: Row) -> int | None:
+    """A later webhook event of the same record whose version is at least as new, not dead."""
+    if event.source != Source.WEBHOOK:
+        return None
+    timeless = event.zoho_last_modified_time is None
+
+    def build():
+        ev = inbox_events.c
+        newer = ev.zoho_last_modified_time.is_(None) if timeless else (
+            ev.zoho_last_modified_time >= sa.bindparam("modified", type_=ev.zoho_last_modified_time.type))
+        return (
+            sa.select(ev.id)
+            .where(ev.entity == sa.bindparam("entity"), ev.organization_id == sa.bindparam("org"),
+                   ev.zoho_id == sa.bindparam("zoho_id"), ev.source == Source.WEBHOOK, ev.id > sa.bindparam("id"),
+                   ev.status != Status.DEAD, newer)
+            .order_by(ev.id.desc())
+            .limit(1)
+        )
+
+    params = {"entity": event.entity, "org": event.organization_id, "zoho_id": event.zoho_id, "id": event.id}
+    if not timeless:
+        params["modified"] = event.zoho_last_modified_time
+    return conn.execute(_statement(f"newer:{timeless}", build), params).scalar()
 
 
 def _newer_version_of(candidate) -> sa.ScalarSelect:

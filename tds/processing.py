@@ -19,6 +19,7 @@ The batch-mates' own messages find them held or finished and cost one round trip
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
 import logging
@@ -89,7 +90,7 @@ def process_event(settings: Settings, event_id: int, client=None, *, taking_over
 def _process(settings: Settings, event_id: int, client, taking_over: bool, resend) -> Outcome:
     engine = get_event_engine(settings.database_url)
     lease = None if taking_over else dt.timedelta(seconds=settings.processing_lease)
-    with engine.begin() as conn:
+    with _statements(settings) as conn:
         event = inbox.claim(conn, event_id, lease=lease)
     if event is None:
         log.debug("inbox event %s is finished, held by another attempt or does not exist; nothing to do", event_id)
@@ -107,6 +108,20 @@ def _process(settings: Settings, event_id: int, client, taking_over: bool, resen
     if not fetched and settings.worker_batch > 1 and engine.dialect.name == "postgresql":
         return _apply_batch(settings, engine, event, entity, mapped, resend)
     return _apply(engine, event, [mapped])
+
+
+@contextlib.contextmanager
+def _statements(settings: Settings):
+    """A connection whose statements commit one by one (PostgreSQL: autocommit, so a
+    message for an event a batch holds, or finished, costs one round trip); elsewhere one
+    transaction."""
+    engine = get_event_engine(settings.database_url, autocommit=True)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            yield conn
+    else:
+        with engine.begin() as conn:
+            yield conn
 
 
 def origin(conn, event) -> changes.Origin:
@@ -192,7 +207,7 @@ def _apply(engine, event, records: list[Mapped]) -> Outcome:
 def _apply_batch(settings: Settings, engine, event, entity: Entity, mapped: Mapped, resend) -> Outcome:
     """Apply ``event`` with the batch it can take (see the module docstring)."""
     hold = dt.timedelta(seconds=settings.processing_lease)
-    with engine.begin() as conn:
+    with _statements(settings) as conn:
         mates = inbox.claim_batch(conn, event, settings.worker_batch - 1,
                                   dt.timedelta(seconds=settings.coalesce_seconds))
     if not mates:

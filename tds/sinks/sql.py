@@ -160,7 +160,7 @@ def _related_upsert(conn: Connection, tbl: sa.Table, idcol: str, cols: frozenset
             set_={k: stmt.excluded[k] for k in cols},
             # a concurrent writer may have stored the same values since the read
             where=sa.or_(*(tbl.c[k].is_distinct_from(stmt.excluded[k]) for k in sorted(cols))),
-        )
+        ).returning(tbl.c.id)  # with RETURNING, SQLAlchemy sends the rows as one multi-row INSERT
 
     return _cached(("related", tbl.name, cols, conn.dialect.name), build)
 
@@ -339,7 +339,7 @@ def _replace_children(conn: Connection, child: registry.Child, parents: list[tup
         return stmt.on_conflict_do_update(
             index_elements=[child.parent_column, child.key],
             set_={c: stmt.excluded[c] for c in columns - {child.parent_column, child.key}},
-        )
+        ).returning(ctbl.c.id)  # with RETURNING, SQLAlchemy sends the rows as one multi-row INSERT
 
     conn.execute(_cached(("children", ctbl.name, frozenset(columns), conn.dialect.name), build), rows)
 
