@@ -19,7 +19,7 @@ def _record_failure(task, exc: BaseException, decision: Decision, event_id: int,
 def process_event(self, event_id: int, entity: str = ""):
     settings = get_settings()
     outcome = processing.process_event(
-        settings, event_id, client=services.zoho_client(settings),
+        settings, event_id, client=lambda: services.zoho_client(settings),
         # a retry after a failure that could not be recorded: the event is still ours
         taking_over=self.request.retries > 0,
         resend=lambda other_id, other_entity: enqueue_event(self.app, other_id, other_entity))

@@ -77,7 +77,8 @@ def process_event(settings: Settings, event_id: int, client=None, *, taking_over
                   resend: Callable[[int, str], None] | None = None) -> Outcome:
     """Process one event (and, when it can, a batch of its entity's events with it).
 
-    ``taking_over``: the caller is a retry of an attempt that could not record its failure,
+    ``client``: the Zoho client, or a function returning it (called only when the record
+    must be fetched). ``taking_over``: the caller is a retry of an attempt that could not record its failure,
     so the event is claimed even while its lease looks live (that attempt was this one).
     ``resend(event_id, entity)`` sends an event's message again at once; it is called for
     batch-mates released when the batch's write failed (otherwise they are in the
@@ -159,6 +160,8 @@ def _webhook_record(settings: Settings, event, entity: Entity) -> dict | None:
 
 
 def _fetch(event, entity: Entity, client) -> dict:
+    if callable(client):  # a factory: only an event that is fetched pays for building the client
+        client = client()
     if client is None:
         raise RuntimeError("a Zoho client is needed to fetch this record")
     return client.get_record(entity, event.organization_id, event.zoho_id)
