@@ -320,7 +320,9 @@ def claim_batch(conn: Connection, event: Row, limit: int, coalesce: dt.timedelta
         .where(cc.entity == event.entity, cc.organization_id == event.organization_id, cc.source == Source.WEBHOOK,
                cc.status == Status.RECEIVED, cc.id != event.id, cc.attempt_log.is_(None),
                sa.or_(cc.enqueued_at.is_(None), cc.enqueued_at <= now), cc.received_at <= now - coalesce)
-        .order_by(cc.id)
+        # the oldest first, in the order of the (status, received_at) index: the scan stops
+        # after ``limit`` rows instead of sorting every unfinished event of the entity
+        .order_by(cc.received_at)
         .limit(limit)
         .with_for_update(skip_locked=True, of=cand)
         .cte("picked")

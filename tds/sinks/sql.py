@@ -20,9 +20,10 @@ Kept cheap for the worker, which calls :func:`write` for every event or batch of
 * Statements are built once per (table, column set) and run with the rows as parameters
   (SQLAlchemy then reuses the compiled form), never rebuilt per call.
 * Records found inside another record (the warehouses inside every item) are read first
-  and upserted only when new or changed: ``ON CONFLICT DO UPDATE`` locks the row even
-  when its ``WHERE`` is false, and that lock, held until commit, would queue every worker
-  writing an item of the same warehouse behind one another.
+  and upserted only when new or changed, as the last statement of the write:
+  ``ON CONFLICT DO UPDATE`` locks the row even when its ``WHERE`` is false, and that
+  lock, held until commit, would queue every worker writing an item of the same
+  warehouse behind one another. Rows linked to one before it landed are backfilled.
 * Foreign keys are resolved set-based: one statement per reference for the whole batch
   (on PostgreSQL the ``UPDATE … FROM`` and the search for what is still missing are one
   round trip).
@@ -61,12 +62,15 @@ class WriteResult:
     stale: int = 0  # rows skipped because the stored version is newer
     applied_ids: set[str] = field(default_factory=set)
     missing: set[MissingReference] = field(default_factory=set)
+    # (entity, our ids of the rows written): their references to related rows are linked last
+    parents: list[tuple[Entity, list[int]]] = field(default_factory=list, repr=False)
 
     def add(self, other: "WriteResult") -> None:
         self.written += other.written
         self.stale += other.stale
         self.applied_ids |= other.applied_ids
         self.missing |= other.missing
+        self.parents += other.parents
 
 
 def table(name: str) -> sa.Table:
@@ -103,12 +107,32 @@ def write(conn: Connection, records: list[Mapped], origin: changes.Origin | chan
     ``backfill_all``: fill the foreign keys pointing at every record written (the default);
     ``False`` does it for records newly inserted only, which is all a webhook needs."""
     result = WriteResult()
-    related = [r for rec in records for r in rec.related]
-    for entity, group in _by_entity(related).items():
-        _write_related(conn, entity, group)
+    related = _by_entity(r for rec in records for r in rec.related)
+    deferred = frozenset(entity.name for entity in related)
     for entity, group in _by_entity(records).items():
-        result.add(_write_entity(conn, entity, group, origin, backfill_all))
+        result.add(_write_entity(conn, entity, group, origin, backfill_all, deferred))
+    # last: a related row written stays locked until commit, and every item of a warehouse
+    # carries it, so writers of different items would queue behind one another on it. The
+    # references to them are linked after (a row another transaction is inserting is waited
+    # for by the upsert, and seen once it commits)
+    for entity, group in related.items():
+        _write_related(conn, entity, group)
+    for entity, parent_ids in result.parents:
+        for tbl, ref, scope_column in _references_of(entity):
+            if ref.entity in deferred:
+                result.missing |= _link(conn, tbl, ref, scope_column, parent_ids)
     return result
+
+
+def _references_of(entity: Entity):
+    """(table, reference, the column scoping it to the entity's rows) of a record and its children."""
+    tbl = table(entity.table)
+    for ref in entity.references:
+        yield tbl, ref, tbl.c.id
+    for child in entity.children:
+        ctbl = table(child.table)
+        for ref in child.references:
+            yield ctbl, ref, ctbl.c[child.parent_column]
 
 
 def _by_entity(records: Iterable[Mapped]) -> dict[Entity, list[Mapped]]:
@@ -136,8 +160,10 @@ def _write_related(conn: Connection, entity: Entity, records: list[Mapped]) -> N
         if stored is not None and all(k in stored and changes.same(stored[k], v) for k, v in values.items()):
             continue  # unchanged: not touched, not locked
         groups[frozenset(values)].append({"organization_id": org, idcol: zid, "synced_at": now, **values})
+    inserted = set()
     for cols, rows in groups.items():
-        conn.execute(_related_upsert(conn, tbl, idcol, cols), rows)
+        inserted |= {row[1] for row in conn.execute(_related_upsert(conn, tbl, idcol, cols), rows) if row.inserted}
+    _backfill(conn, entity, inserted)  # rows that arrived before it
 
 
 _statements: dict[tuple, object] = {}
@@ -152,6 +178,13 @@ def _cached(key: tuple, build):
     return stmt
 
 
+def _inserted(conn: Connection):
+    """``inserted`` in an upsert's RETURNING: on PostgreSQL a row just inserted has no xmax
+    (one updated by the upsert has ours); elsewhere every row counts as inserted."""
+    return (sa.literal_column("(xmax = 0)", sa.Boolean) if conn.dialect.name == "postgresql"
+            else sa.true()).label("inserted")
+
+
 def _related_upsert(conn: Connection, tbl: sa.Table, idcol: str, cols: frozenset):
     def build():
         stmt = dialect_insert(conn, tbl)
@@ -160,7 +193,7 @@ def _related_upsert(conn: Connection, tbl: sa.Table, idcol: str, cols: frozenset
             set_={k: stmt.excluded[k] for k in cols},
             # a concurrent writer may have stored the same values since the read
             where=sa.or_(*(tbl.c[k].is_distinct_from(stmt.excluded[k]) for k in sorted(cols))),
-        ).returning(tbl.c.id)  # with RETURNING, SQLAlchemy sends the rows as one multi-row INSERT
+        ).returning(tbl.c.id, tbl.c[idcol], _inserted(conn))  # RETURNING: one multi-row INSERT
 
     return _cached(("related", tbl.name, cols, conn.dialect.name), build)
 
@@ -169,22 +202,22 @@ def _entity_upsert(conn: Connection, tbl: sa.Table, idcol: str, columns: frozens
     def build():
         stmt = dialect_insert(conn, tbl)
         stored, incoming = tbl.c.zoho_last_modified_time, stmt.excluded.zoho_last_modified_time
-        # PostgreSQL: a row just inserted has no xmax; one updated by the upsert has ours
-        inserted = (sa.literal_column("(xmax = 0)", sa.Boolean) if conn.dialect.name == "postgresql"
-                    else sa.true()).label("inserted")
         return stmt.on_conflict_do_update(
             index_elements=["organization_id", idcol],
             set_={col: stmt.excluded[col] for col in columns},
             # a version without a time never overwrites one with a time (entities Zoho gives
             # no time at all are stored without one, and are always overwritten)
             where=sa.or_(stored.is_(None), sa.and_(incoming.is_not(None), stored <= incoming)),
-        ).returning(tbl.c.id, tbl.c.organization_id, tbl.c[idcol], inserted)
+        ).returning(tbl.c.id, tbl.c.organization_id, tbl.c[idcol], _inserted(conn))
 
     return _cached(("entity", tbl.name, columns, conn.dialect.name), build)
 
 
 def _write_entity(conn: Connection, entity: Entity, records: list[Mapped],
-                  origin: changes.Origin | changes.Origins | None = None, backfill_all: bool = True) -> WriteResult:
+                  origin: changes.Origin | changes.Origins | None = None, backfill_all: bool = True,
+                  deferred: frozenset[str] = frozenset()) -> WriteResult:
+    """Upsert one entity's records with their children; references to entities in
+    ``deferred`` (related rows written after) are left to the caller to link."""
     tbl = table(entity.table)
     idcol = entity.zoho_id_column
     now = utcnow()
@@ -239,12 +272,10 @@ def _write_entity(conn: Connection, entity: Entity, records: list[Mapped],
         _replace_children(conn, child, [(applied[(r.organization_id, r.zoho_id)], r) for r in applied_recs])
     parent_ids = list(applied.values())
     if parent_ids:
-        for ref in entity.references:
-            result.missing |= _link(conn, tbl, ref, tbl.c.id, parent_ids)
-        for child in entity.children:
-            ctbl = table(child.table)
-            for ref in child.references:
-                result.missing |= _link(conn, ctbl, ref, ctbl.c[child.parent_column], parent_ids)
+        for ref_tbl, ref, scope_column in _references_of(entity):
+            if ref.entity not in deferred:
+                result.missing |= _link(conn, ref_tbl, ref, scope_column, parent_ids)
+        result.parents.append((entity, parent_ids))
         _backfill(conn, entity, result.applied_ids if backfill_all else inserted)
     return result
 
