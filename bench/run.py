@@ -518,7 +518,7 @@ def goals(sections: dict) -> list[tuple[str, str, bool | None]]:
         out.append(("worker RSS across 100,000 events flat within 10 %", NOT_MEASURED, None))
     s = sections.get("syncmem")
     if s:
-        peak = s["result"]["maxrss_kib"] / 1024
+        peak = s["result"]["peak_rss_kib"] / 1024
         n = s["result"]["records"]
         ok = peak < 300
         out.append(("a full sync of 100,000 records under 300 MB peak", f"{peak:.0f} MiB for {n} records",

@@ -9,6 +9,7 @@ PostgreSQL server, and the simulator counts every call each side makes, per endp
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -46,6 +47,14 @@ def calls(sim) -> dict:
             out[folded] = out.get(folded, 0) + n
     out["total"] = sum(out.values())
     return out
+
+
+def _rss_mib(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next(int(x.split()[1]) for x in status if x.startswith("VmRSS")) / 1024
+    except (OSError, StopIteration):
+        return None
 
 
 class SyncSide:
@@ -89,12 +98,26 @@ class SyncSide:
 
     def run(self, side: str, entities: str = ENTITIES, timeout: float = 1800) -> dict:
         self.sim.simulator.reset_counters()
-        out = subprocess.run([PY, "-m", "bench.syncside", side, entities], cwd=ROOT, env=self.vars(),
-                             capture_output=True, text=True, timeout=timeout)
-        if out.returncode:
-            raise RuntimeError(f"bench.syncside {side} failed:\n{out.stderr[-4000:]}")
-        line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH "))
+        log = self.env.tmp / f"syncside-{side}.log"
+        with open(log, "w+") as stderr:
+            proc = subprocess.Popen([PY, "-m", "bench.syncside", side, entities], cwd=ROOT, env=self.vars(),
+                                    stdout=subprocess.PIPE, stderr=stderr, text=True)
+            samples = []  # (seconds, RSS MiB) of the side's process, every half second
+            started = time.monotonic()
+            while proc.poll() is None:
+                if time.monotonic() - started > timeout:
+                    proc.kill()
+                rss = _rss_mib(proc.pid)
+                if rss:
+                    samples.append((round(time.monotonic() - started, 1), rss))
+                time.sleep(float(os.environ.get("BENCH_RSS_EVERY", "0.5")))
+            stdout = proc.stdout.read()
+            if proc.returncode:
+                stderr.seek(0)
+                raise RuntimeError(f"bench.syncside {side} failed:\n{stderr.read()[-4000:]}")
+        line = next(x for x in stdout.splitlines() if x.startswith("BENCH "))
         result = json.loads(line[6:])
+        result["rss_samples"] = samples
         result["calls"] = calls(self.sim)
         result["rate"] = result["records"] / result["seconds"] if result["seconds"] else float("nan")
         result["stored"] = self.stored(side, entities.split(","))
@@ -147,7 +170,7 @@ def bench_syncmem(env: Env, records: int) -> dict:
     finally:
         sim.stop()
     print(f"syncmem: {result['records']} items in {result['seconds']:.1f}s, peak RSS "
-          f"{result['maxrss_kib'] / 1024:.0f} MiB", flush=True)
+          f"{result['peak_rss_kib'] / 1024:.0f} MiB", flush=True)
     return {"result": result, "records": records, "load": load_average()}
 
 
@@ -185,7 +208,7 @@ def report_sync(s: dict, spread, ratios) -> list[str]:
         runs = r[key]
         return (f"| {label} | {spread([x['rate'] for x in runs])} | {spread([x['seconds'] for x in runs], '{:.2f}')} | "
                 f"{', '.join(str(x['records']) for x in runs)} | {', '.join(str(x['calls']['total']) for x in runs)} | "
-                f"{spread([x['maxrss_kib'] / 1024 for x in runs])} |")
+                f"{spread([x['peak_rss_kib'] / 1024 for x in runs])} |")
 
     calls = r["tds"][0]["calls"] if r["tds"] else {}
     again_calls = r["tds_again"][0]["calls"] if r["tds_again"] else {}
@@ -241,12 +264,14 @@ def _fmt_ratios(values: list[float]) -> str:
 
 def report_syncmem(s: dict) -> list[str]:
     r = s["result"]
+    sampled = max((x[1] for x in r.get("rss_samples", ())), default=0)
     return [
         "## Sync memory",
         "",
         f"One full sync of {s['records']} items (with their details, 100 ids a call) from the simulator, in a "
         "process of its own (`python -m bench.syncside tds items`, what `tds sync --full --entities items` runs); "
-        f"peak RSS (`ru_maxrss`) of that process: **{r['maxrss_kib'] / 1024:.0f} MiB**; "
+        f"peak RSS of that process: **{r['peak_rss_kib'] / 1024:.0f} MiB** (`VmHWM`; sampled from `/proc` "
+        f"every half second, the highest was {sampled:.0f} MiB); "
         f"{r['records']} records in {r['seconds']:.0f} s ({r['rate']:.0f}/s), {r['calls']['total']} API calls, "
         f"{r['stored']} rows stored. Load average after: {s['load']}.",
         "",

@@ -6,18 +6,26 @@
 Both read the simulator at ``ZOHO_API_URL`` for ``ZOHO_ORGANIZATION_ID``; TDS writes to
 ``TDS_DATABASE_URL``, dlt to ``BENCH_DLT_DSN`` (another database on the same server). The
 clock starts after the imports and stops when the last record is committed. Prints one JSON
-line: ``{"seconds", "records", "maxrss_kib", ...}``.
+line: ``{"seconds", "records", "peak_rss_kib", ...}`` (``peak_rss_kib``: :func:`peak_rss_kib`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 
 ORG_ENV = "ZOHO_ORGANIZATION_ID"
+
+
+def peak_rss_kib() -> int:
+    """This process's peak RSS: ``VmHWM``, the high-water mark of its own memory since exec.
+
+    Not ``ru_maxrss``: Linux carries that over exec, so a child started by a big parent
+    reports the parent's size."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
 
 
 def run_tds(entities: list[str]) -> dict:
@@ -112,8 +120,18 @@ def run_dlt(entities: list[str]) -> dict:
 
 def main(argv: list[str]) -> None:
     side, entities = argv[0], argv[1].split(",")
+    if os.environ.get("BENCH_TRACEMALLOC"):  # where the memory goes: the biggest holders, on stderr
+        import tracemalloc
+
+        tracemalloc.start(int(os.environ["BENCH_TRACEMALLOC"]))
     result = run_tds(entities) if side == "tds" else run_dlt(entities)
-    result["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if os.environ.get("BENCH_TRACEMALLOC"):
+        current, peak = tracemalloc.get_traced_memory()
+        print(f"python heap: {current / 1048576:.1f} MiB now, {peak / 1048576:.1f} MiB at the peak", file=sys.stderr)
+        for stat in tracemalloc.take_snapshot().statistics("traceback")[:12]:
+            print(f"{stat.size / 1048576:.1f} MiB in {stat.count} blocks", *stat.traceback.format()[-8:],
+                  sep="\n  ", file=sys.stderr)
+    result["peak_rss_kib"] = peak_rss_kib()
     print("BENCH " + json.dumps(result), flush=True)
 
 
