@@ -11,6 +11,12 @@ Every call walks the same ladder, and every rung is shared by all workers throug
    :func:`tds.zoho.classify.binary_error_for`, so an error envelope or an HTML page is never
    taken for an image).
 
+The shared state costs three Redis round trips a call, not one per rung: the quota marker,
+the breaker's state and the cached token are read in one pipeline, the limiter takes its
+slot in a second (only once the quota and the breaker let the call through), and the day's
+count with a closed breaker's success are written in a third (see :meth:`ZohoClient._admit`
+and :meth:`ZohoClient._send`).
+
 Transient failures are retried here, a few times with exponential backoff and full jitter,
 and then handed to the caller (a Celery task retries later). A 401 drops the token, which
 is refreshed once before the request is repeated.
