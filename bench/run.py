@@ -542,7 +542,7 @@ def goals(sections: dict) -> list[tuple[str, str, bool | None]]:
 
 
 def report(sections: dict, args, started: str) -> str:
-    command = f"python -m bench.run --runs {args.runs}" + (f" --only {args.only}" if args.only else "")
+    command = args.command
     lines = [
         "# Benchmarks",
         "",
@@ -553,6 +553,7 @@ def report(sections: dict, args, started: str) -> str:
         f"- Machine: {machine()}",
         f"- Run: {started}, `{command}`; load average at the start {sections.get('_load_start', '?')}, "
         f"at the end {load_average()}",
+        *([f"- Note: {args.note}"] if args.note else []),
         "- Load generators pinned to core 1 (`taskset -c 1`) so they cannot take both cores from the servers: "
         "`wrk -t1 -c32 --latency -s bench/webhooks.lua` (pre-signed ~1.5 KB item webhooks, distinct ids), and "
         "`bench/loadgen.py` for fixed rates (open loop: latency counts from when a request was due).",
@@ -696,7 +697,13 @@ def main(argv=None) -> None:
     parser.add_argument("--sync-vendors", type=int, default=100)
     parser.add_argument("--syncmem-records", type=int, default=100_000, help="items synced by the syncmem section")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--note", default="", help="a line for the report (what else loaded the machine)")
     args = parser.parse_args(argv)
+    given = [a for a in (sys.argv[1:] if argv is None else argv)]
+    skip = {"--out", "--note"}
+    shown = [a for i, a in enumerate(given) if a not in skip and (i == 0 or given[i - 1] not in skip)
+             and not a.startswith(("--out=", "--note="))]
+    args.command = " ".join(["python -m bench.run", *shown])
     wanted = set(filter(None, args.only.split(","))) or set(SECTIONS)
     unknown = wanted - set(SECTIONS)
     if unknown:
