@@ -34,6 +34,7 @@ Runs of the same (organization, entity) never overlap: see :mod:`tds.runs`.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import logging
 import queue
@@ -247,7 +248,9 @@ def _completed_pages(engine, client, entity: Entity, organization_id: str, since
         except BaseException as exc:  # handed to the caller's thread
             put(exc)
 
-    reader = threading.Thread(target=read, name=f"tds-sync-{entity.name}", daemon=True)
+    # the reader logs under the run's context (run id) like the rest of the run
+    reader = threading.Thread(target=contextvars.copy_context().run, args=(read,), name=f"tds-sync-{entity.name}",
+                              daemon=True)
     reader.start()
     try:
         while True:

@@ -35,6 +35,7 @@ one. Nothing secret is logged: DEBUG lines carry method, path, status and millis
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import time
@@ -338,7 +339,9 @@ class ZohoClient:
             return [self._record_or_none(entity, organization_id, i) for i in ids]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.detail_workers, thread_name_prefix="tds-zoho-detail")
-        futures = [self._pool.submit(self._record_or_none, entity, organization_id, i) for i in ids]
+        # each call runs in the caller's context (its log fields: run id, event id)
+        futures = [self._pool.submit(contextvars.copy_context().run, self._record_or_none, entity, organization_id, i)
+                   for i in ids]
         try:
             return [f.result() for f in futures]
         finally:
