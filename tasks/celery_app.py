@@ -113,7 +113,7 @@ def create_celery(settings: Settings, include: tuple[str, ...] = TASK_MODULES) -
         task_queues=[Queue(name, routing_key=name) for name in all_queues()],
         task_routes=(route_task,),
         worker_send_task_events=True,
-        task_send_sent_event=True,
+        task_send_sent_event=False,  # one publish per task; workers' events show it in Flower
         timezone="UTC",
         beat_scheduler="tasks.beat:HealingRedBeatScheduler",
         redbeat_redis_url=settings.redis_url,
@@ -155,7 +155,8 @@ def _process_gone(**_):
 
 def enqueue_event(app: Celery, event_id: int, entity: str, countdown: float = 0) -> None:
     """Send an inbox event to its entity's queue (the message carries only the id);
-    ``countdown`` lets a burst of webhooks for one record arrive before it is processed."""
+    ``countdown`` lets a burst of webhooks for one record arrive before it is processed
+    (the receiver holds back only a body that needs a Zoho fetch)."""
     app.send_task(PROCESS_EVENT, args=[event_id, entity], queue=registry.get(entity).queue,
                   countdown=countdown or None)
 
