@@ -5,13 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import datetime as dt
 import json
+import time
 from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
 
+from tasks.celery_app import create_celery, enqueue_event
+from tds import inbox
 from tds.config import ConfigError, Settings
+from tds.db import get_engine
 from tds.models import inbox_events
 from tests.conftest import ORG, WEBHOOK_SECRET
 from tests.helpers import signed_post
@@ -27,7 +32,7 @@ def sent():
 
 @pytest.fixture
 def client(engine, settings, sent):
-    return create_app(settings, enqueue=lambda event_id, entity: sent.append((event_id, entity))).test_client()
+    return create_app(settings, enqueue=lambda event_id, entity, countdown=0: sent.append((event_id, entity))).test_client()
 
 
 def stored(engine):
@@ -43,7 +48,52 @@ def test_default_payload_is_stored_then_enqueued(client, engine, sent):
     (row,) = stored(engine)
     assert (row.entity, row.organization_id, row.zoho_id, row.status) == ("items", ORG, RECORD["item_id"], "received")
     assert json.loads(row.body) == {"item": RECORD}
-    assert row.enqueued_at is not None
+    assert row.enqueued_at == row.received_at  # stored as sent, in the insert itself
+
+
+def test_a_webhook_costs_one_transaction(settings):
+    """The event is stored already marked as sent: no second transaction to mark it."""
+    commits = []
+
+    def count(conn):
+        commits.append(conn)
+
+    client = create_app(settings, enqueue=lambda *a: None).test_client()
+    receiver_engine = get_engine(settings.database_url, pre_ping=False)
+    sa.event.listen(receiver_engine, "commit", count)
+    try:
+        assert signed_post(client, "items", {"item": RECORD}).status_code == 202
+    finally:
+        sa.event.remove(receiver_engine, "commit", count)
+    assert len(commits) == 1
+
+
+def test_a_complete_body_is_sent_at_once_and_one_needing_a_fetch_after_the_countdown(engine, settings):
+    sent = []
+    client = create_app(settings.replace(coalesce_seconds=2.0),
+                        enqueue=lambda event_id, entity, countdown=0: sent.append((entity, countdown))).test_client()
+    complete = {**RECORD, "item_type": "inventory", "warehouses": [{"warehouse_id": "1", "warehouse_name": "Main"}]}
+    assert signed_post(client, "items", {"item": complete}).status_code == 202
+    partial = {**RECORD, "item_type": "inventory", "last_modified_time": "2024-02-27T15:44:57+0200"}  # list-style
+    assert signed_post(client, "items", {"item": partial}).status_code == 202
+    assert sent == [("items", 0), ("items", 2.0)]
+
+
+def test_a_postgresql_connection_killed_under_the_receiver_costs_no_5xx(engine, settings):
+    """No pre-ping round trip per request: a dead connection is found by the insert, and
+    the webhook is stored through a fresh one."""
+    client = create_app(settings, enqueue=lambda *a: None).test_client()
+    assert signed_post(client, "items", {"item": RECORD}).status_code == 202  # the pool holds a connection now
+    with engine.connect() as conn:
+        killed = conn.execute(sa.text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+        conn.commit()
+    assert killed >= 1
+    other = {**RECORD, "last_modified_time": "2024-02-28T15:44:57+0200"}
+    resp = signed_post(client, "items", {"item": other})
+    assert resp.status_code == 202, resp.get_json()
+    assert len(stored(engine)) == 2
 
 
 def test_bare_record_and_alias_path(client, engine):
@@ -138,7 +188,30 @@ def test_enqueue_failure_still_answers_202_and_keeps_the_event(engine, settings)
     resp = signed_post(client, "items", {"item": RECORD})
     assert resp.status_code == 202
     (row,) = stored(engine)
-    assert row.status == "received" and row.enqueued_at is None
+    assert row.status == "received" and row.enqueued_at is None  # not marked sent: the sweeper counts from receipt
+    with engine.connect() as conn:
+        due = inbox.due_for_redrive(conn, dt.timedelta(0), lease=dt.timedelta(hours=1))
+    assert [(event_id, why) for event_id, _, why in due] == [(row.id, inbox.Redrive.UNSENT)]
+
+
+def test_no_task_sent_event_is_published_per_task(settings, redis_client):
+    """Flower hears of a task from the worker (received, started, succeeded); the sender
+    publishes the message alone."""
+    sender = create_celery(settings, include=())
+    events = redis_client.pubsub(ignore_subscribe_messages=True)
+    events.psubscribe("*celeryev/task.sent")
+    try:
+        enqueue_event(sender, 1, "items")
+        deadline = time.monotonic() + 1.0
+        heard = []
+        while time.monotonic() < deadline:
+            message = events.get_message(timeout=0.1)
+            if message:
+                heard.append(message["channel"])
+    finally:
+        events.close()
+        redis_client.delete("tds.items")
+    assert heard == []
 
 
 def test_contact_posted_to_customers_is_routed_by_type(client, engine, sent):
