@@ -54,7 +54,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
 from tds import deadletters, metrics
-from tds.db import utcnow
+from tds.db import json_dumps, utcnow
 from tds.decisions import Action, Decision, describe
 from tds.models import inbox_events
 
@@ -114,24 +114,38 @@ def store(
     (and if even that fails, the sweeper still re-sends it ``TDS_INBOX_SWEEP_AFTER`` later).
     """
     now = utcnow()
-    new_id = conn.execute(_insert_statement(conn.dialect.name), {
-        "dedup_key": key, "source": source, "entity": entity, "organization_id": organization_id,
+    values = {
+        "dedup_key": key, "source": str(source), "entity": entity, "organization_id": organization_id,
         "zoho_id": zoho_id, "zoho_last_modified_time": modified, "content_type": content_type, "body": body,
-        "headers": headers, "status": Status.RECEIVED, "attempts": 0, "received_at": now,
+        "headers": headers, "status": str(Status.RECEIVED), "attempts": 0, "received_at": now,
         "enqueued_at": now if sent else None,
-    }).scalar()
+    }
+    if conn.dialect.name == "postgresql":  # the hot path of every webhook: the statement's SQL, compiled once
+        values["headers"] = None if headers is None else json_dumps(headers)
+        new_id = conn.exec_driver_sql(_insert_sql(conn.dialect), values).scalar()
+    else:
+        new_id = conn.execute(_insert_statement(conn.dialect.name), values).scalar()
     if new_id is not None:
         return InboxEvent(new_id, entity, organization_id, zoho_id, duplicate=False)
     existing = conn.execute(sa.select(inbox_events.c.id).where(inbox_events.c.dedup_key == key)).scalar_one()
     return InboxEvent(existing, entity, organization_id, zoho_id, duplicate=True)
 
 
+_INSERTED = ("dedup_key", "source", "entity", "organization_id", "zoho_id", "zoho_last_modified_time",
+             "content_type", "body", "headers", "status", "attempts", "received_at", "enqueued_at")
+
+
 @functools.cache
 def _insert_statement(dialect: str):
     """The inbox insert, built once per dialect (its values are bound per call)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (insert(inbox_events).on_conflict_do_nothing(index_elements=["dedup_key"])
-            .returning(inbox_events.c.id))
+    return (insert(inbox_events).values({name: sa.bindparam(name) for name in _INSERTED})
+            .on_conflict_do_nothing(index_elements=["dedup_key"]).returning(inbox_events.c.id))
+
+
+@functools.cache
+def _insert_sql(dialect) -> str:
+    return str(_insert_statement(dialect.name).compile(dialect=dialect))
 
 
 def request_fetch(conn: Connection, entity: str, organization_id: str, zoho_id: str, reason: str) -> InboxEvent:
