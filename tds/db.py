@@ -85,21 +85,23 @@ _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
-def get_engine(url: str, *, pre_ping: bool = True) -> Engine:
+def get_engine(url: str, *, pre_ping: bool = True, pool_size: int = 5) -> Engine:
     """One engine per database URL per process (engines own connection pools).
 
     ``pre_ping``: test every connection taken from the pool with a round trip, so a
     connection PostgreSQL dropped (a restart) is replaced before use. A caller that runs
-    its transactions through :func:`retrying_disconnect` instead saves that round trip."""
+    its transactions through :func:`retrying_disconnect` instead saves that round trip.
+    ``pool_size``: connections kept open; past it (up to 10 more) each one is opened for a
+    single use, so a process with more threads at work keeps as many."""
     if not url:
         from tds.config import Settings
 
         Settings.require_database(Settings())  # raises ConfigError saying what to set
-    key = url if pre_ping else f"{url}#no-pre-ping"
+    key = url if pre_ping and pool_size == 5 else f"{url}#pre_ping={pre_ping},pool_size={pool_size}"
     with _lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _create_engine(url, pre_ping)
+            engine = _create_engine(url, pre_ping, pool_size)
             _engines[key] = engine
         return engine
 
@@ -124,12 +126,12 @@ def retrying_disconnect(engine: Engine, work: Callable[[Connection], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def _create_engine(url: str, pre_ping: bool = True) -> Engine:
+def _create_engine(url: str, pre_ping: bool = True, pool_size: int = 5) -> Engine:
     kwargs: dict = {"json_serializer": json_dumps, "json_deserializer": json_loads, "future": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
     else:
-        kwargs.update(pool_pre_ping=pre_ping, pool_size=5, max_overflow=10)
+        kwargs.update(pool_pre_ping=pre_ping, pool_size=pool_size, max_overflow=10)
     engine = sa.create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)

@@ -13,14 +13,15 @@ from urllib.parse import urlencode
 import pytest
 import sqlalchemy as sa
 
-from tasks.celery_app import create_celery, enqueue_event
-from tds import inbox
+from tasks.celery_app import EventSender, create_celery, enqueue_event
+from tds import inbox, registry
 from tds.config import ConfigError, Settings
 from tds.db import get_engine
 from tds.models import inbox_events
 from tests.conftest import ORG, WEBHOOK_SECRET
 from tests.helpers import signed_post
 from webhook_receiver import create_app
+from webhook_receiver.app import POOL_SIZE
 
 RECORD = {"item_id": "3850050000000077005", "name": "Filter", "last_modified_time": "2024-02-26T15:44:57+0200"}
 
@@ -59,7 +60,7 @@ def test_a_webhook_costs_one_transaction(settings):
         commits.append(conn)
 
     client = create_app(settings, enqueue=lambda *a: None).test_client()
-    receiver_engine = get_engine(settings.database_url, pre_ping=False)
+    receiver_engine = get_engine(settings.database_url, pre_ping=False, pool_size=POOL_SIZE)
     sa.event.listen(receiver_engine, "commit", count)
     try:
         assert signed_post(client, "items", {"item": RECORD}).status_code == 202
@@ -299,3 +300,25 @@ def test_the_receiver_loads_neither_the_sync_nor_processing_nor_the_zoho_client(
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_the_receivers_sender_sends_what_send_task_sends(settings, redis_client):
+    """The lean sender leaves out Celery's wrapping, not anything of the message."""
+    redis_client.delete("tds.items", "tds.vendors")
+    app = create_celery(settings, include=())
+    enqueue_event(app, 7, "items", countdown=2)
+    sender = EventSender(app)
+    sender(7, "items", 2)
+    sender.close()
+    sender(8, "vendors")  # opens its channel again
+    vendor = json.loads(redis_client.rpop(registry.get("vendors").queue))
+    lean, celery = (json.loads(raw) for raw in redis_client.lrange("tds.items", 0, -1))
+    redis_client.delete("tds.items")
+    ids = {"id", "root_id", "eta", "correlation_id", "delivery_tag"}
+    for part in ("headers", "properties"):
+        assert {k: v for k, v in lean[part].items() if k not in ids} == \
+            {k: v for k, v in celery[part].items() if k not in ids}
+    assert {k: v for k, v in lean.items() if k not in ("headers", "properties")} == \
+        {k: v for k, v in celery.items() if k not in ("headers", "properties")}
+    assert lean["headers"]["eta"] and celery["headers"]["eta"]
+    assert vendor["headers"]["eta"] is None and vendor["properties"]["delivery_info"]["routing_key"] == "tds.vendors"

@@ -9,13 +9,12 @@ sync, event processing or the Zoho client. It also serves the product image file
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 import sqlalchemy as sa
 from flask import Flask, jsonify, request
 from sqlalchemy import exc as sa_exc
 
-from tasks.celery_app import create_celery, enqueue_event
+from tasks.celery_app import EventSender, create_celery
 from tds import hooks, inbox, logs, metrics, registry, webhook_auth, webhook_payload
 from tds.config import ConfigError, Settings, get_settings
 from tds.db import get_engine, is_unavailable, retrying_disconnect
@@ -24,6 +23,7 @@ from webhook_receiver import images
 from webhook_receiver.admin import admin_authorized, admin_blueprint
 
 log = logging.getLogger("tds.receiver")
+POOL_SIZE = 16  # `tds receiver --threads` by default
 
 
 def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -> Flask:
@@ -38,13 +38,14 @@ def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -
         )
     if enqueue is None or send_task is None:
         sender = _celery_sender(settings)
-        enqueue = enqueue or partial(enqueue_event, sender)
+        enqueue = enqueue or EventSender(sender)
         send_task = send_task or (lambda name, args, kwargs: sender.send_task(name, args=args, kwargs=kwargs))
 
     app = Flask("webhook_receiver")
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
     app.register_blueprint(admin_blueprint(settings, send_task))
-    engine = get_engine(settings.database_url, pre_ping=False)  # a dead connection is retried instead
+    # no pre-ping (a dead connection is retried instead); a connection kept for every thread
+    engine = get_engine(settings.database_url, pre_ping=False, pool_size=POOL_SIZE)
     app.register_blueprint(images.blueprint(settings))
     enabled = {entity.name for entity in registry.enabled(settings)}
     orgs = settings.zoho_organization_ids
