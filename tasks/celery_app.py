@@ -198,7 +198,7 @@ class EventSender:
     The message is the one ``send_task`` sends, built by Celery (``app.amqp.as_task_v2``)
     and published by kombu's channel to the entity's queue; what is left out is the
     wrapping around them on every call: routing, the producer pool, declaring the queue,
-    the retry policy. One channel is kept per process and shared by its threads (publishing
+    the retry policy, and a "safe" repr of arguments that are two plain values. One channel is kept per process and shared by its threads (publishing
     on it is a stateless LPUSH through a thread-safe client); when a send fails the channel
     is dropped, so the next send opens a new one, and the error is raised to the caller.
     """
@@ -212,9 +212,10 @@ class EventSender:
     def __call__(self, event_id: int, entity: str, countdown: float = 0) -> None:
         channel = self._channel or self._open()
         task_id = str(uuid.uuid4())
-        message = self.app.amqp.as_task_v2(task_id, PROCESS_EVENT, [event_id, entity], {},
+        args = [event_id, entity]
+        message = self.app.amqp.as_task_v2(task_id, PROCESS_EVENT, args, {},
                                             countdown=countdown or None, reply_to=self.app.thread_oid,
-                                            ignore_result=None)
+                                            ignore_result=None, argsrepr=repr(args), kwargsrepr="{}")
         properties = {**message.properties, "delivery_mode": 2}
         try:
             channel.basic_publish(
