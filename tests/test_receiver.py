@@ -200,7 +200,8 @@ def test_no_task_sent_event_is_published_per_task(settings, redis_client):
     publishes the message alone."""
     sender = create_celery(settings, include=())
     events = redis_client.pubsub(ignore_subscribe_messages=True)
-    events.psubscribe("*celeryev/task.sent")
+    db = redis_client.connection_pool.connection_kwargs.get("db", 0)
+    events.subscribe(f"/{db}.celeryev/task.sent")  # kombu's fanout channel (PUBLISH spans every db)
     try:
         enqueue_event(sender, 1, "items")
         deadline = time.monotonic() + 1.0
@@ -256,7 +257,8 @@ def test_tds_receiver_serves_with_gunicorn_and_keeps_the_token_out_of_the_log(en
     log_path = tmp_path / "receiver.log"
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen([sys.executable, "-m", "tds.cli", "receiver", "--bind", f"127.0.0.1:{port}",
-                                 "--workers", "1"], env=env, cwd=tmp_path, stdout=log_file, stderr=subprocess.STDOUT)
+                                 "--workers", "1", "--access-log"], env=env, cwd=tmp_path, stdout=log_file,
+                                stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
