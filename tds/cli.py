@@ -510,8 +510,9 @@ ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s'
 @cli.command("receiver")
 @click.option("--bind", default="0.0.0.0:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=int)
-@click.option("--threads", default=16, show_default=True, type=int,
-              help="Threads per worker: a slow client holds one thread, never a whole worker.")
+@click.option("--threads", default=8, show_default=True, type=int,
+              help="Threads per worker: a slow client holds one thread, never a whole worker (more threads "
+                   "hold more slow clients, and cost CPU per request in contention for the interpreter).")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="A line per request (the receiver logs every refusal itself; the proxy in front logs "
                    "every request).")

@@ -23,7 +23,7 @@ from webhook_receiver import images
 from webhook_receiver.admin import admin_authorized, admin_blueprint
 
 log = logging.getLogger("tds.receiver")
-POOL_SIZE = 16  # `tds receiver --threads` by default
+POOL_SIZE = 16  # connections kept open per process: one per thread up to `tds receiver --threads 16`
 
 
 def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -> Flask:
