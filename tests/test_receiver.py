@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
-import datetime as dt
 import json
 import time
 from urllib.parse import urlencode
