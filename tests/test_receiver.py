@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from tasks.celery_app import EventSender, create_celery, enqueue_event
 from tds import inbox
 from tds.config import ConfigError, Settings
-from tds.db import get_engine
+from tds.db import get_engine, retrying_disconnect
 from tds.models import inbox_events
 from tests.conftest import ORG, WEBHOOK_SECRET
 from tests.helpers import signed_post
@@ -325,3 +325,17 @@ def test_the_receivers_sender_sends_what_send_task_sends(settings, monkeypatch):
         {k: v for k, v in celery.items() if k not in ("headers", "properties")}
     assert lean["headers"]["eta"] and celery["headers"]["eta"]
     assert queue == "tds.vendors" and vendor["headers"]["eta"] is None
+
+
+def test_a_refused_statement_is_not_tried_again(settings):
+    """Only a dead connection earns the second try: the database refusing the statement
+    (the receiver's 400 for a body it cannot store) is raised at once."""
+    tries = []
+
+    def work(conn):
+        tries.append(conn)
+        return conn.execute(sa.text("SELECT 1 / 0")).scalar()
+
+    with pytest.raises(sa.exc.DataError):
+        retrying_disconnect(get_engine(settings.database_url, pre_ping=False, pool_size=POOL_SIZE), work)
+    assert len(tries) == 1
