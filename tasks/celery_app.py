@@ -192,15 +192,16 @@ def enqueue_event(app: Celery, event_id: int, entity: str, countdown: float = 0)
 
 
 class EventSender:
-    """``enqueue_event`` for the receiver's hot path: the same message, sent with a third of
+    """``enqueue_event`` for the receiver's hot path: the same message, for a fraction of
     the work.
 
     The message is the one ``send_task`` sends, built by Celery (``app.amqp.as_task_v2``)
     and published by kombu's channel to the entity's queue; what is left out is the
     wrapping around them on every call: routing, the producer pool, declaring the queue,
-    the retry policy, and a "safe" repr of arguments that are two plain values. One channel is kept per process and shared by its threads (publishing
-    on it is a stateless LPUSH through a thread-safe client); when a send fails the channel
-    is dropped, so the next send opens a new one, and the error is raised to the caller.
+    the retry policy, and a "safe" repr of arguments that are two plain values. One
+    channel is kept per process and shared by its threads (publishing on it is a stateless
+    LPUSH through a thread-safe client); when a send fails the channel is dropped, so the
+    next send opens a new one, and the error is raised to the caller.
     """
 
     def __init__(self, app: Celery):
