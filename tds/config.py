@@ -116,9 +116,12 @@ Tasks
     has run for this many seconds, so healing does not depend on beat. Default ``180``;
     ``0`` turns it off (the test suite's in-process worker).
 ``TDS_COALESCE_SECONDS``
-    The receiver sends an event's task this many seconds after storing it, so a burst of
-    webhooks for one record within that time is processed once, as its newest version
-    (the older events are finished as superseded). Default ``2``; ``0`` sends at once.
+    How long the receiver holds back the task of a webhook whose body must be completed by
+    a Zoho fetch (it lacks what Zoho's lists lack, a required field, or Zoho's time; see
+    ``TDS_FETCH_DETAIL``), so a burst of such webhooks for one record within that time
+    costs one fetch, of its newest version (the older events are finished as superseded).
+    A body complete in itself costs no Zoho call and is sent at once. Default ``2``; ``0``
+    sends every task at once.
 
 Beat
 ----

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from tds import changes, deadletters, hooks, images, inbox, logs, metrics, registry
 from tds.config import Settings
 from tds.db import get_engine, utcnow
-from tds.mapping import MapContext, Mapped, blank
+from tds.mapping import MapContext, Mapped
 from tds.registry import Entity
 from tds.sinks import sql as sql_sink
-from tds.webhook_payload import extract_record
+from tds.webhook_payload import extract_record, needs_detail
 from tds.zoho.errors import ZohoNotFound
 
 log = logging.getLogger(__name__)
@@ -39,20 +39,6 @@ class Outcome:
     entity: str = ""
     follow_up: list[tuple[int, str]] = field(default_factory=list)  # (inbox event id, entity)
     images: list[images.Job] = field(default_factory=list)  # image downloads to send
-
-
-def needs_detail(entity: Entity, record: dict, mode: str) -> bool:
-    """Whether a webhook body must be completed by fetching the record by id: when it lacks
-    what lists lack, a required field, or Zoho's modified time; never for an optional figure."""
-    if not entity.detail_path or mode == "never":
-        return False
-    if mode == "always":
-        return True
-    if entity.list_omits and not any(key in record for key in entity.list_omits) and entity.carries_detail(record):
-        return True
-    # an identifying field missing, or Zoho's time (without it the version cannot be ordered)
-    wanted = (*entity.required_fields, *((entity.modified_field,) if entity.modified_field else ()))
-    return any(blank(record.get(name)) for name in wanted)
 
 
 def process_event(settings: Settings, event_id: int, client=None) -> Outcome:
