@@ -460,6 +460,12 @@ def test_details_without_a_bulk_endpoint_are_fetched_several_at_a_time(mocked, c
     assert len(calls_to(mocked, BOOKS)) == 4
 
 
+def test_detail_concurrency_comes_from_the_setting(zoho_settings, redis_client):
+    one = zoho_settings.replace(zoho_detail_concurrency=1)
+    assert ZohoClient(one, redis=redis_client).detail_workers == 1
+    assert ZohoClient(zoho_settings, redis=redis_client).detail_workers == 4
+
+
 @pytest.fixture
 def round_trips(monkeypatch):
     """Counts what is sent to Redis: one per command, one per pipeline."""

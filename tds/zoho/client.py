@@ -85,7 +85,7 @@ class ZohoClient:
         backoff_base: float = 0.5,
         backoff_max: float = 8.0,
         budget_wait: float = 0.0,
-        detail_workers: int = 4,
+        detail_workers: int | None = None,
     ) -> None:
         self.settings = settings
         self.redis = redis if redis is not None else redis_lib.Redis.from_url(settings.redis_url)
@@ -100,7 +100,8 @@ class ZohoClient:
         self.quota = DailyQuota(self.redis, settings.zoho_daily_limit)
         self._breakers: dict[str, ApiBreaker] = {}
         self._random = random.Random()
-        self.detail_workers = detail_workers  # detail calls in flight at once, where Zoho has no bulk endpoint
+        # detail calls in flight at once, where Zoho has no bulk endpoint (TDS_ZOHO_DETAIL_CONCURRENCY)
+        self.detail_workers = settings.zoho_detail_concurrency if detail_workers is None else detail_workers
         self._pool: ThreadPoolExecutor | None = None
 
     # -- public calls -------------------------------------------------------------------
