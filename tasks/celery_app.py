@@ -23,9 +23,14 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import uuid
+from contextlib import contextmanager
 
 from celery import Celery, signals
 from kombu import Queue
+from kombu.transport import redis as kombu_redis
+from kombu.utils.json import dumps as kombu_dumps
 
 from tds import registry
 from tds.config import Settings
@@ -95,11 +100,36 @@ def beat_schedule(settings: Settings) -> dict:
             for name, (task, every, kwargs) in jobs.items() if every}
 
 
+class _KeptClientChannel(kombu_redis.Channel):
+    """kombu's Redis channel, keeping the one client it publishes through instead of
+    building a new one for every message. A redis-py client is thread-safe (each command
+    takes a connection from the channel's pool and gives it back), and the channel, its pool
+    and so this client are replaced whenever kombu reconnects."""
+
+    @contextmanager
+    def conn_or_acquire(self, client=None):
+        if client:
+            yield client
+            return
+        kept = self.__dict__.get("_kept_client")
+        if kept is None:
+            kept = self.__dict__["_kept_client"] = self._create_client()
+        yield kept
+
+
+class KeptClientTransport(kombu_redis.Transport):
+    """The Redis transport with :class:`_KeptClientChannel` (``broker_transport``)."""
+
+    Channel = _KeptClientChannel
+
+
 def create_celery(settings: Settings, include: tuple[str, ...] = TASK_MODULES) -> Celery:
     """A Celery app for ``settings``; ``include`` names the task modules a worker loads."""
     app = Celery("tds", include=list(include), set_as_current=False)
     app.conf.update(
         broker_url=settings.redis_url,
+        # rediss:// keeps kombu's own transport (the scheme is what turns on TLS there)
+        broker_transport=f"{__name__}:KeptClientTransport" if settings.redis_url.startswith("redis://") else None,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
         task_acks_late=True,
@@ -113,7 +143,7 @@ def create_celery(settings: Settings, include: tuple[str, ...] = TASK_MODULES) -
         task_queues=[Queue(name, routing_key=name) for name in all_queues()],
         task_routes=(route_task,),
         worker_send_task_events=True,
-        task_send_sent_event=True,
+        task_send_sent_event=False,  # one publish per task; workers' events show it in Flower
         timezone="UTC",
         beat_scheduler="tasks.beat:HealingRedBeatScheduler",
         redbeat_redis_url=settings.redis_url,
@@ -155,9 +185,63 @@ def _process_gone(**_):
 
 def enqueue_event(app: Celery, event_id: int, entity: str, countdown: float = 0) -> None:
     """Send an inbox event to its entity's queue (the message carries only the id);
-    ``countdown`` lets a burst of webhooks for one record arrive before it is processed."""
+    ``countdown`` lets a burst of webhooks for one record arrive before it is processed
+    (the receiver holds back only a body that needs a Zoho fetch)."""
     app.send_task(PROCESS_EVENT, args=[event_id, entity], queue=registry.get(entity).queue,
                   countdown=countdown or None)
+
+
+class EventSender:
+    """``enqueue_event`` for the receiver's hot path: the same message, for a fraction of
+    the work.
+
+    The message is the one ``send_task`` sends, built by Celery (``app.amqp.as_task_v2``)
+    and published by kombu's channel to the entity's queue; what is left out is the
+    wrapping around them on every call: routing, the producer pool, declaring the queue,
+    the retry policy, and a "safe" repr of arguments that are two plain values. One
+    channel is kept per process and shared by its threads (publishing on it is a stateless
+    LPUSH through a thread-safe client); when a send fails the channel is dropped, so the
+    next send opens a new one, and the error is raised to the caller.
+    """
+
+    def __init__(self, app: Celery):
+        self.app = app
+        self._connection = None
+        self._channel = None
+        self._lock = threading.Lock()
+
+    def __call__(self, event_id: int, entity: str, countdown: float = 0) -> None:
+        channel = self._channel or self._open()
+        task_id = str(uuid.uuid4())
+        args = [event_id, entity]
+        message = self.app.amqp.as_task_v2(task_id, PROCESS_EVENT, args, {},
+                                            countdown=countdown or None, reply_to=self.app.thread_oid,
+                                            ignore_result=None, argsrepr=repr(args), kwargsrepr="{}")
+        properties = {**message.properties, "delivery_mode": 2}
+        try:
+            channel.basic_publish(
+                channel.prepare_message(kombu_dumps(message.body), 0, "application/json", "utf-8",
+                                        message.headers, properties),
+                "", registry.get(entity).queue)
+        except Exception:
+            self.close()
+            raise
+
+    def _open(self):
+        with self._lock:
+            if self._channel is None:
+                self._connection = self.app.connection_for_write()
+                self._channel = self._connection.default_channel
+            return self._channel
+
+    def close(self) -> None:
+        with self._lock:
+            connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None:
+            try:
+                connection.release()
+            except Exception:  # already broken: nothing more to free
+                pass
 
 
 def send_sync(app: Celery, entity: str, organization_id: str, refetch: bool = False, **options) -> None:

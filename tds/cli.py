@@ -38,10 +38,10 @@ def _metrics_env(settings) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = settings.metrics_dir
 
 
-def _gunicorn(bind: str, workers: int, app: str, threads: int = 4) -> None:
+def _gunicorn(bind: str, workers: int, app: str, threads: int = 4, access_log: bool = True) -> None:
     settings = get_settings()
     _metrics_env(settings)
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", *gunicorn_args(bind, workers, threads),
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", *gunicorn_args(bind, workers, threads, access_log),
                                "--config", "python:webhook_receiver.gunicorn_conf", app])
 
 
@@ -510,9 +510,13 @@ ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s'
 @cli.command("receiver")
 @click.option("--bind", default="0.0.0.0:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=int)
-@click.option("--threads", default=16, show_default=True, type=int,
-              help="Threads per worker: a slow client holds one thread, never a whole worker.")
-def receiver_command(bind: str, workers: int, threads: int) -> None:
+@click.option("--threads", default=8, show_default=True, type=int,
+              help="Threads per worker: a slow client holds one thread, never a whole worker (more threads "
+                   "hold more slow clients, and cost CPU per request in contention for the interpreter).")
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="A line per request (the receiver logs every refusal itself; the proxy in front logs "
+                   "every request).")
+def receiver_command(bind: str, workers: int, threads: int, access_log: bool) -> None:
     """Serve the webhook receiver with gunicorn.
 
     Threaded workers; put a buffering reverse proxy in front (docs/reliability.md).
@@ -522,16 +526,16 @@ def receiver_command(bind: str, workers: int, threads: int) -> None:
     settings = get_settings()
     _database(settings)
     create_app(settings, enqueue=lambda *a: None)  # fail here, clearly, on a bad configuration
-    _gunicorn(bind, workers, "webhook_receiver:create_app()", threads)
+    _gunicorn(bind, workers, "webhook_receiver:create_app()", threads, access_log)
 
 
-def gunicorn_args(bind: str, workers: int, threads: int) -> list[str]:
+def gunicorn_args(bind: str, workers: int, threads: int, access_log: bool = True) -> list[str]:
     """gthread workers, so a client that sends its body slowly (or never) holds one thread;
     no control socket, so two receivers on one host do not take each other's; the access
-    log shows the path without the query string (``?token=`` carries the secret)."""
-    return ["--bind", bind, "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
-            "--timeout", "30", "--graceful-timeout", "20", "--keep-alive", "5", "--no-control-socket",
-            "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT]
+    log, when on, shows the path without the query string (``?token=`` carries the secret)."""
+    args = ["--bind", bind, "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
+            "--timeout", "30", "--graceful-timeout", "20", "--keep-alive", "5", "--no-control-socket"]
+    return args + (["--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT] if access_log else [])
 
 
 @cli.command("worker", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -64,6 +64,12 @@ Several organizations
     5000, Premium and above 10000). Used to tell what is left of the day when Zoho sends no
     ``X-Rate-Limit-Remaining``; a sync or reconcile whose estimate does not fit refuses to
     start without ``--force``. Default ``10000``.
+``TDS_ZOHO_DETAIL_CONCURRENCY``
+    Detail calls one sync keeps in flight at once for records Zoho has no bulk detail
+    endpoint for (contacts). Default ``4``; ``1`` fetches them one by one. Zoho allows 5
+    (Free) or 10 (paid plans) simultaneous calls per organization across every caller:
+    keep this times the sync workers' concurrency under that (an answer of code 1070, too
+    many in process, is retried like any throttling).
 ``TDS_ZOHO_TIMEOUT``
     Seconds before an HTTP call to Zoho times out. Default ``30``.
 ``TDS_ZOHO_MAX_ATTEMPTS``
@@ -125,9 +131,12 @@ Tasks
     fail to map or were retried before are applied alone. Default ``50``; ``1`` applies
     every event in its own task. See docs/reliability.md.
 ``TDS_COALESCE_SECONDS``
-    The receiver sends an event's task this many seconds after storing it, so a burst of
-    webhooks for one record within that time is processed once, as its newest version
-    (the older events are finished as superseded). Default ``2``; ``0`` sends at once.
+    How long the receiver holds back the task of a webhook whose body must be completed by
+    a Zoho fetch (it lacks what Zoho's lists lack, a required field, or Zoho's time; see
+    ``TDS_FETCH_DETAIL``), so a burst of such webhooks for one record within that time
+    costs one fetch, of its newest version (the older events are finished as superseded).
+    A body complete in itself costs no Zoho call and is sent at once. Default ``2``; ``0``
+    sends every task at once.
 
 Beat
 ----
@@ -518,6 +527,7 @@ class Settings:
     webhook_max_bytes: int = _setting("TDS_WEBHOOK_MAX_BYTES", "1048576", _int(1024))
 
     zoho_rate_limit: int = _setting("TDS_ZOHO_RATE_LIMIT", "100", _int(1))
+    zoho_detail_concurrency: int = _setting("TDS_ZOHO_DETAIL_CONCURRENCY", "4", _int(1))
     zoho_daily_limit: int = _setting("TDS_ZOHO_DAILY_LIMIT", "10000", _int(1))
     zoho_timeout: float = _setting("TDS_ZOHO_TIMEOUT", "30", _float)
     zoho_max_attempts: int = _setting("TDS_ZOHO_MAX_ATTEMPTS", "4", _int(1))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from decimal import Decimal
+from typing import Callable, TypeVar
 
 import simplejson
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 UTC = dt.timezone.utc
+T = TypeVar("T")
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -83,26 +85,53 @@ _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
-def get_engine(url: str) -> Engine:
-    """One engine per database URL per process (engines own connection pools)."""
+def get_engine(url: str, *, pre_ping: bool = True, pool_size: int = 5) -> Engine:
+    """One engine per database URL per process (engines own connection pools).
+
+    ``pre_ping``: test every connection taken from the pool with a round trip, so a
+    connection PostgreSQL dropped (a restart) is replaced before use. A caller that runs
+    its transactions through :func:`retrying_disconnect` instead saves that round trip.
+    ``pool_size``: connections kept open; past it (up to 10 more) each one is opened for a
+    single use, so a process with more threads at work keeps as many."""
     if not url:
         from tds.config import Settings
 
         Settings.require_database(Settings())  # raises ConfigError saying what to set
+    key = url if pre_ping and pool_size == 5 else f"{url}#pre_ping={pre_ping},pool_size={pool_size}"
     with _lock:
-        engine = _engines.get(url)
+        engine = _engines.get(key)
         if engine is None:
-            engine = _create_engine(url)
-            _engines[url] = engine
+            engine = _create_engine(url, pre_ping, pool_size)
+            _engines[key] = engine
         return engine
 
 
-def _create_engine(url: str) -> Engine:
+def retrying_disconnect(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """``work(conn)`` in one transaction, run once more on a fresh connection when the
+    connection turns out dead before the commit (PostgreSQL restarted, the backend was
+    killed): nothing of the first try was committed, and the pool has discarded every
+    connection as old as the dead one. A failure of the commit itself is raised: whether
+    it committed is unknown."""
+    for attempt in (1, 2):
+        with engine.connect() as conn:  # closing it rolls back whatever was not committed
+            trans = conn.begin()
+            try:
+                result = work(conn)
+            except sa.exc.DBAPIError as exc:
+                if attempt == 1 and exc.connection_invalidated:
+                    continue
+                raise
+            trans.commit()
+            return result
+    raise AssertionError("unreachable")
+
+
+def _create_engine(url: str, pre_ping: bool = True, pool_size: int = 5) -> Engine:
     kwargs: dict = {"json_serializer": json_dumps, "json_deserializer": json_loads, "future": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
     else:
-        kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+        kwargs.update(pool_pre_ping=pre_ping, pool_size=pool_size, max_overflow=10)
     engine = sa.create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)

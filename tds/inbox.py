@@ -54,16 +54,18 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
 from tds import deadletters, metrics
-from tds.db import dialect_insert, utcnow
+from tds.db import json_dumps, utcnow
 from tds.decisions import Action, Decision, describe
 from tds.models import inbox_events
 
@@ -95,6 +97,7 @@ class InboxEvent:
     organization_id: str
     zoho_id: str
     duplicate: bool
+    countdown: float = 0  # seconds its message waits before it is due (webhook coalescing)
 
 
 # ------------------------------------------------------------------ new events
@@ -112,32 +115,51 @@ def store(
     body: str | None = None,
     content_type: str | None = None,
     headers: dict | None = None,
+    sent: bool = False,
+    due_in: float = 0,
 ) -> InboxEvent:
-    """Insert an event as RECEIVED unless its dedup key is already stored; say which happened."""
-    stmt = (
-        dialect_insert(conn, inbox_events)
-        .values(
-            dedup_key=key,
-            source=source,
-            entity=entity,
-            organization_id=organization_id,
-            zoho_id=zoho_id,
-            zoho_last_modified_time=modified,
-            content_type=content_type,
-            body=body,
-            headers=headers,
-            status=Status.RECEIVED,
-            attempts=0,
-            received_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["dedup_key"])
-        .returning(inbox_events.c.id)
-    )
-    new_id = conn.execute(stmt).scalar()
+    """Insert an event as RECEIVED unless its dedup key is already stored; say which happened.
+
+    ``sent``: the caller sends the event's message as soon as its transaction commits, so
+    the event is stored as sent already (``enqueued_at`` = ``received_at``) and needs no
+    second transaction to mark it; a caller whose send then fails calls :func:`mark_unsent`
+    (and if even that fails, the sweeper still re-sends it ``TDS_INBOX_SWEEP_AFTER`` later).
+    ``due_in``: seconds the message waits for its countdown (coalescing); ``enqueued_at``
+    is set that far ahead, as for a retry, so no batch takes the event before it is due.
+    """
+    now = utcnow()
+    values = {
+        "dedup_key": key, "source": str(source), "entity": entity, "organization_id": organization_id,
+        "zoho_id": zoho_id, "zoho_last_modified_time": modified, "content_type": content_type, "body": body,
+        "headers": headers, "status": str(Status.RECEIVED), "attempts": 0, "received_at": now,
+        "enqueued_at": now + dt.timedelta(seconds=due_in) if sent else None,
+    }
+    if conn.dialect.name == "postgresql":  # the hot path of every webhook: the statement's SQL, compiled once
+        values["headers"] = None if headers is None else json_dumps(headers)
+        new_id = conn.exec_driver_sql(_insert_sql(conn.dialect), values).scalar()
+    else:
+        new_id = conn.execute(_insert_statement(conn.dialect.name), values).scalar()
     if new_id is not None:
         return InboxEvent(new_id, entity, organization_id, zoho_id, duplicate=False)
     existing = conn.execute(sa.select(inbox_events.c.id).where(inbox_events.c.dedup_key == key)).scalar_one()
     return InboxEvent(existing, entity, organization_id, zoho_id, duplicate=True)
+
+
+_INSERTED = ("dedup_key", "source", "entity", "organization_id", "zoho_id", "zoho_last_modified_time",
+             "content_type", "body", "headers", "status", "attempts", "received_at", "enqueued_at")
+
+
+@functools.cache
+def _insert_statement(dialect: str):
+    """The inbox insert, built once per dialect (its values are bound per call)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (insert(inbox_events).values({name: sa.bindparam(name) for name in _INSERTED})
+            .on_conflict_do_nothing(index_elements=["dedup_key"]).returning(inbox_events.c.id))
+
+
+@functools.cache
+def _insert_sql(dialect) -> str:
+    return str(_insert_statement(dialect.name).compile(dialect=dialect))
 
 
 def request_fetch(conn: Connection, entity: str, organization_id: str, zoho_id: str, reason: str) -> InboxEvent:
@@ -193,6 +215,16 @@ def mark_enqueued(conn: Connection, event_ids: Iterable[int]) -> None:
     ids = list(event_ids)
     if ids:
         conn.execute(sa.update(inbox_events).where(inbox_events.c.id.in_(ids)).values(enqueued_at=utcnow()))
+
+
+def mark_unsent(conn: Connection, event_ids: Iterable[int]) -> None:
+    """Events stored as sent whose message did not reach Redis after all: the sweeper counts
+    from their receipt again (``enqueued_at`` cleared), as for an event never sent."""
+    ids = list(event_ids)
+    if ids:
+        conn.execute(sa.update(inbox_events)
+                     .where(inbox_events.c.id.in_(ids), inbox_events.c.status == Status.RECEIVED)
+                     .values(enqueued_at=None))
 
 
 # ------------------------------------------------------------------ an attempt
@@ -296,13 +328,13 @@ def _newer_version_of(candidate) -> sa.ScalarSelect:
     )
 
 
-def claim_batch(conn: Connection, event: Row, limit: int, coalesce: dt.timedelta) -> list[Row]:
+def claim_batch(conn: Connection, event: Row, limit: int) -> list[Row]:
     """Claim up to ``limit`` more webhook events of ``event``'s entity and organization, to
     be applied with it in one transaction (PostgreSQL only; elsewhere nothing is claimed).
 
     Taken, in one statement: RECEIVED webhook events that are due (``enqueued_at`` not in
-    the future: not held back for their coalescing countdown, nor just released by another
-    batch, see :func:`release`), older than ``coalesce`` and never failed (no attempt log:
+    the future: not held back for their coalescing countdown, see :func:`store`, nor just
+    released by another batch, see :func:`release`) and never failed (no attempt log:
     a failed or replayed event is applied alone, where its failure is recorded). Rows
     locked by another batch are skipped (``FOR UPDATE SKIP LOCKED``), so workers draining
     one queue take disjoint batches. Each is claimed as :func:`claim` does (PROCESSING,
@@ -319,7 +351,7 @@ def claim_batch(conn: Connection, event: Row, limit: int, coalesce: dt.timedelta
         sa.select(cc.id, _newer_version_of(cand).label("newer"))
         .where(cc.entity == event.entity, cc.organization_id == event.organization_id, cc.source == Source.WEBHOOK,
                cc.status == Status.RECEIVED, cc.id != event.id, cc.attempt_log.is_(None),
-               sa.or_(cc.enqueued_at.is_(None), cc.enqueued_at <= now), cc.received_at <= now - coalesce)
+               sa.or_(cc.enqueued_at.is_(None), cc.enqueued_at <= now))
         # the oldest first, in the order of the (status, received_at) index: the scan stops
         # after ``limit`` rows instead of sorting every unfinished event of the entity
         .order_by(cc.received_at)

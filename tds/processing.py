@@ -29,10 +29,10 @@ from typing import Callable
 from tds import changes, deadletters, hooks, images, inbox, logs, metrics, registry
 from tds.config import Settings
 from tds.db import get_event_engine, utcnow
-from tds.mapping import MapContext, Mapped, blank
+from tds.mapping import MapContext, Mapped
 from tds.registry import Entity
 from tds.sinks import sql as sql_sink
-from tds.webhook_payload import extract_record
+from tds.webhook_payload import extract_record, needs_detail
 from tds.zoho.errors import ZohoNotFound
 
 log = logging.getLogger(__name__)
@@ -57,20 +57,6 @@ class Outcome:
     def __post_init__(self):
         if not self.finished and self.status is not Result.SKIPPED:
             self.finished = [(self.event_id, self.status)]
-
-
-def needs_detail(entity: Entity, record: dict, mode: str) -> bool:
-    """Whether a webhook body must be completed by fetching the record by id: when it lacks
-    what lists lack, a required field, or Zoho's modified time; never for an optional figure."""
-    if not entity.detail_path or mode == "never":
-        return False
-    if mode == "always":
-        return True
-    if entity.list_omits and not any(key in record for key in entity.list_omits) and entity.carries_detail(record):
-        return True
-    # an identifying field missing, or Zoho's time (without it the version cannot be ordered)
-    wanted = (*entity.required_fields, *((entity.modified_field,) if entity.modified_field else ()))
-    return any(blank(record.get(name)) for name in wanted)
 
 
 def process_event(settings: Settings, event_id: int, client=None, *, taking_over: bool = False,
@@ -211,8 +197,7 @@ def _apply_batch(settings: Settings, engine, event, entity: Entity, mapped: Mapp
     """Apply ``event`` with the batch it can take (see the module docstring)."""
     hold = dt.timedelta(seconds=settings.processing_lease)
     with _statements(settings) as conn:
-        mates = inbox.claim_batch(conn, event, settings.worker_batch - 1,
-                                  dt.timedelta(seconds=settings.coalesce_seconds))
+        mates = inbox.claim_batch(conn, event, settings.worker_batch - 1)
     if not mates:
         return _apply(engine, event, [mapped])
     ctx = MapContext(event.organization_id, settings)

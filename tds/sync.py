@@ -22,13 +22,23 @@ new and changed records cost a detail call. Each page is written in one transact
 through the same stale-write-guarded upsert webhooks use, so a sync running beside webhook
 processing can never put an older version over a newer one.
 
+Reading and writing overlap: a thread reads the next list page and its details while this
+page is written, one page ahead at most (see :func:`_completed_pages`), so a run holds a few
+pages in memory however long the list is. Detail calls without a bulk endpoint (contacts)
+run a few at a time in the client (:meth:`tds.zoho.ZohoClient.get_bulk_details`), each
+through the shared quota, breaker and rate limit.
+
 Runs of the same (organization, entity) never overlap: see :mod:`tds.runs`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import logging
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
@@ -148,21 +158,23 @@ def _run(settings, engine, entity: Entity, organization_id: str, client, mode: M
     expected = None if result.since else _rows_here(engine, entity, organization_id)
     newest = None
     try:
-        for page in _pages(client, entity, organization_id, result.since, per_page, result):
-            write_page(settings, engine, entity, organization_id, client, page, result, refetch=refetch)
-            page_newest = newest_time(entity, page)
-            if page_newest and (newest is None or page_newest > newest):
-                newest = page_newest
-            if enqueue:
-                for event_id, name in result.follow_up:
-                    enqueue(event_id, name)
-                result.follow_up = []
-            with engine.begin() as conn:
-                runs.heartbeat(conn, run_id, result.counts())
-            if progress:
-                progress(PageDone(entity.name, organization_id, len(page), result.records_seen, result.pages,
-                                  expected))
-            renew()
+        fetched = _completed_pages(engine, client, entity, organization_id, result.since, per_page, result, refetch)
+        with contextlib.closing(fetched):  # an error here stops the reader at once
+            for page, records, unchanged in fetched:
+                store_page(settings, engine, entity, organization_id, page, records, unchanged, result)
+                page_newest = newest_time(entity, page)
+                if page_newest and (newest is None or page_newest > newest):
+                    newest = page_newest
+                if enqueue:
+                    for event_id, name in result.follow_up:
+                        enqueue(event_id, name)
+                    result.follow_up = []
+                with engine.begin() as conn:
+                    runs.heartbeat(conn, run_id, result.counts())
+                if progress:
+                    progress(PageDone(entity.name, organization_id, len(page), result.records_seen, result.pages,
+                                      expected))
+                renew()
     except BaseException as exc:
         status = RunStatus.ABORTED if isinstance(exc, (KeyboardInterrupt, runs.RunInterrupted)) else RunStatus.FAILED
         result.seconds = time.monotonic() - started
@@ -198,6 +210,61 @@ def _pages(client, entity: Entity, organization_id: str, since, per_page: int, r
             return  # sorted newest first: everything after this page is older still
 
 
+#: list pages read and completed ahead of the page being written
+PAGES_AHEAD = 1
+
+
+def _completed_pages(engine, client, entity: Entity, organization_id: str, since, per_page: int,
+                     result: SyncResult, refetch: bool) -> Iterator[tuple[list[dict], list[dict], int]]:
+    """``(list page, records to write, unchanged)`` for every page, read ahead of the writes.
+
+    A thread reads the next list page and its details (Zoho's time, the simulator's, the
+    network's) while the caller maps and writes this one (PostgreSQL's time and ours): at
+    most :data:`PAGES_AHEAD` completed pages wait, so memory stays a few pages whatever the
+    size of the list. An error in the reader is raised here, in the caller's thread; when
+    the caller stops early (an error, an interrupt), the reader stops after its current call.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=PAGES_AHEAD)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for page in _pages(client, entity, organization_id, since, per_page, result):
+                with engine.connect() as conn:
+                    records, unchanged = _complete(conn, entity, organization_id, client, page, refetch)
+                if not put((page, records, unchanged)):
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the caller's thread
+            put(exc)
+
+    # the reader logs under the run's context (run id) like the rest of the run
+    reader = threading.Thread(target=contextvars.copy_context().run, args=(read,), name=f"tds-sync-{entity.name}",
+                              daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join(timeout=60)
+
+
 def write_page(settings: Settings, engine, entity: Entity, organization_id: str, client, page: list[dict],
                result: SyncResult, refetch: bool = False, source: str = "sync") -> None:
     """Complete ``page`` with details where needed, map it and write it in one transaction.
@@ -208,6 +275,12 @@ def write_page(settings: Settings, engine, entity: Entity, organization_id: str,
     """
     with engine.connect() as conn:
         records, unchanged = _complete(conn, entity, organization_id, client, page, refetch)
+    store_page(settings, engine, entity, organization_id, page, records, unchanged, result, source)
+
+
+def store_page(settings: Settings, engine, entity: Entity, organization_id: str, page: list[dict],
+               records: list[dict], unchanged: int, result: SyncResult, source: str = "sync") -> None:
+    """Map the completed ``records`` of ``page`` and write them in one transaction (see :func:`write_page`)."""
     result.records_unchanged += unchanged
     if records is not page:
         result.api_calls += _detail_calls(entity, len(page) - unchanged)

@@ -12,6 +12,7 @@ of a record, even two within one second, is a new event.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Mapping
 from urllib.parse import parse_qsl
@@ -20,7 +21,7 @@ import simplejson
 from sqlalchemy.engine import Connection
 
 from tds import inbox, registry
-from tds.mapping import MappingError, parse_zoho_time, sane_time
+from tds.mapping import MappingError, blank, parse_zoho_time, sane_time
 from tds.mapping import record_id as checked_id
 from tds.registry import Entity
 
@@ -82,6 +83,23 @@ def _unwrap(entity: Entity, payload) -> dict:
     return payload
 
 
+def needs_detail(entity: Entity, record: dict, mode: str) -> bool:
+    """Whether a webhook body must be completed by fetching the record by id: when it lacks
+    what lists lack, a required field, or Zoho's modified time; never for an optional figure.
+
+    ``mode`` is ``TDS_FETCH_DETAIL``: ``auto`` (as just said), ``always`` or ``never``.
+    """
+    if not entity.detail_path or mode == "never":
+        return False
+    if mode == "always":
+        return True
+    if entity.list_omits and not any(key in record for key in entity.list_omits) and entity.carries_detail(record):
+        return True
+    # an identifying field missing, or Zoho's time (without it the version cannot be ordered)
+    wanted = (*entity.required_fields, *((entity.modified_field,) if entity.modified_field else ()))
+    return any(blank(record.get(name)) for name in wanted)
+
+
 def record_id(entity: Entity, record: dict) -> str:
     value = record.get(entity.id_field)
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -133,12 +151,22 @@ def receive(
     query: Mapping[str, str],
     headers: Mapping[str, str],
     configured_orgs: tuple[str, ...],
+    *,
+    sent: bool = False,
+    fetch_detail: str = "auto",
+    coalesce_seconds: float = 0,
 ) -> inbox.InboxEvent:
     """Parse and store one webhook; the caller commits and then enqueues.
 
     Everything that could keep the inbox from storing the body is refused here, with the
     reason (answered 400): the receiver answers 503 only when the database is unavailable,
     since Zoho retries a 503 for ever.
+
+    ``sent``: the caller sends the event's message right after committing (see
+    :func:`tds.inbox.store`). The event's ``countdown`` says when its message should be
+    due: at once for a body complete enough to be written as it is, ``coalesce_seconds``
+    for one that needs a Zoho fetch (:func:`needs_detail` with ``fetch_detail``), so that a
+    burst of such webhooks for one record costs one fetch.
     """
     if content_type and len(content_type) > CONTENT_TYPE_MAX:
         raise PayloadError(f"Content-Type longer than {CONTENT_TYPE_MAX} characters")
@@ -155,7 +183,8 @@ def receive(
     except MappingError as exc:
         raise PayloadError(str(exc)) from None
     kept = {h: headers[h] for h in KEPT_HEADERS if headers.get(h)}
-    return inbox.store(
+    countdown = coalesce_seconds if coalesce_seconds and needs_detail(entity, record, fetch_detail) else 0
+    event = inbox.store(
         conn,
         source=inbox.Source.WEBHOOK,
         entity=entity.name,
@@ -166,4 +195,7 @@ def receive(
         body=body.decode("utf-8"),
         content_type=content_type,
         headers=kept,
+        sent=sent,
+        due_in=countdown,
     )
+    return dataclasses.replace(event, countdown=countdown) if countdown else event

@@ -99,7 +99,7 @@ def test_events_of_a_batch_whose_worker_died_are_redriven_after_the_lease(engine
     first, *mates = _store(engine, _item("7101"), _item("7102"), _item("7103"))
     with engine.begin() as conn:  # a batch claimed; its worker is then killed before it writes
         event = inbox.claim(conn, first)
-        assert [e.id for e in inbox.claim_batch(conn, event, 10, dt.timedelta(0))] == mates
+        assert [e.id for e in inbox.claim_batch(conn, event, 10)] == mates
     lease = dt.timedelta(seconds=settings.processing_lease)
     with engine.connect() as conn:
         assert inbox.due_for_redrive(conn, dt.timedelta(minutes=5), lease) == []  # the lease is live
@@ -172,7 +172,7 @@ def test_a_failing_batch_write_applies_the_first_event_alone_and_releases_the_ot
     assert [(events[m].status, events[m].attempts) for m in mates] == [("received", 0), ("received", 0)]
     monkeypatch.undo()
     with engine.begin() as conn:  # released ones are not taken by another batch meanwhile
-        assert inbox.claim_batch(conn, _row(conn, first), 10, dt.timedelta(0)) == []
+        assert inbox.claim_batch(conn, _row(conn, first), 10) == []
     for m in mates:
         assert processing.process_event(settings, m).status is processing.Result.DONE
 
@@ -208,3 +208,19 @@ def test_stock_levels_link_their_warehouse_in_a_batch_or_alone(engine, settings,
         unlinked = conn.execute(sa.text("SELECT count(*) FROM stock_levels WHERE warehouse_id IS NULL")).scalar()
         levels = conn.execute(sa.text("SELECT count(*) FROM stock_levels")).scalar()
     assert levels == 3 and unlinked == 0
+
+
+def test_a_body_waiting_for_its_coalescing_countdown_is_not_taken_by_a_batch(engine, settings):
+    from tds import registry
+
+    items = registry.get("items")
+    partial = {k: v for k, v in _item("7301").items() if k != "warehouses"}  # list-style: needs a Zoho fetch
+    with engine.begin() as conn:
+        first, waiting = (webhook_payload.receive(conn, items, json_dumps({"item": r}).encode(), "application/json",
+                                                  {"organization_id": ORG}, {}, (ORG,), sent=True,
+                                                  coalesce_seconds=30)
+                          for r in (_item("7300"), partial))
+        assert (first.countdown, waiting.countdown) == (0, 30)  # only the incomplete body waits
+    with engine.begin() as conn:
+        assert inbox.claim_batch(conn, inbox.claim(conn, first.id), 10) == []
+    assert _events(engine, [waiting.id])[waiting.id].status == "received"

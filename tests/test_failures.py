@@ -35,7 +35,7 @@ def test_event_whose_message_was_lost_is_redriven_by_the_sweeper(worker, engine,
     settings = use(settings_for(sim, database_url, redis_url, org))
     record = sim.simulator.store.records(org, "items")[0]
     lost = []
-    client = create_app(settings, enqueue=lambda event_id, entity: lost.append(event_id)).test_client()
+    client = create_app(settings, enqueue=lambda event_id, entity, countdown=0: lost.append(event_id)).test_client()
     resp = signed_post(client, "items", {"item": record}, org=org)
     assert resp.status_code == 202
     event_id = resp.get_json()["event_id"]

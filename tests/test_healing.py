@@ -144,6 +144,30 @@ def test_a_burst_of_webhooks_costs_one_zoho_fetch(worker, engine, database_url, 
     assert superseded == 4
 
 
+def test_a_complete_body_is_processed_at_once_while_one_needing_a_fetch_waits(worker, engine, database_url,
+                                                                              redis_url, simulator_factory):
+    """Coalescing saves Zoho calls, so only a body that needs a fetch waits for its countdown."""
+    sim = simulator_factory(scale="small")
+    org = sim.simulator.config.organizations[0]
+    settings = use(settings_for(sim, database_url, redis_url, org, TDS_COALESCE_SECONDS="10"))
+    client = create_app(settings).test_client()
+    first, second = [r for r in sim.simulator.store.records(org, "items") if r.get("item_type") == "inventory"][:2]
+    sim.simulator.reset_counters()
+    partial = {k: v for k, v in first.items() if k not in ("warehouses", "locations")}
+    waiting = signed_post(client, "items", {"item": partial}, org=org).get_json()["event_id"]
+    prompt = signed_post(client, "items", {"item": second}, org=org).get_json()["event_id"]
+    wait_for(lambda: _status(engine, prompt) == "done", timeout=30, what="the complete body")
+    assert _status(engine, waiting) == "received"  # still held for its countdown
+    wait_for(lambda: _status(engine, waiting) == "done", timeout=60, what="the body needing a fetch")
+    calls = sim.simulator.counters()
+    assert calls.get("GET /inventory/v1/items/{id}", 0) == 1, calls  # the partial body's fetch alone
+
+
+def _status(engine, event_id: int) -> str:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(inbox_events.c.status).where(inbox_events.c.id == event_id)).scalar_one()
+
+
 def test_a_service_item_webhook_costs_no_zoho_call(worker, engine, database_url, redis_url, simulator_factory):
     sim = simulator_factory(scale="small")
     org = sim.simulator.config.organizations[0]

@@ -444,6 +444,77 @@ def test_bulk_details_fall_back_to_one_call_per_id(mocked, client):
     assert len(calls_to(mocked, BOOKS)) == 3
 
 
+def test_details_without_a_bulk_endpoint_are_fetched_several_at_a_time(mocked, client):
+    token_ok(mocked)
+    together = threading.Barrier(2, timeout=5)  # one call at a time never gets past it
+
+    def contact(request):
+        together.wait()
+        zid = urlparse(request.url).path.rsplit("/", 1)[1]
+        return 200, {}, json.dumps({"code": 0, "contact": {"contact_id": zid}})
+
+    for zid in ("1", "2", "3", "4"):
+        mocked.add_callback(responses.GET, f"{BOOKS}/contacts/{zid}", callback=contact)
+    records = client.get_bulk_details(CUSTOMERS, ORG, ["1", "2", "3", "4"])
+    assert [r["contact_id"] for r in records] == ["1", "2", "3", "4"]  # in the order asked
+    assert len(calls_to(mocked, BOOKS)) == 4
+
+
+def test_detail_concurrency_comes_from_the_setting(zoho_settings, redis_client):
+    one = zoho_settings.replace(zoho_detail_concurrency=1)
+    assert ZohoClient(one, redis=redis_client).detail_workers == 1
+    assert ZohoClient(zoho_settings, redis=redis_client).detail_workers == 4
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Counts what is sent to Redis: one per command, one per pipeline."""
+    sent = []
+    real = redis_lib.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(1)
+        return real(self, command, check_health)
+
+    monkeypatch.setattr(redis_lib.connection.AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
+def test_a_zoho_call_costs_three_redis_round_trips(mocked, client, round_trips):
+    token_ok(mocked)
+    mocked.add(responses.GET, f"{INV}/items/1", json=ITEM_OK)
+    client.request_json("inventory", "/items/1", ORG)  # the token is fetched, the breaker's keys made
+    round_trips.clear()
+    for _ in range(5):
+        client.request_json("inventory", "/items/1", ORG)
+    # admission (quota marker, breaker state, token) in one pipeline, the rate limit's slot,
+    # then the day's count and the breaker's success in one pipeline
+    assert len(round_trips) == 5 * 3
+    assert client.quota.calls_today(ORG) == 6
+
+
+def test_the_pipelined_success_resets_a_failure_count(mocked, zoho_settings, redis_client, sleep):
+    zoho_settings = zoho_settings.replace(zoho_max_attempts=1, zoho_breaker_failures=3)
+    client = ZohoClient(zoho_settings, redis=redis_client, sleep=sleep)
+    token_ok(mocked)
+    mocked.add(responses.GET, f"{INV}/items/1", status=500, body="<html>oops</html>")
+    mocked.add(responses.GET, f"{INV}/items/1", status=500, body="<html>oops</html>")
+    mocked.add(responses.GET, f"{INV}/items/1", json=ITEM_OK)
+    for _ in range(2):
+        with pytest.raises(ZohoTransientError):
+            client.request_json("inventory", "/items/1", ORG)
+    key = f"tds:zoho:breaker:{INV}:pybreaker:fail_counter"
+    assert int(redis_client.get(key)) == 2
+    client.request_json("inventory", "/items/1", ORG)
+    assert int(redis_client.get(key)) == 0  # two more failures do not open it
+    mocked.replace(responses.GET, f"{INV}/items/1", status=500, body="<html>oops</html>")
+    for _ in range(2):
+        with pytest.raises(ZohoTransientError) as info:
+            client.request_json("inventory", "/items/1", ORG)
+        assert not isinstance(info.value, ZohoCircuitOpen)
+    assert client._breaker("inventory").state == "closed"
+
+
 # -- circuit breaker --------------------------------------------------------------------
 
 def test_breaker_opens_after_n_transient_failures_and_is_shared(mocked, zoho_settings, redis_client, sleep):

@@ -9,25 +9,25 @@ sync, event processing or the Zoho client. It also serves the product image file
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 import sqlalchemy as sa
 from flask import Flask, jsonify, request
 from sqlalchemy import exc as sa_exc
 
-from tasks.celery_app import create_celery, enqueue_event
+from tasks.celery_app import EventSender, create_celery
 from tds import hooks, inbox, logs, metrics, registry, webhook_auth, webhook_payload
 from tds.config import ConfigError, Settings, get_settings
-from tds.db import get_engine, is_unavailable
+from tds.db import get_engine, is_unavailable, retrying_disconnect
 from tds.services import redis_client
 from webhook_receiver import images
 from webhook_receiver.admin import admin_authorized, admin_blueprint
 
 log = logging.getLogger("tds.receiver")
+POOL_SIZE = 16  # connections kept open per process: one per thread up to `tds receiver --threads 16`
 
 
 def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -> Flask:
-    """Build the receiver. ``enqueue(event_id, entity)`` and the admin API's
+    """Build the receiver. ``enqueue(event_id, entity, countdown)`` and the admin API's
     ``send_task(name, args, kwargs)`` default to sending by name through a sending-only
     Celery app built from ``settings``."""
     settings = settings or get_settings()
@@ -38,15 +38,17 @@ def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -
         )
     if enqueue is None or send_task is None:
         sender = _celery_sender(settings)
-        enqueue = enqueue or partial(enqueue_event, sender, countdown=settings.coalesce_seconds)
+        enqueue = enqueue or EventSender(sender)
         send_task = send_task or (lambda name, args, kwargs: sender.send_task(name, args=args, kwargs=kwargs))
 
     app = Flask("webhook_receiver")
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
     app.register_blueprint(admin_blueprint(settings, send_task))
-    engine = get_engine(settings.database_url)
+    # no pre-ping (a dead connection is retried instead); a connection kept for every thread
+    engine = get_engine(settings.database_url, pre_ping=False, pool_size=POOL_SIZE)
     app.register_blueprint(images.blueprint(settings))
-    enabled = set(registry.enabled(settings))
+    enabled = {entity.name for entity in registry.enabled(settings)}
+    orgs = settings.zoho_organization_ids
 
     @app.post("/api/zoho/webhooks/<slug>")
     def receive(slug: str):
@@ -56,7 +58,7 @@ def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -
             metrics.WEBHOOKS_REJECTED.labels("unknown", "unknown_entity").inc()
             return jsonify(error=str(exc)), 404
         metrics.WEBHOOKS_RECEIVED.labels(entity.name).inc()
-        if entity not in enabled:
+        if entity.name not in enabled:
             metrics.WEBHOOKS_REJECTED.labels(entity.name, "disabled").inc()
             return jsonify(error=f"{entity.name} is switched off here (TDS_ENTITIES, TDS_CRM); "
                                  "the webhook was not stored"), 404
@@ -73,10 +75,10 @@ def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -
             log.warning("webhook %s refused: bad signature or token (from %s)", slug, request.remote_addr)
             metrics.WEBHOOKS_REJECTED.labels(entity.name, "signature").inc()
             return jsonify(error="invalid webhook signature or token"), 401
-        try:
-            with engine.begin() as conn:
-                event = webhook_payload.receive(conn, entity, body, request.content_type, request.args, request.headers,
-                                      settings.zoho_organization_ids)
+        try:  # one transaction: the event is stored as sent, and sent right after the commit
+            event = retrying_disconnect(engine, lambda conn: webhook_payload.receive(
+                conn, entity, body, request.content_type, request.args, request.headers, orgs, sent=True,
+                fetch_detail=settings.fetch_detail, coalesce_seconds=settings.coalesce_seconds))
         except webhook_payload.PayloadError as exc:
             metrics.WEBHOOKS_REJECTED.labels(entity.name, "payload").inc()
             return jsonify(error=str(exc)), 400
@@ -96,11 +98,10 @@ def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -
                                                        "entity": event.entity, "payload": {"event_id": event.id}})
         if not event.duplicate:
             try:
-                enqueue(event.id, event.entity)
-                with engine.begin() as conn:
-                    inbox.mark_enqueued(conn, [event.id])
+                enqueue(event.id, event.entity, event.countdown)
             except Exception as exc:  # the event is committed: the sweeper enqueues it later
                 log.warning("event %s stored but not enqueued (%s); the sweeper will re-drive it", event.id, exc)
+                _unsent(engine, event.id)
         return jsonify(event_id=event.id, duplicate=event.duplicate, entity=event.entity), 202
 
     @app.errorhandler(413)
@@ -136,6 +137,16 @@ def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -
         return metrics.exposition(settings), 200, {"Content-Type": metrics.CONTENT_TYPE}
 
     return app
+
+
+def _unsent(engine, event_id: int) -> None:
+    """Best effort: the sweeper counts from the event's receipt, not from a send that failed."""
+    try:
+        with engine.begin() as conn:
+            inbox.mark_unsent(conn, [event_id])
+    except sa_exc.SQLAlchemyError as exc:
+        log.warning("event %s left marked as sent (%s); the sweeper re-sends it after TDS_INBOX_SWEEP_AFTER",
+                    event_id, exc.__class__.__name__)
 
 
 def _celery_sender(settings: Settings):

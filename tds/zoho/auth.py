@@ -81,14 +81,17 @@ class TokenManager:
     def cached_token(self) -> str | None:
         return _text(self.redis.get(self.token_key))
 
-    def get_token(self) -> str:
+    def get_token(self, cached: str | bytes | None = None) -> str:
         """The shared access token, refreshed under the lock when there is none.
+
+        ``cached`` is the token key's value when the caller already read it (the client reads
+        it in the pipeline that admits a call), saving a round trip.
 
         Race prevented: N workers find the cache empty at once. Each would refresh, burning
         N of Zoho's 10 refreshes per 10 minutes and invalidating older tokens. Under the
         lock only the first refreshes; the others wait, re-read the cache and use its token.
         """
-        token = self.cached_token()
+        token = _text(cached) or self.cached_token()
         if token:
             return token
         lock = self.redis.lock(self.lock_key, timeout=self.lock_timeout, blocking_timeout=self.lock_wait)

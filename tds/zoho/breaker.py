@@ -17,6 +17,8 @@ a process talk to Zoho at a time.
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pybreaker
@@ -35,6 +37,20 @@ def bytes_client(redis: redis_lib.Redis) -> redis_lib.Redis:
     pool = redis_lib.ConnectionPool(connection_class=redis.connection_pool.connection_class,
                                     **{**kwargs, "decode_responses": False})
     return redis_lib.Redis(connection_pool=pool)
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """The breaker's shared state as read in the call's admission pipeline."""
+
+    state: str | None  # None: the keys are missing (pybreaker re-creates them on the slow path)
+    failures: int
 
 
 class _Failed(Exception):
@@ -66,6 +82,47 @@ class ApiBreaker:
     @property
     def state(self) -> str:
         return self.breaker.current_state
+
+    def key(self, name: str) -> str:
+        return self.storage._namespace(name)
+
+    def queue_read(self, pipe) -> None:
+        """Queue the reads :meth:`check_read` needs (state, failure count, opened at) on ``pipe``."""
+        pipe.get(self.key("state"))
+        pipe.get(self.key("fail_counter"))
+        pipe.get(self.key("opened_at"))
+
+    def check_read(self, state, failures, opened_at) -> Seen:
+        """:meth:`check` on values read by :meth:`queue_read`, without a round trip of its own."""
+        state = _text(state)
+        if state is None:
+            self.check()  # pybreaker initialises missing keys
+            return Seen(None, 0)
+        if state == pybreaker.STATE_OPEN and opened_at:
+            opened = datetime(*time.gmtime(int(opened_at))[:6], tzinfo=timezone.utc)
+            due = opened + timedelta(seconds=self.breaker.reset_timeout)
+            now = datetime.now(timezone.utc)
+            if now < due:
+                raise ZohoCircuitOpen(
+                    f"circuit open for {self.api_root} after repeated failures",
+                    retry_after=max(1.0, (due - now).total_seconds()),
+                )
+        try:
+            count = int(_text(failures) or 0)
+        except ValueError:
+            count = -1  # unreadable: let the slow path reset it
+        return Seen(state, count)
+
+    def queue_success(self, pipe, seen: Seen | None) -> bool:
+        """Queue a success on ``pipe`` when the breaker was closed at admission: in the closed
+        state a success only resets the failure count (as pybreaker does), so it rides in the
+        call's closing pipeline. Returns False when the slow path (:meth:`record_success`) must
+        run instead: half-open (a success may close the circuit), open, or unknown."""
+        if seen is None or seen.state != pybreaker.STATE_CLOSED:
+            return False
+        if seen.failures != 0:
+            pipe.set(self.key("fail_counter"), 0)
+        return True
 
     def check(self) -> None:
         """Raise :class:`ZohoCircuitOpen` while the shared breaker is open and not yet due to half-open."""

@@ -11,6 +11,12 @@ Every call walks the same ladder, and every rung is shared by all workers throug
    :func:`tds.zoho.classify.binary_error_for`, so an error envelope or an HTML page is never
    taken for an image).
 
+The shared state costs three Redis round trips a call, not one per rung: the quota marker,
+the breaker's state and the cached token are read in one pipeline, the limiter takes its
+slot in a second (only once the quota and the breaker let the call through), and the day's
+count with a closed breaker's success are written in a third (see :meth:`ZohoClient._admit`
+and :meth:`ZohoClient._send`).
+
 Transient failures are retried here, a few times with exponential backoff and full jitter,
 and then handed to the caller (a Celery task retries later). A 401 drops the token, which
 is refreshed once before the request is repeated.
@@ -29,10 +35,12 @@ one. Nothing secret is logged: DEBUG lines carry method, path, status and millis
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import redis as redis_lib
 import requests
@@ -43,7 +51,7 @@ from tds.config import Settings
 from tds.registry import Entity
 
 from .auth import TokenManager, credentials_key
-from .breaker import ApiBreaker
+from .breaker import ApiBreaker, Seen
 from .classify import binary_error_for, body_of, error_for
 from .errors import (
     ZohoAuthError,
@@ -77,6 +85,7 @@ class ZohoClient:
         backoff_base: float = 0.5,
         backoff_max: float = 8.0,
         budget_wait: float = 0.0,
+        detail_workers: int | None = None,
     ) -> None:
         self.settings = settings
         self.redis = redis if redis is not None else redis_lib.Redis.from_url(settings.redis_url)
@@ -91,6 +100,9 @@ class ZohoClient:
         self.quota = DailyQuota(self.redis, settings.zoho_daily_limit)
         self._breakers: dict[str, ApiBreaker] = {}
         self._random = random.Random()
+        # detail calls in flight at once, where Zoho has no bulk endpoint (TDS_ZOHO_DETAIL_CONCURRENCY)
+        self.detail_workers = settings.zoho_detail_concurrency if detail_workers is None else detail_workers
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- public calls -------------------------------------------------------------------
 
@@ -146,11 +158,15 @@ class ZohoClient:
     def get_bulk_details(self, entity: Entity, organization_id: str, ids: Iterable[str]) -> list[dict]:
         """Details of many records: ``entity.bulk_detail`` chunks, else one call per id.
 
-        Ids Zoho does not know are left out, as the bulk endpoint itself does.
+        One call per id (contacts: Zoho has no bulk endpoint for them) runs up to
+        ``detail_workers`` calls at a time, each through the whole ladder (quota, breaker,
+        rate limit), so the rate limit holds however many are in flight; the records come
+        back in the order of ``ids``. Ids Zoho does not know are left out, as the bulk
+        endpoint itself does.
         """
         wanted = list(dict.fromkeys(str(i) for i in ids))
         if entity.bulk_detail is None:
-            return [r for r in (self._record_or_none(entity, organization_id, i) for i in wanted) if r]
+            return [r for r in self._records_or_none(entity, organization_id, wanted) if r]
         path, param, size = entity.bulk_detail
         records: list[dict] = []
         for chunk in _chunks(wanted, size):
@@ -199,11 +215,13 @@ class ZohoClient:
         org = self._organization(api, organization_id)
         budget = org or CRM_BUDGET
         breaker = self._breaker(api, org)
+        tokens = self.tokens_for(org)
         attempt = 1
         while True:
-            self._admit(budget, breaker)
+            token, seen = self._admit(budget, breaker, tokens)
             try:
-                return self._exchange(api, path, org, params, budget, breaker, binary, json_body)
+                return self._exchange(api, path, org, params, budget, breaker, tokens, token, seen, binary,
+                                      json_body)
             except ZohoTransientError as exc:
                 if attempt >= self.settings.zoho_max_attempts or (exc.retry_after or 0) > self.backoff_max:
                     raise
@@ -212,23 +230,32 @@ class ZohoClient:
                 self.sleep(delay)
                 attempt += 1
 
-    def _admit(self, budget: str, breaker: ApiBreaker) -> None:
+    def _admit(self, budget: str, breaker: ApiBreaker, tokens: TokenManager) -> tuple[str | None, Seen]:
         """The shared budget rungs: daily quota, circuit breaker, per-minute limit.
 
-        The breaker is asked before the limiter so that a call bound to be refused neither
-        takes a slot from the window nor sleeps waiting for one.
+        The quota marker, the breaker's state and the cached token are read in one pipelined
+        round trip; the limiter takes its slot in a second one, only once the quota and the
+        breaker have let the call through, so that a call bound to be refused neither takes
+        a slot from the window nor sleeps waiting for one. Returns the cached token (None:
+        none yet) and the breaker state seen.
         """
-        self.quota.check(budget)
-        breaker.check()
+        pipe = self.redis.pipeline(transaction=False)
+        self.quota.queue_check(pipe, budget)
+        breaker.queue_read(pipe)
+        pipe.get(tokens.token_key)
+        ttl, state, failures, opened_at, token = pipe.execute()
+        self.quota.check_ttl(budget, ttl)
+        seen = breaker.check_read(state, failures, opened_at)
         self.limiter.acquire(budget, self.budget_wait)
+        return token, seen
 
     def _exchange(self, api: str, path: str, org: str | None, params: dict | None, budget: str,
-                  breaker: ApiBreaker, binary: bool = False, json_body: dict | None = None):
+                  breaker: ApiBreaker, tokens: TokenManager, cached_token, seen: Seen | None,
+                  binary: bool = False, json_body: dict | None = None):
         """One request with the shared token; a 401 drops that token and retries once with a fresh one."""
-        tokens = self.tokens_for(org)
-        token = tokens.get_token()
+        token = tokens.get_token(cached_token)
         try:
-            return self._send(api, path, org, params, token, budget, breaker, binary, json_body)
+            return self._send(api, path, org, params, token, budget, breaker, seen, binary, json_body)
         except ZohoAuthError as exc:
             if exc.status != 401 or tokens.was_refused(token):
                 raise
@@ -236,27 +263,37 @@ class ZohoClient:
         fresh = tokens.get_token()
         self.limiter.acquire(budget, self.budget_wait)  # the repeat is one more request against the budget
         try:
-            return self._send(api, path, org, params, fresh, budget, breaker, binary, json_body)
+            return self._send(api, path, org, params, fresh, budget, breaker, seen, binary, json_body)
         except ZohoAuthError as exc:
             if exc.status == 401:
                 tokens.mark_refused(fresh)
             raise
 
     def _send(self, api: str, path: str, org: str | None, params: dict | None, token: str, budget: str,
-              breaker: ApiBreaker, binary: bool = False, json_body: dict | None = None):
-        """The JSON body, or for ``binary`` the response itself, once it is known not to be an error."""
+              breaker: ApiBreaker, seen: Seen | None = None, binary: bool = False, json_body: dict | None = None):
+        """The JSON body, or for ``binary`` the response itself, once it is known not to be an error.
+
+        The call is counted against the day and, when the breaker was closed at admission and
+        Zoho answered (an error that is not transient shows Zoho is up), its success recorded,
+        in one pipelined round trip; other breaker outcomes take pybreaker's own path.
+        """
         response = self._http_get(api, path, org, params, token, breaker, json_body)
-        self.quota.record_call(budget, response.headers)
         body = body_of(response)
         error = binary_error_for(response, body) if binary else error_for(response, body)
         metrics.API_CALLS.labels(api, "ok" if error is None else "error").inc()
+        pipe = self.redis.pipeline(transaction=False)
+        spent = self.quota.queue_record(pipe, budget, response.headers)
+        answered = error is None or not error.transient
+        recorded = answered and breaker.queue_success(pipe, seen)
+        pipe.execute()
+        self.quota.after_record(budget, spent)
+        if not recorded:
+            if answered:
+                breaker.record_success()
+            else:
+                breaker.record_failure()
         if error is None:
-            breaker.record_success()
             return response if binary else body
-        if error.transient:
-            breaker.record_failure()
-        else:
-            breaker.record_success()
         if isinstance(error, ZohoQuotaExceeded):
             self.quota.exhaust(budget, error.retry_after or 60)
         raise error
@@ -295,6 +332,22 @@ class ZohoClient:
         if isinstance(context, list):  # some spec examples type it as an array
             context = context[0] if context else None
         return bool((context or {}).get("has_more_page"))
+
+    def _records_or_none(self, entity: Entity, organization_id: str, ids: list[str]) -> list[dict | None]:
+        """:meth:`_record_or_none` for every id, ``detail_workers`` at a time; the first error
+        raised stops the rest (calls already in flight finish)."""
+        if self.detail_workers <= 1 or len(ids) <= 1:
+            return [self._record_or_none(entity, organization_id, i) for i in ids]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.detail_workers, thread_name_prefix="tds-zoho-detail")
+        # each call runs in the caller's context (its log fields: run id, event id)
+        futures = [self._pool.submit(contextvars.copy_context().run, self._record_or_none, entity, organization_id, i)
+                   for i in ids]
+        try:
+            return [f.result() for f in futures]
+        finally:
+            for f in futures:
+                f.cancel()
 
     def _record_or_none(self, entity: Entity, organization_id: str, zoho_id: str) -> dict | None:
         try:

@@ -89,7 +89,14 @@ class DailyQuota:
 
     def check(self, org_id: str) -> None:
         """Raise :class:`ZohoQuotaExceeded` at once while ``org_id``'s quota is spent."""
-        ttl = self.redis.pttl(QUOTA_PREFIX + org_id)
+        self.check_ttl(org_id, self.redis.pttl(QUOTA_PREFIX + org_id))
+
+    def queue_check(self, pipe, org_id: str) -> None:
+        """Queue the read :meth:`check_ttl` needs on ``pipe`` (the call's admission pipeline)."""
+        pipe.pttl(QUOTA_PREFIX + org_id)
+
+    def check_ttl(self, org_id: str, ttl) -> None:
+        """:meth:`check` on the marker's PTTL read by :meth:`queue_check`."""
         if ttl and ttl > 0:
             raise ZohoQuotaExceeded(
                 f"daily API quota of organization {org_id} is exhausted", retry_after=ttl / 1000.0
@@ -103,18 +110,28 @@ class DailyQuota:
     def record_call(self, org_id: str, headers: Mapping[str, str]) -> None:
         """Count one call; keep Zoho's ``X-Rate-Limit-Remaining`` and mark the quota spent
         when it reaches 0. One round trip to Redis."""
+        pipe = self.redis.pipeline(transaction=False)
+        spent = self.queue_record(pipe, org_id, headers)
+        pipe.execute()
+        self.after_record(org_id, spent)
+
+    def queue_record(self, pipe, org_id: str, headers: Mapping[str, str]) -> int | None:
+        """Queue :meth:`record_call`'s writes on ``pipe``; once it has run, pass what this
+        returns to :meth:`after_record`."""
         remaining = _number(headers.get("X-Rate-Limit-Remaining"))
         reset = _number(headers.get("X-Rate-Limit-Reset"))
         reset = reset if reset and reset > 0 else int(seconds_until_utc_midnight())
-        pipe = self.redis.pipeline(transaction=False)
         day_key = self._day_key(org_id)
         pipe.incr(day_key)
         pipe.expire(day_key, 2 * 86400)
         if remaining is not None:
             pipe.set(REMAINING_PREFIX + org_id, remaining, ex=max(1, reset))
-        pipe.execute()
-        if remaining is not None and remaining <= 0:
-            self.exhaust(org_id, reset)
+        return reset if remaining is not None and remaining <= 0 else None
+
+    def after_record(self, org_id: str, spent_for: int | None) -> None:
+        """Mark the quota spent when the recorded answer said nothing is left."""
+        if spent_for is not None:
+            self.exhaust(org_id, spent_for)
 
     def calls_today(self, org_id: str) -> int:
         return _number(self.redis.get(self._day_key(org_id))) or 0
