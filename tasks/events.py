@@ -21,7 +21,7 @@ def process_event(self, event_id: int, entity: str = ""):
     outcome = processing.process_event(
         settings, event_id, client=lambda: services.zoho_client(settings),
         # a retry after a failure that could not be recorded: the event is still ours
-        taking_over=self.request.retries > 0,
+        taking_over=self.request.unrecorded_failure,
         resend=lambda other_id, other_entity: enqueue_event(self.app, other_id, other_entity))
     for follow_id, follow_entity in outcome.follow_up:
         enqueue_event(self.app, follow_id, follow_entity)

@@ -33,6 +33,9 @@ from tds.decisions import Action, Decision
 log = logging.getLogger(__name__)
 
 # on_failure(task, exc, decision, *args, **kwargs) -> the decision that stands
+# the keyword a retry carries when its previous attempt could not record its failure; the
+# task sees it as ``self.request.unrecorded_failure`` (that attempt may still hold its event)
+UNRECORDED = "_tds_unrecorded_failure"
 FailureRecorder = Callable[..., Decision]
 
 
@@ -42,6 +45,8 @@ def zoho_task(name: str, on_failure: FailureRecorder | None = None):
     def decorate(body):
         @functools.wraps(body)
         def run(self, *args, **kwargs):
+            # a retry sent because the previous attempt could not record its failure
+            self.request.unrecorded_failure = bool(kwargs.pop(UNRECORDED, False))
             try:
                 return body(self, *args, **kwargs)
             except Exception as exc:
@@ -52,10 +57,11 @@ def zoho_task(name: str, on_failure: FailureRecorder | None = None):
                     except Exception as record_exc:
                         log.warning("%s[%s]: could not record its failure (%s: %s); retrying", self.name,
                                     self.request.id, record_exc.__class__.__name__, record_exc)
-                        raise self.retry(exc=exc, countdown=failures.unrecorded_countdown(
-                            get_settings(), self.request.retries)) from None
+                        raise self.retry(kwargs={**kwargs, UNRECORDED: True}, exc=exc,
+                                         countdown=failures.unrecorded_countdown(get_settings(),
+                                                                                 self.request.retries)) from None
                 if decision.action is Action.RETRY:
-                    raise self.retry(exc=exc, countdown=decision.countdown)
+                    raise self.retry(kwargs=kwargs, exc=exc, countdown=decision.countdown)
                 if decision.action is Action.DEAD:
                     raise
                 return {"status": str(decision.action),

@@ -11,7 +11,8 @@ One sweep:
 1. notices whether Redis came back empty: the marker ``tds:broker:mark`` is set by every
    sweep and disappears only with Redis's data (``FLUSHALL``, a restart without
    persistence). Every message queued before was lost with it, so the sweep then re-sends
-   every RECEIVED and RETRYING event at once, however young;
+   every RECEIVED and RETRYING event at once, however young (a RECEIVED one held for its
+   coalescing countdown too: its message went with Redis);
 2. re-sends the inbox events due (:func:`tds.inbox.due_for_redrive`: never sent, lease run
    out, retry lost, wait over), each sent before it is marked sent. A RECEIVED event is
    due after ``TDS_INBOX_SWEEP_AFTER``, or after the lease when its entity's queue is

@@ -240,8 +240,8 @@ def claim(conn: Connection, event_id: int, lease: dt.timedelta | None = None) ->
     ``lease``, another attempt holds it and its lease is still live (a batch took it with
     another event: :func:`claim_batch`; that attempt finishes it, or the sweeper re-drives
     it once the lease runs out), or another attempt claimed it between the read and the
-    update. The first three cost one round trip (the event is read by its key, with a
-    statement built once). Each statement stands alone (conditional on the status read),
+    update. A finished, missing or held event costs one round trip (the event is read by
+    its key, with a statement built once); a superseded one three. Each statement stands alone (conditional on the status read),
     so a connection in autocommit mode claims with one round trip per statement.
     """
     ev = inbox_events.c
@@ -486,7 +486,8 @@ def due_for_redrive(conn: Connection, older_than: dt.timedelta, lease: dt.timede
     sent = sa.func.coalesce(ev.enqueued_at, ev.received_at)
     quiet = sent < now - lease
     idle = list(idle_entities)
-    unsent = sent < now - older_than
+    # zero: Redis came back empty, so even a message not due yet (a countdown) went with it
+    unsent = sent < now - older_than if older_than > dt.timedelta(0) else sa.true()
     if idle:
         unsent = sa.or_(unsent, sa.and_(ev.entity.in_(idle), quiet))
     why = sa.case(

@@ -26,6 +26,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
+from sqlalchemy import exc as sa_exc
+
 from tds import changes, deadletters, hooks, images, inbox, logs, metrics, registry
 from tds.config import Settings
 from tds.db import get_event_engine, utcnow
@@ -77,8 +79,7 @@ def process_event(settings: Settings, event_id: int, client=None, *, taking_over
 def _process(settings: Settings, event_id: int, client, taking_over: bool, resend) -> Outcome:
     engine = get_event_engine(settings.database_url)
     lease = None if taking_over else dt.timedelta(seconds=settings.processing_lease)
-    with _statements(settings) as conn:
-        event = inbox.claim(conn, event_id, lease=lease)
+    event = _claim(settings, event_id, lease)
     if event is None:
         log.debug("inbox event %s is finished, held by another attempt or does not exist; nothing to do", event_id)
         return Outcome(event_id, Result.SKIPPED)
@@ -92,9 +93,28 @@ def _process(settings: Settings, event_id: int, client, taking_over: bool, resen
             return _gone(engine, event, entity)
     routed = registry.route(entity, record)
     mapped = routed.map(record, MapContext(event.organization_id, settings))
-    if not fetched and settings.worker_batch > 1 and engine.dialect.name == "postgresql":
+    # an event that failed before is applied alone, where its failure is recorded
+    if not fetched and not event.attempt_log and settings.worker_batch > 1 and engine.dialect.name == "postgresql":
         return _apply_batch(settings, engine, event, entity, mapped, resend)
     return _apply(engine, event, [mapped])
+
+
+def _claim(settings: Settings, event_id: int, lease):
+    """:func:`tds.inbox.claim`, once more on a fresh connection when the first turns out
+    dead (PostgreSQL restarted since the pool's connections were opened; the event engine
+    does not pre-ping them). Without it the claim's error would reach the retry policy with
+    nothing claimed, so no failure could be recorded and the event would wait for the
+    sweeper. The pool the write then uses is renewed as well."""
+    for attempt in (1, 2):
+        try:
+            with _statements(settings) as conn:
+                return inbox.claim(conn, event_id, lease=lease)
+        except sa_exc.DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+            log.info("inbox event %s: the database connection was gone; claiming on a new one", event_id)
+            # the write's pool holds connections of the same gone server: open new ones too
+            get_event_engine(settings.database_url).dispose()
 
 
 @contextlib.contextmanager
@@ -134,6 +154,7 @@ def _gone(engine, event, entity: Entity) -> Outcome:
             raise ZohoNotFound(f"{entity.name} {event.zoho_id} is referenced but does not exist in Zoho")
         inbox.finish(conn, event.id, note=f"{entity.name} {event.zoho_id} not found in Zoho: marked deleted")
         _processed(conn, event, Result.DELETED)
+    _count([(event, Result.DELETED)])
     return Outcome(event.id, Result.DELETED, entity.name)
 
 
@@ -154,15 +175,22 @@ def _fetch(event, entity: Entity, client) -> dict:
 
 
 def _processed(conn, event, result: Result) -> None:
-    """Count the event, and record a webhook's ``received`` and ``processed`` events in the
-    transaction that finishes it (the receiver stores none: its hot path stays one insert)."""
+    """Record a webhook's ``received`` and ``processed`` events in the transaction that
+    finishes it (the receiver stores none: its hot path stays one insert)."""
     hooks.store_rows(conn, _processed_rows(event, result))
+
+
+def _count(finished: list[tuple[object, Result]]) -> None:
+    """The metrics of events finished, once their transaction committed (a batch whose
+    commit fails is applied again, and must not be counted twice)."""
+    now = utcnow()
+    for event, result in finished:
+        metrics.EVENTS_PROCESSED.labels(event.entity, str(result)).inc()
+        metrics.PROCESSING_LATENCY.labels(event.entity).observe(max(0.0, (now - event.received_at).total_seconds()))
 
 
 def _processed_rows(event, result: Result) -> list[dict]:
     latency = max(0.0, (utcnow() - event.received_at).total_seconds())
-    metrics.EVENTS_PROCESSED.labels(event.entity, str(result)).inc()
-    metrics.PROCESSING_LATENCY.labels(event.entity).observe(latency)
     if event.source != inbox.Source.WEBHOOK:
         return []
     where = {"organization_id": event.organization_id, "entity": event.entity}
@@ -190,6 +218,7 @@ def _apply(engine, event, records: list[Mapped]) -> Outcome:
         inbox.finish(conn, event_id)
         status = Result.DONE if result.written else Result.STALE
         _processed(conn, event, status)
+    _count([(event, status)])
     return Outcome(event_id, status, records[0].entity.name if records else "", follow_up, jobs)
 
 
@@ -226,6 +255,8 @@ def _apply_batch(settings: Settings, engine, event, entity: Entity, mapped: Mapp
             for mate in mates:
                 resend(mate.id, mate.entity)
         return _apply(engine, event, [mapped])
+    by_id = {ev.id: ev for ev, _rec in batch}
+    _count([(by_id[eid], status) for eid, status in outcome.finished])
     outcome.follow_up += [(m.id, m.entity) for m in released]
     return outcome
 

@@ -224,3 +224,28 @@ def test_a_body_waiting_for_its_coalescing_countdown_is_not_taken_by_a_batch(eng
     with engine.begin() as conn:
         assert inbox.claim_batch(conn, inbox.claim(conn, first.id), 10) == []
     assert _events(engine, [waiting.id])[waiting.id].status == "received"
+
+
+def test_an_event_is_claimed_on_a_new_connection_when_postgresql_dropped_the_old_one(engine, settings):
+    first, second = _store(engine, _item("7401"), _item("7402"))
+    one = settings.__class__.from_env({**_env(settings), "TDS_WORKER_BATCH": "1"}, env_file=None)
+    assert processing.process_event(one, first).status is processing.Result.DONE  # the pools hold connections now
+    with engine.connect() as conn:  # PostgreSQL restarted, as far as those connections can tell
+        killed = conn.execute(sa.text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+    assert killed
+    assert processing.process_event(one, second).status is processing.Result.DONE
+
+
+def test_an_emptied_redis_resends_a_body_held_for_its_countdown_too(engine, settings):
+    from tds import registry
+
+    partial = {k: v for k, v in _item("7501").items() if k != "warehouses"}  # needs a fetch: held back
+    with engine.begin() as conn:
+        held = webhook_payload.receive(conn, registry.get("items"), json_dumps({"item": partial}).encode(),
+                                       "application/json", {"organization_id": ORG}, {}, (ORG,), sent=True,
+                                       coalesce_seconds=30)
+    lease = dt.timedelta(seconds=settings.processing_lease)
+    with engine.connect() as conn:
+        assert inbox.due_for_redrive(conn, dt.timedelta(minutes=5), lease) == []
+        assert [e for e, _, _ in inbox.due_for_redrive(conn, dt.timedelta(0), lease)] == [held.id]
