@@ -5,8 +5,8 @@
 # make soak — one hour of webhooks with faults (SOAK_SECONDS=600 make soak for less); not in CI
 # make lock — pin every runtime dependency in requirements.lock (after changing setup.cfg)
 # make bench — TDS against its baselines on loopback; writes docs/benchmarks.md. Bounded: about
-#   25 min on 2 cores (receiver ~3, worker ~6, end to end ~3, worker memory ~3, sync against dlt ~3,
-#   a 100,000-record sync ~5), and stopped after BENCH_TIMEOUT seconds (default 3600) whatever happens
+#   25 min on 2 cores (receiver ~3, worker ~4, end to end ~2, worker memory over 100,000 events ~8,
+#   sync against dlt ~1, a 100,000-record sync ~4), and stopped after BENCH_TIMEOUT seconds (default 3600)
 
 PYTHON ?= python3
 VENV := .venv

@@ -430,7 +430,8 @@ def rss_of_tree(pid: int) -> int:
     return total
 
 
-def bench_memory(env: Env, events: int, chunk: int = 1000) -> dict:
+def bench_memory(env: Env, events: int) -> dict:
+    chunk = max(1000, events // 20)  # twenty samples, the first after a warm-up chunk
     samples = []
     with process(env, worker_cmd("tds", 2)) as proc:
         for _ in range(max(1, events // chunk)):
@@ -577,7 +578,8 @@ def report(sections: dict, args, started: str) -> str:
         lines += [
             "## Receiver",
             "",
-            f"gunicorn, 2 sync workers each, saturated by wrk for {s['seconds']} s per run; load average "
+            f"gunicorn, 2 workers each (sync workers for the baselines; `tds receiver` its own gthread workers, 8 "
+            f"threads each), saturated by wrk for {s['seconds']} s per run; load average "
             f"after: {s['load']}.",
             "",
             "| app | accepted/s | p50 ms | p99 ms | ratio to durable floor, run by run |",
@@ -693,7 +695,7 @@ def main(argv=None) -> None:
     parser.add_argument("--events", type=int, default=1500, help="item events per worker run")
     parser.add_argument("--e2e-seconds", type=int, default=60)
     parser.add_argument("--e2e-runs", type=int, default=1)
-    parser.add_argument("--memory-events", type=int, default=6000)
+    parser.add_argument("--memory-events", type=int, default=100_000, help="item events for the memory section")
     parser.add_argument("--sync-items", type=int, default=2218, help="items in the simulator for the sync section")
     parser.add_argument("--sync-customers", type=int, default=500)
     parser.add_argument("--sync-vendors", type=int, default=100)
