@@ -171,10 +171,14 @@ def request_fetch(conn: Connection, entity: str, organization_id: str, zoho_id: 
     asked for again (back to RECEIVED): the fetch under way may have read Zoho before the
     change that prompted this request (two stock adjustments of one item in quick
     succession).
+
+    A request still waiting is locked until the caller commits: a worker claiming it now
+    waits, then fetches and fills the foreign keys of the rows this transaction wrote
+    (otherwise it could write the record and fill what it saw just before they landed).
     """
     key = hashlib.sha256(f"fetch|{entity}|{organization_id}|{zoho_id}".encode()).hexdigest()
     existing = conn.execute(
-        sa.select(inbox_events.c.id, inbox_events.c.status).where(inbox_events.c.dedup_key == key)
+        sa.select(inbox_events.c.id, inbox_events.c.status).where(inbox_events.c.dedup_key == key).with_for_update()
     ).first()
     if existing is not None and existing.status != Status.RECEIVED:
         _reset(conn, [existing.id], body=reason, received_at=utcnow())

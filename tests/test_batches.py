@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from tds import inbox, processing, webhook_payload
 from tds.db import json_dumps, utcnow
 from tds.models import change_log, dead_letters, inbox_events, metadata
+from tds.sinks import sql as sql_sink
 from tests.conftest import ORG
 from tests.helpers import wait_for
 
@@ -249,3 +250,17 @@ def test_an_emptied_redis_resends_a_body_held_for_its_countdown_too(engine, sett
     with engine.connect() as conn:
         assert inbox.due_for_redrive(conn, dt.timedelta(minutes=5), lease) == []
         assert [e for e, _, _ in inbox.due_for_redrive(conn, dt.timedelta(0), lease)] == [held.id]
+
+
+def test_a_waiting_fetch_asked_for_again_cannot_be_claimed_until_the_asking_write_commits(engine, settings):
+    with engine.begin() as conn:
+        request = inbox.request_fetch(conn, "items", ORG, "7601", reason="missing reference")
+    with engine.connect() as asking, engine.connect() as worker:
+        with asking.begin():  # a write that found 7601 missing asks for it again, still uncommitted
+            assert inbox.request_missing(asking, [sql_sink.MissingReference("items", ORG, "7601")]) == []
+            with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+                with worker.begin():  # the fetch would fill only what it sees: it must wait
+                    worker.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+                    inbox.claim(worker, request.id)
+        with worker.begin():
+            assert inbox.claim(worker, request.id) is not None
