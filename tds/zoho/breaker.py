@@ -99,14 +99,7 @@ class ApiBreaker:
             self.check()  # pybreaker initialises missing keys
             return Seen(None, 0)
         if state == pybreaker.STATE_OPEN and opened_at:
-            opened = datetime(*time.gmtime(int(opened_at))[:6], tzinfo=timezone.utc)
-            due = opened + timedelta(seconds=self.breaker.reset_timeout)
-            now = datetime.now(timezone.utc)
-            if now < due:
-                raise ZohoCircuitOpen(
-                    f"circuit open for {self.api_root} after repeated failures",
-                    retry_after=max(1.0, (due - now).total_seconds()),
-                )
+            self._refuse_until_due(datetime(*time.gmtime(int(opened_at))[:6], tzinfo=timezone.utc))
         try:
             count = int(_text(failures) or 0)
         except ValueError:
@@ -129,8 +122,11 @@ class ApiBreaker:
         if self.breaker.current_state != pybreaker.STATE_OPEN:
             return
         opened_at = self.storage.opened_at
-        if opened_at is None:
-            return
+        if opened_at is not None:
+            self._refuse_until_due(opened_at)
+
+    def _refuse_until_due(self, opened_at: datetime) -> None:
+        """Raise :class:`ZohoCircuitOpen` while ``opened_at`` + the reset timeout is ahead."""
         due = opened_at + timedelta(seconds=self.breaker.reset_timeout)
         now = datetime.now(timezone.utc)
         if now < due:
