@@ -38,6 +38,10 @@ def zoho_client(settings: Settings, budget_wait: float = 0.0):
         return client
 
 
+#: seconds a task's Zoho client sleeps in place between retries of one call, at the most
+IN_PLACE_WAIT_MAX = 1.0
+
+
 class _LazyZohoClient:
     """Builds the real client on first use, so a missing credential fails the one call
     that needs it (with a clear ConfigError) instead of every task that merely could."""
@@ -52,8 +56,12 @@ class _LazyZohoClient:
             from tds.zoho import ZohoClient
 
             self._settings.require_zoho_credentials()
+            # a client that may not wait for the budget is a task's: its retries of a transient
+            # failure sleep a moment at most, and a longer wait goes back to the task's countdown
+            # (a worker slot is never held for it)
+            backoff = {} if self._budget_wait else {"backoff_max": IN_PLACE_WAIT_MAX}
             self._client = ZohoClient(self._settings, redis=redis_client(self._settings),
-                                      budget_wait=self._budget_wait)
+                                      budget_wait=self._budget_wait, **backoff)
         return getattr(self._client, name)
 
 

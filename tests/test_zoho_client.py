@@ -786,3 +786,18 @@ def test_request_bytes_html_under_200_exhausts_to_a_transient_error(mocked, clie
     with pytest.raises(ZohoTransientError, match="HTML page"):
         client.request_bytes("inventory", "/items/1/image", ORG)
     assert len(calls_to(mocked, INV)) == 3  # zoho_max_attempts
+
+
+
+
+def test_a_tasks_client_sleeps_a_moment_at_most_between_tries(mocked, zoho_settings, redis_client):
+    from tds import services
+
+    services.reset()
+    task_client = services.zoho_client(zoho_settings)  # no budget_wait: a task's client
+    command_line = services.zoho_client(zoho_settings, budget_wait=30)
+    try:
+        assert task_client.backoff_max == services.IN_PLACE_WAIT_MAX <= 1.0  # longer waits: the task's countdown
+        assert command_line.backoff_max == 8.0
+    finally:
+        services.reset()

@@ -18,7 +18,9 @@ count with a closed breaker's success are written in a third (see :meth:`ZohoCli
 and :meth:`ZohoClient._send`).
 
 Transient failures are retried here, a few times with exponential backoff and full jitter,
-and then handed to the caller (a Celery task retries later). A 401 drops the token, which
+and then handed to the caller (a Celery task retries later). A task's client
+(:func:`tds.services.zoho_client` without ``budget_wait``) sleeps at most a second between
+those tries; anything longer is the task's retry countdown, which frees the worker meanwhile. A 401 drops the token, which
 is refreshed once before the request is repeated.
 
 Each organization has its own token (its own OAuth client when ``ZOHO_<ORGID>_*`` says so),
