@@ -20,6 +20,7 @@ No secret (access token, refresh token, client secret) is ever logged or put in 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -94,19 +95,8 @@ class TokenManager:
         token = _text(cached) or self.cached_token()
         if token:
             return token
-        lock = self.redis.lock(self.lock_key, timeout=self.lock_timeout, blocking_timeout=self.lock_wait)
-        if not lock.acquire():
-            raise ZohoTransientError("timed out waiting for another worker's token refresh", url=self.token_url)
-        try:
-            token = self.cached_token()
-            if token:
-                return token
-            return self._refresh()
-        finally:
-            try:
-                lock.release()
-            except redis_lib.exceptions.LockError:
-                log.warning("token refresh lock expired before release")
+        with self._refresh_lock():
+            return self.cached_token() or self._refresh()
 
     def invalidate(self, token: str) -> bool:
         """Drop the cached token if, and only if, it is still ``token``.
@@ -165,11 +155,17 @@ class TokenManager:
 
     def refresh_now(self) -> str:
         """Refresh for real, whatever is cached (``tds doctor``): proves the credentials work."""
+        with self._refresh_lock():
+            return self._refresh()
+
+    @contextlib.contextmanager
+    def _refresh_lock(self):
+        """The one lock every refresh of this token is made under (see :meth:`get_token`)."""
         lock = self.redis.lock(self.lock_key, timeout=self.lock_timeout, blocking_timeout=self.lock_wait)
         if not lock.acquire():
             raise ZohoTransientError("timed out waiting for another worker's token refresh", url=self.token_url)
         try:
-            return self._refresh()
+            yield
         finally:
             try:
                 lock.release()
