@@ -1,6 +1,6 @@
 # make demo — install, then run TDS end to end against the built-in Zoho simulator
 # make test — install, make sure PostgreSQL and Redis are up, run the whole suite
-# make lint — ruff
+# make lint — ruff, and the layers as import-linter contracts (setup.cfg; also run by make test)
 # make chaos — the chaos suite (tests/chaos) at full size; figures in chaos-report.jsonl
 # make soak — one hour of webhooks with faults (SOAK_SECONDS=600 make soak for less); not in CI
 # make lock — pin every runtime dependency in requirements.lock (after changing setup.cfg)
@@ -33,6 +33,7 @@ services:
 	bash scripts/ensure-chromium.sh
 
 test: install services
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 # not part of make test: the numbers depend on the machine; ratios to baselines measured in
@@ -54,6 +55,7 @@ soak: install services
 lint: install
 	$(BIN)/python -m pip install --quiet ruff
 	$(BIN)/ruff check tds webhook_receiver status_page tasks tests bench
+	$(BIN)/lint-imports
 
 lock: install
 	$(BIN)/python -m pip install --quiet pip-tools

@@ -15,10 +15,11 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from tds import changes, registry, schema
+from tds import registry, schema
 from tds.config import Settings
 from tds.db import get_engine
 from tds.mapping import MapContext
+from tds.sinks import changes
 from tds.sinks import sql as sql_sink
 
 

@@ -191,8 +191,8 @@ def item(zoho_id: str, modified: str) -> dict:
 
 def signed_bodies(tag: str, n: int) -> list[tuple[str, str]]:
     """``n`` distinct signed item webhooks (``(signature, body)``), as Zoho sends them."""
-    from tds import webhook_auth
     from tds.db import json_dumps
+    from tds.receive import signature as webhook_auth
 
     out = []
     for i in range(n):
@@ -315,9 +315,11 @@ def worker_cmd(kind: str, concurrency: int) -> list[str]:
 
 def preload_tds(env: Env, tag: str, n: int) -> list[int]:
     """Store ``n`` item webhooks in the inbox and their messages in Redis, as the receiver does."""
-    from tasks.celery_app import create_celery, enqueue_event
-    from tds import registry, webhook_payload
+    from tasks.celery_app import create_celery
+    from tasks.sending import enqueue_event
+    from tds import registry
     from tds.config import get_settings
+    from tds.receive import payload as webhook_payload
 
     settings = get_settings()
     entity = registry.get("items")

@@ -223,7 +223,7 @@ def report_sync(s: dict, spread, ratios) -> list[str]:
         "alternating which goes first; the clock runs from after the imports to the last commit. Load average "
         f"after: {s['load']}.",
         "",
-        "- **TDS**: what `tds sync --full --entities items,customers,vendors` runs (`tds.availability.sync_entity`, "
+        "- **TDS**: what `tds sync --full --entities items,customers,vendors` runs (`tds.sync.availability.sync_entity`, "
         "full mode, the CLI's Zoho client), into TDS's own tables, with the change log. The two warehouses items "
         "refer to are synced before the clock starts, as a deployment has them.",
         "- **dlt** 1.31 `rest_api` source, `write_disposition=merge` on the Zoho ids, into the `zoho` schema of "

@@ -29,10 +29,11 @@ def peak_rss_kib() -> int:
 
 
 def run_tds(entities: list[str]) -> dict:
-    from tds import availability, registry, services
+    from tds import registry, services
     from tds.config import get_settings
     from tds.runs import Mode
-    from tds.zoho import ZohoClient
+    from tds.sync import availability
+    from tds.zoho.client import ZohoClient
 
     settings = get_settings()
     org = os.environ[ORG_ENV]

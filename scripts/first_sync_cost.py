@@ -13,11 +13,13 @@ import argparse
 import os
 import tempfile
 
-from tds import registry, schema, services, sync
+from tds import registry, schema, services
 from tds.config import Settings, set_settings
 from tds.demo import _redis_for_demo
 from tds.simulator.config import SimulatorConfig
 from tds.simulator.server import SimulatorServer
+from tds.sync import synchronizer as sync
+from tds.zoho import shared as zoho_shared
 
 
 def main() -> None:
@@ -37,7 +39,7 @@ def main() -> None:
             "TDS_LOG_LEVEL": "WARNING"}, env_file=None)
         set_settings(settings)
         schema.upgrade(settings.database_url)
-        client = services.zoho_client(settings)
+        client = zoho_shared.zoho_client(settings)
         total = 0
         for entity in registry.ENTITIES:
             before = sim.simulator.counters()["api_calls_total"]

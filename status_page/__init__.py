@@ -19,7 +19,7 @@ from flask import Flask, jsonify, request
 
 from tds import logs
 from tds.config import Settings, get_settings
-from webhook_receiver.admin import admin_authorized
+from tds.ops.admin_auth import admin_authorized
 
 REFRESH_SECONDS = 30
 
@@ -30,9 +30,10 @@ def create_app(settings: Settings | None = None, inspect_workers: bool = True) -
     app = Flask("status_page")
 
     def snapshot() -> dict:
-        from tds import status
+        from tasks.celery_app import live_workers
+        from tds.ops import status
 
-        return status.snapshot(settings, inspect_workers=inspect_workers, with_images=True)
+        return status.snapshot(settings, workers=live_workers if inspect_workers else None, with_images=True)
 
     @app.before_request
     def authenticate():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from tasks.celery_app import all_queues
+from tds.queues import all_queues
 
 __all__ = ["app", "celery", "all_queues", "enqueue_event", "send_sync", "send_reconcile", "send_image"]
 
@@ -33,25 +33,25 @@ def default_app():
 
 
 def enqueue_event(event_id: int, entity: str) -> None:
-    from tasks.celery_app import enqueue_event as send
+    from tasks.sending import enqueue_event as send
 
     send(default_app(), event_id, entity)
 
 
 def send_sync(entity: str, organization_id: str, refetch: bool = False, **options) -> None:
-    from tasks.celery_app import send_sync as send
+    from tasks.sending import send_sync as send
 
     send(default_app(), entity, organization_id, refetch, **options)
 
 
 def send_reconcile(entity: str, organization_id: str, repair: bool = False, **options) -> None:
-    from tasks.celery_app import send_reconcile as send
+    from tasks.sending import send_reconcile as send
 
     send(default_app(), entity, organization_id, repair, **options)
 
 
 def send_image(organization_id: str, zoho_item_id: str) -> None:
-    from tasks.celery_app import send_image as send
+    from tasks.sending import send_image as send
 
     send(default_app(), organization_id, zoho_item_id)
 

@@ -5,11 +5,11 @@ finds the default app, built from the process's settings, in :mod:`tasks`; the w
 receiver builds a sending-only app of its own with ``include=()``, so it loads neither
 the task modules nor what they import (sync, processing, the Zoho client).
 
-Queues: one per registry entity (``tds.items``, ``tds.invoices``, …) for webhook events,
-``tds.sync`` for syncs and reconciles (long runs that must never hold up webhooks: run
+Queues (named, and tasks routed, in :mod:`tds.queues`): one per registry entity
+(``tds.items``, ``tds.invoices``, …) for webhook events, ``tds.sync`` for syncs and reconciles (long runs that must never hold up webhooks: run
 their workers apart, ``tds worker --queues sync``), ``tds.maintenance`` for the sweepers
 and the cleanup, ``tds.images`` for image downloads (one task per image, low priority: see
-:mod:`tds.images`), and ``tds.odoo`` for pushes to Odoo (so a slow or absent Odoo never
+:mod:`tds.sync.images`), and ``tds.odoo`` for pushes to Odoo (so a slow or absent Odoo never
 holds up the ERP). Messages carry only ids.
 
 The beat schedule comes from the settings (``TDS_SCHEDULE_*``): the inbox sweeper, the
@@ -21,67 +21,28 @@ hourly image sweep, and the alert check (every minute); the Odoo push only when
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-import threading
-import uuid
 from contextlib import contextmanager
 
 from celery import Celery, signals
 from kombu import Queue
 from kombu.transport import redis as kombu_redis
-from kombu.utils.json import dumps as kombu_dumps
 
-from tds import registry
+from tasks.sending import inspect_workers
 from tds.config import Settings
+from tds.queues import (
+    MAINTENANCE_QUEUE,
+    ODOO_PUSH,
+    ODOO_QUEUE,
+    all_queues,
+    route_task,
+)
 
-MAINTENANCE_QUEUE = "tds.maintenance"
-SYNC_QUEUE = "tds.sync"
-IMAGES_QUEUE = "tds.images"
-ODOO_QUEUE = "tds.odoo"
+log = logging.getLogger(__name__)
+
 TASK_MODULES = ("tasks.events", "tasks.maintenance", "tasks.syncs", "tasks.images", "tasks.odoo")
-PROCESS_EVENT = "tds.process_event"
-SYNC_ENTITY = "tds.sync_entity"
-RECONCILE_ENTITY = "tds.reconcile_entity"
-DOWNLOAD_IMAGE = "tds.download_image"
-ODOO_PUSH = "tds.odoo.push"
-ODOO_PUSH_EVENT = "tds.odoo.push_event"
-SYNC_TASKS = (SYNC_ENTITY, RECONCILE_ENTITY)
-
-QUEUE_GROUPS = {
-    "webhooks": lambda: registry.queues(),
-    "sync": lambda: [SYNC_QUEUE],
-    "maintenance": lambda: [MAINTENANCE_QUEUE],
-    "images": lambda: [IMAGES_QUEUE],
-    "odoo": lambda: [ODOO_QUEUE],
-}
-
-
-def all_queues() -> list[str]:
-    return [*registry.queues(), SYNC_QUEUE, MAINTENANCE_QUEUE, IMAGES_QUEUE, ODOO_QUEUE]
-
-
-def queues_of(groups: list[str]) -> list[str]:
-    """The queues of ``webhooks``, ``sync``, ``maintenance``, ``images``, ``odoo`` or ``all``."""
-    if not groups or "all" in groups:
-        return all_queues()
-    return [q for group in groups for q in QUEUE_GROUPS[group]()]
-
-
-def route_task(name, args, kwargs, options, task=None, **_):
-    """Event tasks go to their entity's queue (the entity is the second argument); syncs
-    and reconciles to ``tds.sync``; everything else to ``tds.maintenance``."""
-    if name == PROCESS_EVENT:
-        entity = kwargs.get("entity") or (args[1] if len(args) > 1 else None)
-        if entity:
-            return {"queue": registry.get(entity).queue}
-    if name.startswith("tds.odoo."):
-        return {"queue": ODOO_QUEUE}
-    if name in SYNC_TASKS:
-        return {"queue": SYNC_QUEUE}
-    if name == DOWNLOAD_IMAGE:
-        return {"queue": IMAGES_QUEUE}
-    return {"queue": MAINTENANCE_QUEUE}
 
 
 def beat_schedule(settings: Settings) -> dict:
@@ -183,87 +144,13 @@ def _process_gone(**_):
     metrics.mark_process_dead(os.getpid())
 
 
-def enqueue_event(app: Celery, event_id: int, entity: str, countdown: float = 0) -> None:
-    """Send an inbox event to its entity's queue (the message carries only the id);
-    ``countdown`` lets a burst of webhooks for one record arrive before it is processed
-    (the receiver holds back only a body that needs a Zoho fetch)."""
-    app.send_task(PROCESS_EVENT, args=[event_id, entity], queue=registry.get(entity).queue,
-                  countdown=countdown or None)
-
-
-class EventSender:
-    """``enqueue_event`` for the receiver's hot path: the same message, for a fraction of
-    the work.
-
-    The message is the one ``send_task`` sends, built by Celery (``app.amqp.as_task_v2``)
-    and published by kombu's channel to the entity's queue; what is left out is the
-    wrapping around them on every call: routing, the producer pool, declaring the queue,
-    the retry policy, and a "safe" repr of arguments that are two plain values. One
-    channel is kept per process and shared by its threads (publishing on it is a stateless
-    LPUSH through a thread-safe client); when a send fails the channel is dropped, so the
-    next send opens a new one, and the error is raised to the caller.
-    """
-
-    def __init__(self, app: Celery):
-        self.app = app
-        self._connection = None
-        self._channel = None
-        self._lock = threading.Lock()
-
-    def __call__(self, event_id: int, entity: str, countdown: float = 0) -> None:
-        channel = self._channel or self._open()
-        task_id = str(uuid.uuid4())
-        args = [event_id, entity]
-        message = self.app.amqp.as_task_v2(task_id, PROCESS_EVENT, args, {},
-                                            countdown=countdown or None, reply_to=self.app.thread_oid,
-                                            ignore_result=None, argsrepr=repr(args), kwargsrepr="{}")
-        properties = {**message.properties, "delivery_mode": 2}
-        try:
-            channel.basic_publish(
-                channel.prepare_message(kombu_dumps(message.body), 0, "application/json", "utf-8",
-                                        message.headers, properties),
-                "", registry.get(entity).queue)
-        except Exception:
-            self.close()
-            raise
-
-    def _open(self):
-        with self._lock:
-            if self._channel is None:
-                self._connection = self.app.connection_for_write()
-                self._channel = self._connection.default_channel
-            return self._channel
-
-    def close(self) -> None:
-        with self._lock:
-            connection, self._connection, self._channel = self._connection, None, None
-        if connection is not None:
-            try:
-                connection.release()
-            except Exception:  # already broken: nothing more to free
-                pass
-
-
-def send_sync(app: Celery, entity: str, organization_id: str, refetch: bool = False, **options) -> None:
-    """Send one sync of (organization, entity) to ``tds.sync``; ``options`` are the task's
-    keyword arguments (``mode``, ``since``, ``per_page``, ``run_id``) and ``countdown``."""
-    countdown = options.pop("countdown", None)
-    app.send_task(SYNC_ENTITY, args=[entity, organization_id], kwargs={"refetch": refetch, **options},
-                  queue=SYNC_QUEUE, countdown=countdown)
-
-
-def send_reconcile(app: Celery, entity: str, organization_id: str, repair: bool = False, **options) -> None:
-    """Send one reconcile of (organization, entity) to ``tds.sync``."""
-    app.send_task(RECONCILE_ENTITY, args=[entity, organization_id], kwargs={"repair": repair, **options},
-                  queue=SYNC_QUEUE)
-
-
-def send_image(app: Celery, organization_id: str, zoho_item_id: str) -> None:
-    """Send one image download to the images queue."""
-    app.send_task(DOWNLOAD_IMAGE, args=[organization_id, zoho_item_id], queue=IMAGES_QUEUE)
-
-
-def send_odoo_push_event(app: Celery, settings: Settings, event_id: int) -> None:
-    """After an item event was written: push that item to Odoo (when Odoo is configured)."""
-    if settings.odoo_enabled:
-        app.send_task(ODOO_PUSH_EVENT, args=[event_id], queue=ODOO_QUEUE)
+def live_workers(settings: Settings, timeout: float = 1.0) -> dict[str, list[str]] | None:
+    """``{worker: [queues it consumes]}`` for the workers of ``settings``' broker, or None when
+    it cannot be asked (the reader :func:`tds.ops.status.snapshot` is handed by the processes
+    that may ask)."""
+    try:
+        app = create_celery(settings, include=())
+    except Exception as exc:
+        log.warning("could not ask the workers: %s", exc.__class__.__name__)
+        return None
+    return inspect_workers(app, timeout)

@@ -1,13 +1,15 @@
-"""Entity tasks: process one inbox event (and the batch it takes). The logic is in :mod:`tds.processing`."""
+"""Entity tasks: process one inbox event (and the batch it takes). The logic is in :mod:`tds.process.processor`."""
 
 from __future__ import annotations
 
-from tasks.celery_app import enqueue_event, send_image, send_odoo_push_event
 from tasks.policy import zoho_task
-from tds import inbox, processing, services
+from tasks.sending import enqueue_event, send_image, send_odoo_push_event
 from tds.config import get_settings
 from tds.db import get_engine
-from tds.decisions import Decision
+from tds.inbox import events as inbox
+from tds.inbox.decisions import Decision
+from tds.process import processor as processing
+from tds.zoho import shared as zoho_shared
 
 
 def _record_failure(task, exc: BaseException, decision: Decision, event_id: int, entity: str = "") -> Decision:
@@ -19,7 +21,7 @@ def _record_failure(task, exc: BaseException, decision: Decision, event_id: int,
 def process_event(self, event_id: int, entity: str = ""):
     settings = get_settings()
     outcome = processing.process_event(
-        settings, event_id, client=lambda: services.zoho_client(settings),
+        settings, event_id, client=lambda: zoho_shared.zoho_client(settings),
         # a retry after a failure that could not be recorded: the event is still ours
         taking_over=self.request.unrecorded_failure,
         resend=lambda other_id, other_entity: enqueue_event(self.app, other_id, other_entity))

@@ -1,14 +1,16 @@
-"""Image tasks: one download per image on ``tds.images``, and the hourly sweep. The logic is in :mod:`tds.images`."""
+"""Image tasks: one download per image on ``tds.images``, and the hourly sweep. The logic is in :mod:`tds.sync.images`."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from tasks.celery_app import DOWNLOAD_IMAGE, send_image
 from tasks.policy import zoho_task
-from tds import images, services
+from tasks.sending import send_image
 from tds.config import get_settings
-from tds.decisions import Action, Decision
+from tds.inbox.decisions import Action, Decision
+from tds.queues import DOWNLOAD_IMAGE
+from tds.sync import images
+from tds.zoho import shared as zoho_shared
 
 
 def _image_failure(task, exc: BaseException, decision: Decision, organization_id: str, zoho_item_id: str
@@ -25,7 +27,7 @@ def _image_failure(task, exc: BaseException, decision: Decision, organization_id
 def download_image(self, organization_id: str, zoho_item_id: str) -> str:
     settings = get_settings()
     job = images.Job(organization_id, zoho_item_id)
-    return str(images.download(settings, services.zoho_client(settings), job))
+    return str(images.download(settings, zoho_shared.zoho_client(settings), job))
 
 
 @shared_task(name="tds.sweep_images", bind=True)

@@ -10,10 +10,14 @@ import threading
 
 from celery import bootsteps, shared_task
 
-from tasks.celery_app import enqueue_event
-from tds import alerts, changes, healing, hooks, inbox, runs, services
+from tasks.sending import enqueue_event, inspect_workers
+from tds import hooks, runs, services
 from tds.config import get_settings
 from tds.db import get_engine
+from tds.inbox import events as inbox
+from tds.inbox import healing
+from tds.ops import alerts, status
+from tds.sinks import changes
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +36,7 @@ def sweep_inbox(self) -> dict:
 
 class WorkerSweep(bootsteps.StartStopStep):
     """In the worker's main process, outside the pool: every few seconds, run the sweep if
-    none has run for ``TDS_WORKER_SWEEP_AFTER`` (:func:`tds.healing.sweep_if_overdue`), so the
+    none has run for ``TDS_WORKER_SWEEP_AFTER`` (:func:`tds.inbox.healing.sweep_if_overdue`), so the
     inbox heals with beat gone. A thread, so a slow database never blocks the consumer."""
 
     def __init__(self, parent, **kwargs):
@@ -74,7 +78,9 @@ def cleanup() -> dict:
             "changes_purged": changed}
 
 
-@shared_task(name="tds.check_alerts")
-def check_alerts() -> list[str]:
-    """Open, repeat and clear alerts (:mod:`tds.alerts`); returns what was announced."""
-    return [notice.text for notice in alerts.check(get_settings())]
+@shared_task(name="tds.check_alerts", bind=True)
+def check_alerts(self) -> list[str]:
+    """Open, repeat and clear alerts (:mod:`tds.ops.alerts`); returns what was announced."""
+    settings = get_settings()
+    snap = status.snapshot(settings, workers=lambda _: inspect_workers(self.app))
+    return [notice.text for notice in alerts.check(settings, snap)]

@@ -1,5 +1,5 @@
 """Odoo tasks on the ``tds.odoo`` queue: the scheduled push and the push after an item
-event. The logic is in :mod:`tds.odoo.push`.
+event. The logic is in :mod:`tds.sinks.odoo.push`.
 
 Odoo down (refused, timed out, 5xx) and a push already running are transient failures: the
 task policy retries them with backoff. A push that still fails loses nothing: every
@@ -8,11 +8,11 @@ scheduled run compares every product with what Odoo holds.
 
 from __future__ import annotations
 
-from tasks.celery_app import ODOO_PUSH, ODOO_PUSH_EVENT
 from tasks.policy import zoho_task
 from tds import services
 from tds.config import get_settings
-from tds.odoo import push as odoo_push
+from tds.queues import ODOO_PUSH, ODOO_PUSH_EVENT
+from tds.sinks.odoo import push as odoo_push
 
 
 def _summary(run) -> dict:

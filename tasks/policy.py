@@ -1,8 +1,8 @@
 """The retry policy every TDS task declares, once: ``@zoho_task(name, on_failure=…)``.
 
 In the spirit of Celery's ``autoretry_for``/``retry_backoff``: the task body only does
-its work; when it raises, :func:`tds.failures.decide` says what the failure means, the
-task's ``on_failure`` records it (for an inbox event: :func:`tds.inbox.record_failure`),
+its work; when it raises, :func:`tds.process.failures.decide` says what the failure means, the
+task's ``on_failure`` records it (for an inbox event: :func:`tds.inbox.events.record_failure`),
 and then, read top-down:
 
 * retry → ``self.retry(countdown=…)``: the task shows as RETRY in Flower;
@@ -26,9 +26,9 @@ from typing import Callable
 
 from celery import shared_task
 
-from tds import failures
 from tds.config import get_settings
-from tds.decisions import Action, Decision
+from tds.inbox.decisions import Action, Decision
+from tds.process import failures
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Sync and reconcile tasks (queue ``tds.sync``) and the schedulers beat calls. The logic
-is in :mod:`tds.sync`, :mod:`tds.reconcile` and :mod:`tds.runs`."""
+is in :mod:`tds.sync.synchronizer`, :mod:`tds.sync.reconcile` and :mod:`tds.runs`."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ import functools
 
 from celery import shared_task
 
-from tasks.celery_app import RECONCILE_ENTITY, SYNC_ENTITY, enqueue_event, send_image, send_reconcile, send_sync
 from tasks.policy import zoho_task
-from tds import availability, deadletters, reconcile, registry, runs, services, sync
+from tasks.sending import enqueue_event, send_image, send_reconcile, send_sync
+from tds import registry, runs, services
 from tds.config import get_settings
 from tds.db import get_engine
-from tds.decisions import Action, Decision
+from tds.inbox import deadletters
+from tds.inbox.decisions import Action, Decision
+from tds.queues import RECONCILE_ENTITY, SYNC_ENTITY
 from tds.runs import Mode
+from tds.sync import availability, reconcile
+from tds.sync import synchronizer as sync
+from tds.zoho import shared as zoho_shared
 
 
 def _record_run_failure(task, exc: BaseException, decision: Decision, entity: str, organization_id: str,
@@ -36,7 +41,7 @@ def sync_entity(self, entity: str, organization_id: str, mode: str = Mode.FULL, 
     runs.clear_pending(redis, organization_id, entity, mode)
     try:
         result = availability.sync_entity(
-            settings, registry.get(entity), organization_id, services.zoho_client(settings), mode=Mode(mode),
+            settings, registry.get(entity), organization_id, zoho_shared.zoho_client(settings), mode=Mode(mode),
             redis=redis, enqueue=functools.partial(enqueue_event, self.app), refetch=refetch,
             since=dt.datetime.fromisoformat(since) if since else None, per_page=per_page, run_id=run_id)
     except runs.AlreadyRunning as exc:
@@ -58,7 +63,7 @@ def reconcile_entity(self, entity: str, organization_id: str, repair: bool = Fal
     runs.clear_pending(redis, organization_id, entity, Mode.RECONCILE)
     try:
         report = reconcile.reconcile_entity(settings, registry.get(entity), organization_id,
-                                            services.zoho_client(settings), repair=repair, redis=redis,
+                                            zoho_shared.zoho_client(settings), repair=repair, redis=redis,
                                             enqueue=functools.partial(enqueue_event, self.app), run_id=run_id,
                                             send_images=lambda jobs: [send_image(self.app, job.organization_id,
                                                                                  job.zoho_item_id) for job in jobs])

@@ -156,8 +156,8 @@ def _choose(settings, names, orgs):
 
 def _plan_or_refuse(settings, client, chosen, org_ids, mode, show: bool, force: bool) -> bool:
     """Print the plan when asked; refuse (exit 4) when it does not fit today's quota. True: go on."""
-    from tds import plan
     from tds.db import get_engine
+    from tds.sync import plan
 
     engine = get_engine(settings.database_url)
     estimates = [plan.estimate(engine, e, org, mode, client) for org in org_ids for e in chosen]
@@ -179,7 +179,7 @@ def _plan_or_refuse(settings, client, chosen, org_ids, mode, show: bool, force: 
 
 def _zoho_client(settings, progress):
     from tds import services
-    from tds.zoho import ZohoClient
+    from tds.zoho.client import ZohoClient
 
     settings.require_zoho_credentials()
     # a process of its own may wait for the shared rate limit; a task never does
@@ -229,8 +229,8 @@ def sync_command(mode: str, entities, orgs, since, via_celery: bool, refetch: bo
     """
     import datetime as dt
 
-    from tds.progress import Progress
     from tds.runs import Mode
+    from tds.sync.progress import Progress
 
     settings = get_settings()
     chosen, org_ids = _choose(settings, list(entities) + list(more_entities), orgs)
@@ -258,9 +258,10 @@ def sync_command(mode: str, entities, orgs, since, via_celery: bool, refetch: bo
 
 
 def _sync_here(settings, client, progress, chosen, org_ids, mode, refetch: bool, since) -> int:
-    from tds import availability, services, sync
-    from tds.zoho import ZohoAuthError
-    from tds.zoho.errors import ZohoQuotaExceeded
+    from tds import services
+    from tds.sync import availability
+    from tds.sync import synchronizer as sync
+    from tds.zoho.errors import ZohoAuthError, ZohoQuotaExceeded
 
     enqueue = _enqueue_or_none()
     code = 0
@@ -346,9 +347,10 @@ def reconcile_command(repair, dry_run, entities, orgs, json_file, show_plan, for
     """
     import json as json_lib
 
-    from tds import reconcile, services
-    from tds.progress import Progress
+    from tds import services
     from tds.runs import Mode
+    from tds.sync import reconcile
+    from tds.sync.progress import Progress
 
     settings = get_settings()
     chosen, org_ids = _choose(settings, entities, orgs)
@@ -417,7 +419,7 @@ def _print_report(report, dry_run: bool) -> None:
                 console.print(f"{e.entity} {kind.replace('_', ' ')}: {', '.join(ids)}"
                               + (" …" if len(getattr(e, kind)) > len(ids) else ""))
         if e.details.get("images"):
-            from tds.images import describe
+            from tds.sync.images import describe
 
             console.print(f"{e.entity} ({e.organization_id}) {describe(e.details['images'])}")
         for warning in e.warnings:
@@ -552,7 +554,7 @@ def worker_command(ctx, groups) -> None:
     Run webhook workers and sync workers apart so a long sync never holds up webhooks:
     tds worker --queues webhooks --queues maintenance  and  tds worker --queues sync
     """
-    from tasks.celery_app import queues_of
+    from tds.queues import queues_of
 
     settings = get_settings()
     _database(settings)
@@ -584,7 +586,8 @@ def inbox_sweep() -> None:
     that does not answer is one line and its exit code, never a traceback.
     """
     from tasks import enqueue_event
-    from tds import healing, services
+    from tds import services
+    from tds.inbox import healing
 
     settings = get_settings()
     _database(settings)
@@ -634,7 +637,7 @@ def events_replay(since, entity, zoho_id, dry_run) -> None:
     """
     from tasks import enqueue_event
     from tds.db import get_engine
-    from tds.replay import replay_events
+    from tds.inbox.replay import replay_events
 
     chosen = replay_events(get_engine(get_settings().database_url), _since(since), enqueue_event,
                            entity=registry.get(entity).name if entity else None, zoho_id=zoho_id, dry_run=dry_run)
@@ -653,7 +656,7 @@ def dead_letters_group() -> None:
 
 
 def _selection(ids, entity, everything):
-    from tds.deadletters import Selection
+    from tds.inbox.deadletters import Selection
 
     if not (ids or entity or everything):
         raise click.UsageError("name dead letter ids, or --entity NAME, or --all")
@@ -669,7 +672,7 @@ def dead_letters_list(entity, replayed, limit) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from tds.deadletters import list_letters
+    from tds.inbox.deadletters import list_letters
 
     name = _entity(entity).name if entity else None
     engine = _database(get_settings())
@@ -696,7 +699,7 @@ def dead_letters_show(letter_id: int) -> None:
     import simplejson
 
     from tds.db import get_engine, json_default
-    from tds.deadletters import get_letter
+    from tds.inbox.deadletters import get_letter
 
     letter = get_letter(get_engine(get_settings().database_url), letter_id)
     if letter is None:
@@ -713,7 +716,7 @@ def dead_letters_show(letter_id: int) -> None:
 def dead_letters_replay(ids, entity, everything) -> None:
     """Send dead letters' work to the workers again."""
     from tasks import enqueue_event, send_sync
-    from tds.replay import replay_dead_letters
+    from tds.inbox.replay import replay_dead_letters
 
     selection = _selection(ids, entity, everything)
     settings = get_settings()
@@ -730,7 +733,7 @@ def dead_letters_replay(ids, entity, everything) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask.")
 def dead_letters_purge(ids, entity, everything, yes) -> None:
     """Delete dead letters for good."""
-    from tds.deadletters import purge
+    from tds.inbox.deadletters import purge
 
     selection = _selection(ids, entity, everything)
     engine = _database(get_settings())
@@ -750,9 +753,10 @@ def doctor_command() -> None:
     Settings, database and schema, Redis, a real Zoho token refresh and a cheap call per
     organization, the webhook secret and the clock. Exits 1 when any check fails.
     """
-    from tds.doctor import run_checks
+    from tasks.celery_app import live_workers
+    from tds.ops.doctor import run_checks
 
-    ok = run_checks(get_settings(), click.echo)
+    ok = run_checks(get_settings(), click.echo, workers=live_workers)
     sys.exit(0 if ok else ExitCode.PROBLEM)
 
 
@@ -798,7 +802,7 @@ def webhooks_group() -> None:
 @click.option("--show-secret", is_flag=True, help="Print the secret itself, to type it into Zoho.")
 def webhooks_plan(orgs, show_secret: bool) -> None:
     """Print the webhooks and workflow rules to create in Zoho."""
-    from tds.webhook_setup import plan, print_plan
+    from tds.ops.webhook_setup import plan, print_plan
 
     settings = get_settings()
     print_plan(plan(settings, list(orgs) or None), click.echo, show_secret=show_secret)
@@ -812,8 +816,8 @@ def webhooks_install(orgs, yes: bool) -> None:
 
     Existing ones (same name or URL) are skipped, so running it again is harmless.
     """
-    from tds import services
-    from tds.webhook_setup import install, plan, print_plan
+    from tds.ops.webhook_setup import install, plan, print_plan
+    from tds.zoho import shared as zoho_shared
 
     settings = get_settings()
     planned = plan(settings, list(orgs) or None)
@@ -822,7 +826,7 @@ def webhooks_install(orgs, yes: bool) -> None:
         raise click.UsageError("nothing created: add --yes to create these in Zoho")
     settings.require_zoho_credentials()
     _redis(settings)
-    created = install(planned, services.zoho_client(settings), click.echo)
+    created = install(planned, zoho_shared.zoho_client(settings), click.echo)
     click.echo(f"created {created} webhooks and workflow rules; the others already existed")
 
 
@@ -883,7 +887,7 @@ def images_sync(missing_only: bool, dry_run: bool, orgs: tuple[str, ...], via_ce
     """
     import time
 
-    from tds import images
+    from tds.sync import images
 
     settings = get_settings()
     _database(settings)
@@ -904,11 +908,11 @@ def images_sync(missing_only: bool, dry_run: bool, orgs: tuple[str, ...], via_ce
             send_image(job.organization_id, job.zoho_item_id)
         click.echo(f"queued {len(jobs)} image tasks on tds.images")
         return
-    from tds import services
+    from tds.zoho import shared as zoho_shared
     from tds.zoho.errors import ZohoError
 
     settings.require_zoho_credentials()
-    client = services.zoho_client(settings, budget_wait=60)  # this process may wait for the rate limit
+    client = zoho_shared.zoho_client(settings, budget_wait=60)  # this process may wait for the rate limit
     done: dict[str, int] = {}
     problems: list[str] = []
 
@@ -961,7 +965,7 @@ def images_status(orgs: tuple[str, ...]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from tds import images
+    from tds.sync import images
 
     settings = get_settings()
     _database(settings)
@@ -1012,7 +1016,7 @@ def _run_line(run) -> str:
 def odoo_sync_once(items, org) -> None:
     """Push changed products to Odoo now, in this process."""
     from tds import services
-    from tds.odoo import push
+    from tds.sinks.odoo import push
 
     settings = get_settings()
     run = push.push(settings, services.redis_client(settings), trigger="cli", organization_id=org,
@@ -1029,8 +1033,8 @@ def odoo_status() -> None:
 
     Also the last runs and what TDS has there.
     """
-    from tds.odoo import reports
-    from tds.odoo.client import OdooClient
+    from tds.sinks.odoo import reports
+    from tds.sinks.odoo.client import OdooClient
 
     settings = get_settings()
     if not settings.odoo_enabled:
@@ -1055,7 +1059,7 @@ def odoo_stats(hours: int) -> None:
     """Runs and their counts over the last HOURS."""
     import datetime as dt
 
-    from tds.odoo import reports
+    from tds.sinks.odoo import reports
 
     with _odoo_engine().connect() as conn:
         totals = reports.totals(conn, dt.timedelta(hours=hours))
@@ -1069,7 +1073,7 @@ def odoo_stats(hours: int) -> None:
 
 def _print_log(log: str, limit: int, item: str | None, action: str | None = None) -> None:
     from tds.db import json_dumps
-    from tds.odoo import reports
+    from tds.sinks.odoo import reports
 
     with _odoo_engine().connect() as conn:
         rows = reports.recent(conn, log, limit, item, action)
@@ -1119,7 +1123,7 @@ def odoo_monitor(interval: float, count: int) -> None:
     """
     import time
 
-    from tds.odoo import reports
+    from tds.sinks.odoo import reports
 
     shown = 0
     while True:
@@ -1145,7 +1149,7 @@ def odoo_standin(port, db, login, password) -> None:
     """
     import time
 
-    from tds.odoo.standin import OdooStandin
+    from tds.sinks.odoo.standin import OdooStandin
 
     standin = OdooStandin(db=db, login=login, password=password)
     click.echo(f"Odoo stand-in at {standin.start(port=port)} (db {db!r}, {login}/{password}); Ctrl-C stops it")
@@ -1162,7 +1166,7 @@ def _failure(exc: BaseException) -> Failure | None:
     import redis as redis_lib
     import sqlalchemy as sa
 
-    from tds.zoho import ZohoAuthError, ZohoTransientError
+    from tds.zoho.errors import ZohoAuthError, ZohoTransientError
 
     if isinstance(exc, Failure):
         return exc
@@ -1228,10 +1232,11 @@ def status_command(as_json: bool, no_workers: bool) -> None:
     """
     import json
 
-    from tds import status
+    from tasks.celery_app import live_workers
+    from tds.ops import status
 
     settings = get_settings()
-    snap = status.snapshot(settings, inspect_workers=not no_workers, with_images=True)
+    snap = status.snapshot(settings, workers=None if no_workers else live_workers, with_images=True)
     if as_json:
         click.echo(json.dumps(snap, indent=2, default=str))
     else:
@@ -1311,17 +1316,19 @@ def alerts_check() -> None:
 
     Delivers what opens or clears (log, status page, TDS_ALERT_WEBHOOK_URL).
     """
-    from tds import alerts
+    from tasks.celery_app import live_workers
+    from tds.ops import alerts, status
 
-    for notice in alerts.check(get_settings()):
+    settings = get_settings()
+    for notice in alerts.check(settings, status.snapshot(settings, workers=live_workers)):
         click.echo(notice.text)
 
 
 @alerts_group.command("list")
 def alerts_list() -> None:
     """The open alerts."""
-    from tds import status
     from tds.db import get_engine
+    from tds.ops import status
 
     with get_engine(get_settings().database_url).connect() as conn:
         found = status.open_alerts(conn)
@@ -1381,8 +1388,8 @@ def changes_command(entity, zoho_id, since, limit, as_json) -> None:
     """
     import json
 
-    from tds import changes
     from tds.db import get_engine
+    from tds.sinks import changes
 
     if entity:
         registry.get(entity)
@@ -1414,7 +1421,7 @@ def flower_command(ctx, address: str, port: int, insecure: bool) -> None:
 
     Every page, /metrics and /healthcheck too (TDS_FLOWER_BASIC_AUTH).
     """
-    from tds import flower_auth as flower
+    from tds.ops import flower_auth as flower
 
     settings = get_settings()
     if not settings.flower_basic_auth and not insecure:

@@ -35,11 +35,13 @@ import redis as redis_lib
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
-from tds import availability, inbox, registry
+from tds import registry
 from tds.config import Settings, mask_url, normalise_database_url, set_settings
 from tds.db import get_engine, utcnow
 from tds.exit_codes import ExitCode, Failure
+from tds.inbox import events as inbox
 from tds.models import dead_letters, inbox_events, metadata
+from tds.sync import availability
 
 DEMO_DATABASE_FILE = "tds-demo.db"
 DEMO_MARK_TABLE = "tds_demo"
@@ -159,6 +161,7 @@ def run_demo(scale="full", changes: int = 100, database_url: str | None = None, 
     from tds import schema, services
     from tds.simulator.config import SimulatorConfig
     from tds.simulator.server import SimulatorServer
+    from tds.zoho import shared as zoho_shared
 
     started = time.monotonic()
     run_started_at = utcnow()
@@ -220,7 +223,7 @@ def run_demo(scale="full", changes: int = 100, database_url: str | None = None, 
         stack.enter_context(_ThreadedServer(create_app(settings), receiver_port))
         _say(f"receiver    http://127.0.0.1:{receiver_port}/api/zoho/webhooks/<entity>")
 
-        from tasks import all_queues
+        from tds.queues import all_queues
 
         worker_log = os.path.join(workdir, "worker.log")
         with open(worker_log, "wb") as log_file:
@@ -233,7 +236,7 @@ def run_demo(scale="full", changes: int = 100, database_url: str | None = None, 
         _say(f"worker      celery -A tasks worker (pid {worker.pid}, log {worker_log})")
 
         _say("\nfull sync")
-        client = services.zoho_client(settings)
+        client = zoho_shared.zoho_client(settings)
         from tasks import enqueue_event
 
         sync_started = time.monotonic()
@@ -298,7 +301,7 @@ def _safe_url(url: str) -> str:
 
 def _reset_redis_queues(url: str) -> None:
     """Leave no messages from an earlier demo in the demo's queues."""
-    from tasks import all_queues
+    from tds.queues import all_queues
 
     client = redis_lib.Redis.from_url(url)
     client.delete(*all_queues())

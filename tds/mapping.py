@@ -22,15 +22,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import sqlalchemy as sa
 
 from tds.config import Settings
 from tds.db import UTC, as_decimal
-
-if TYPE_CHECKING:  # the registry imports the mappers, which import this module
-    import sqlalchemy as sa
-
-    from tds.registry import Entity
 
 
 class MappingError(ValueError):
@@ -53,21 +50,6 @@ class Fields:
     related: list[tuple[str, dict]] = field(default_factory=list)
     # records of other entities this one says have changed (a stock adjustment changes
     # its items' stock): each becomes a fetch request, as (entity name, Zoho id)
-    refresh: list[tuple[str, str]] = field(default_factory=list)
-
-
-@dataclass
-class Mapped:
-    """One record ready for the sinks: the mapper's fields with what every entity shares."""
-
-    entity: Entity
-    organization_id: str
-    zoho_id: str
-    modified: dt.datetime | None
-    values: dict[str, Any]
-    raw: dict
-    children: dict[str, list[dict]] = field(default_factory=dict)
-    related: list["Mapped"] = field(default_factory=list)  # the mapper's related, mapped
     refresh: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -243,7 +225,7 @@ def boolean(value, name: str = "flag") -> bool | None:
     raise _refuse(name, value, "true or false")
 
 
-def texts(record: dict, table: "sa.Table", *same: str, **renamed: str) -> dict[str, str | None]:
+def texts(record: dict, table: sa.Table, *same: str, **renamed: str) -> dict[str, str | None]:
     """Text columns of ``table`` copied from ``record``, each cut to its column's length.
 
     ``same`` names columns filled from the Zoho field of the same name, ``renamed`` maps a

@@ -7,7 +7,8 @@ so every gunicorn worker and Celery prefork child writes its counts there and th
 receiver's ``/metrics`` adds them up (prometheus-client's multiprocess mode; the folder must
 be shared by those processes, and emptied when they all start afresh). The gauges — queue
 depth, sync lag, quota left, breaker state, open alerts — are read from Redis and the
-database at scrape time by :class:`StatusCollector`, once per scrape.
+database at scrape time by :class:`tds.ops.exposition.StatusCollector`, once per scrape; this module
+holds only the counters, so the hot paths that count load nothing else.
 
 Names (all prefixed ``tds_``)::
 
@@ -33,12 +34,9 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import Counter, Histogram
 
 log = logging.getLogger(__name__)
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 WEBHOOKS_RECEIVED = Counter("tds_webhooks_received", "Webhooks that reached the receiver", ["entity"])
 WEBHOOKS_ACCEPTED = Counter("tds_webhooks_accepted", "Webhooks stored in the inbox", ["entity"])
@@ -51,55 +49,7 @@ PROCESSING_LATENCY = Histogram("tds_processing_latency_seconds", "Webhook receiv
 API_CALLS = Counter("tds_zoho_api_calls", "HTTP calls to Zoho's API", ["api", "outcome"])
 
 
-class StatusCollector:
-    """The gauges, read from the status snapshot at scrape time."""
-
-    def __init__(self, settings):
-        self.settings = settings
-
-    def collect(self):
-        from tds import status
-
-        try:
-            snap = status.snapshot(self.settings, inspect_workers=False)
-        except Exception as exc:  # a scrape answers with what it has
-            log.warning("status for /metrics unavailable: %s", exc.__class__.__name__)
-            return
-        g = GaugeMetricFamily("tds_queue_depth", "Messages waiting per queue", labels=["queue"])
-        for queue, depth in (snap["queues"] or {}).items():
-            g.add_metric([queue], depth)
-        yield g
-        lag = GaugeMetricFamily("tds_sync_lag_seconds", "Seconds since the last successful sync",
-                                labels=["organization", "entity"])
-        for e in snap["entities"]:
-            if e["lag_seconds"] is not None:
-                lag.add_metric([e["organization_id"], e["entity"]], e["lag_seconds"])
-        yield lag
-        inbox = GaugeMetricFamily("tds_inbox_events", "Inbox events by status", labels=["status"])
-        for key in ("pending", "failed", "parked", "dead"):
-            inbox.add_metric([key], sum(e[key] for e in snap["entities"]))
-        yield inbox
-        yield GaugeMetricFamily("tds_dead_letters", "Dead letters not replayed", value=snap["dead_letters"])
-        quota = GaugeMetricFamily("tds_zoho_quota_remaining", "Zoho calls left today", labels=["organization"])
-        for org, left in snap["quota"].items():
-            if left is not None:
-                quota.add_metric([org], left)
-        yield quota
-        breaker = GaugeMetricFamily("tds_zoho_breaker_open", "Circuit breaker (1 open, 0.5 half-open)",
-                                    labels=["api"])
-        for api, state in snap["breakers"].items():
-            breaker.add_metric([api], {"open": 1.0, "half-open": 0.5}.get(state, 0.0))
-        yield breaker
-        alerts = GaugeMetricFamily("tds_alerts_open", "Open alerts", labels=["severity"])
-        for severity in ("warning", "critical"):
-            alerts.add_metric([severity], sum(1 for a in snap["alerts"] if a["severity"] == severity))
-        yield alerts
-        if snap["reconcile"]:
-            yield GaugeMetricFamily("tds_health_score", "Last reconcile's match share",
-                                    value=snap["reconcile"]["health_score"])
-
-
-def _multiprocess() -> bool:
+def multiprocess_mode() -> bool:
     # prometheus-client chose its storage when it was imported, from PROMETHEUS_MULTIPROC_DIR
     # (which the tds commands set from TDS_METRICS_DIR): ask it, not the environment
     from prometheus_client import values
@@ -107,24 +57,9 @@ def _multiprocess() -> bool:
     return values.ValueClass is not values.MutexValue
 
 
-def exposition(settings) -> bytes:
-    """The text ``/metrics`` answers: this process's counters (in multiprocess mode, those of
-    every process writing to the folder), then the gauges."""
-    if _multiprocess():
-        from prometheus_client import multiprocess
-
-        counters = CollectorRegistry()
-        multiprocess.MultiProcessCollector(counters)
-    else:
-        from prometheus_client import REGISTRY as counters
-    gauges = CollectorRegistry(auto_describe=False)
-    gauges.register(StatusCollector(settings))
-    return generate_latest(counters) + generate_latest(gauges)
-
-
 def mark_process_dead(pid: int) -> None:
     """A gunicorn worker or Celery child exited: drop its live gauges (multiprocess mode)."""
-    if _multiprocess():
+    if multiprocess_mode():
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)

@@ -194,7 +194,7 @@ sync_runs = _per_entity_table(
 
 
 # ---------------------------------------------------------------- Odoo, the second destination
-# What was sent to Odoo and what happened there (tds.sinks.odoo writes these, tds.odoo reads them).
+# What was sent to Odoo and what happened there (tds.sinks.odoo.destination writes these, tds.odoo reads them).
 
 
 def _odoo_log_table(name: str, *columns) -> sa.Table:
@@ -258,7 +258,7 @@ odoo_runs = sa.Table(
 
 
 product_images = sa.Table(
-    # The image file kept for each product (:mod:`tds.images`): which Zoho image reference it
+    # The image file kept for each product (:mod:`tds.sync.images`): which Zoho image reference it
     # answers, and its sha256, so an unchanged image is never written twice.
     "tds_product_images",
     metadata,
@@ -294,7 +294,7 @@ events = sa.Table(
 )
 
 change_log = sa.Table(
-    # Every change a write made to a mirrored row (:mod:`tds.changes`): which columns, from
+    # Every change a write made to a mirrored row (:mod:`tds.sinks.changes`): which columns, from
     # what to what, and what caused it. Written in the upsert's transaction.
     "tds_change_log",
     metadata,
@@ -313,7 +313,7 @@ change_log = sa.Table(
 )
 
 alerts = sa.Table(
-    # One row per alert that has ever opened (:mod:`tds.alerts`); ``cleared_at`` NULL: open.
+    # One row per alert that has ever opened (:mod:`tds.ops.alerts`); ``cleared_at`` NULL: open.
     "tds_alerts",
     metadata,
     _pk(),

@@ -14,16 +14,31 @@ tables and its mapper), one migration, and the simulator's module for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable
+from typing import Any, Callable
 
 import sqlalchemy as sa
 
 from tds.mappers import contacts, crm, documents, items, pricebooks, stock, users
-from tds.mapping import Fields, MapContext, Mapped, parse_zoho_time, record_id, require, sane_time
+from tds.mapping import Fields, MapContext, parse_zoho_time, record_id, require, sane_time
 from tds.models import metadata
 
+
+@dataclass
+class Mapped:
+    """One record ready for the sinks: the mapper's fields with what every entity shares."""
+
+    entity: Entity
+    organization_id: str
+    zoho_id: str
+    modified: dt.datetime | None
+    values: dict[str, Any]
+    raw: dict
+    children: dict[str, list[dict]] = field(default_factory=dict)
+    related: list["Mapped"] = field(default_factory=list)  # the mapper's related, mapped
+    refresh: list[tuple[str, str]] = field(default_factory=list)
 
 @dataclass(frozen=True)
 class Reference:
@@ -85,7 +100,7 @@ class Entity:
     route_field: str | None = None  # a field whose value picks the entity (contact_type)
     route_value: str | None = None
     pagination: str = "page_context"  # or ``crm_info``
-    # incremental sync (tds.sync): the list parameter that takes "modified at or after"
+    # incremental sync (tds.sync.synchronizer): the list parameter that takes "modified at or after"
     # (None: the endpoint has none), and the list parameters that sort it newest first
     # (empty: it cannot be sorted so)
     modified_filter: str | None = "last_modified_time"

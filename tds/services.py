@@ -1,4 +1,5 @@
-"""Process-wide shared clients (one Redis connection pool and one Zoho client per process)."""
+"""Process-wide shared clients: one Redis connection pool per process (and the caches of other
+shared clients, such as :func:`tds.zoho.shared.zoho_client`, which :func:`reset` empties too)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from tds.config import Settings
 
 _lock = threading.Lock()
 _redis: dict[str, redis_lib.Redis] = {}
-_zoho: dict[tuple, object] = {}
+_caches: list[dict] = []
 
 
 def redis_client(settings: Settings) -> redis_lib.Redis:
@@ -21,52 +22,16 @@ def redis_client(settings: Settings) -> redis_lib.Redis:
         return client
 
 
-def zoho_client(settings: Settings, budget_wait: float = 0.0):
-    """The Zoho client for these settings; credentials are checked when it is first needed.
-
-    ``budget_wait``: seconds a call may sleep for the shared rate limit. Tasks keep the
-    default 0 (they are retried after a countdown instead); the command line may wait.
-    """
-    from tds.zoho.auth import credentials_key
-
-    key = (settings.zoho_api_url, credentials_key(settings.org(None)), settings.org_overrides, settings.redis_url,
-           budget_wait)
-    with _lock:
-        client = _zoho.get(key)
-        if client is None:
-            client = _zoho[key] = _LazyZohoClient(settings, budget_wait)
-        return client
-
-
-#: seconds a task's Zoho client sleeps in place between retries of one call, at the most
-IN_PLACE_WAIT_MAX = 1.0
-
-
-class _LazyZohoClient:
-    """Builds the real client on first use, so a missing credential fails the one call
-    that needs it (with a clear ConfigError) instead of every task that merely could."""
-
-    def __init__(self, settings: Settings, budget_wait: float):
-        self._settings = settings
-        self._budget_wait = budget_wait
-        self._client = None
-
-    def __getattr__(self, name):
-        if self._client is None:
-            from tds.zoho import ZohoClient
-
-            self._settings.require_zoho_credentials()
-            # a client that may not wait for the budget is a task's: its retries of a transient
-            # failure sleep a moment at most, and a longer wait goes back to the task's countdown
-            # (a worker slot is never held for it)
-            backoff = {} if self._budget_wait else {"backoff_max": IN_PLACE_WAIT_MAX}
-            self._client = ZohoClient(self._settings, redis=redis_client(self._settings),
-                                      budget_wait=self._budget_wait, **backoff)
-        return getattr(self._client, name)
+def shared_cache() -> dict:
+    """A cache of shared clients that :func:`reset` empties with the Redis clients."""
+    cache: dict = {}
+    _caches.append(cache)
+    return cache
 
 
 def reset() -> None:
     """Forget the shared clients (after the settings they were built from change)."""
     with _lock:
         _redis.clear()
-        _zoho.clear()
+        for cache in _caches:
+            cache.clear()

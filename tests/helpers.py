@@ -7,7 +7,7 @@ from typing import Callable
 
 import simplejson
 
-from tds import webhook_auth
+from tds.receive import signature as webhook_auth
 from tests.conftest import ORG, WEBHOOK_SECRET
 
 

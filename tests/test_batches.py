@@ -10,9 +10,11 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from tds import inbox, processing, webhook_payload
 from tds.db import json_dumps, utcnow
+from tds.inbox import events as inbox
 from tds.models import change_log, dead_letters, inbox_events, metadata
+from tds.process import processor as processing
+from tds.receive import payload as webhook_payload
 from tds.sinks import sql as sql_sink
 from tests.conftest import ORG
 from tests.helpers import wait_for

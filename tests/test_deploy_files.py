@@ -96,7 +96,7 @@ def test_redis_is_a_safe_broker_and_workers_are_split():
     command = SERVICES["redis"]["command"]
     assert "--appendonly" in command and command[command.index("--appendonly") + 1] == "yes"
     assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
-    from tasks.celery_app import IMAGES_QUEUE, ODOO_QUEUE, SYNC_QUEUE, queues_of
+    from tds.queues import IMAGES_QUEUE, ODOO_QUEUE, SYNC_QUEUE, queues_of
 
     def queues(command):
         groups = [command[i + 1] for i, arg in enumerate(command) if arg == "--queues"]

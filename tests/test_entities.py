@@ -19,8 +19,8 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
-from tds import availability, registry, schema, services
 from tds import db as tds_db
+from tds import registry, schema, services
 from tds.mappers.contacts import customer_contact_persons, customers, vendor_contact_persons, vendors
 from tds.mappers.crm import crm_accounts, crm_contacts
 from tds.mappers.documents import (
@@ -48,6 +48,8 @@ from tds.simulator.config import SimulatorConfig
 from tds.simulator.families import RESOURCES
 from tds.simulator.resources import list_row
 from tds.simulator.server import SimulatorServer
+from tds.sync import availability
+from tds.zoho import shared as zoho_shared
 from tests.conftest import PG_HOST_URL, TEST_REDIS_URL, WEBHOOK_SECRET, _admin
 from tests.helpers import signed_post, wait_for
 from tests.simulated import settings_for, use
@@ -326,7 +328,7 @@ def synced(request, database_url):
     sim = SimulatorServer(SimulatorConfig(scale=scale, shapes=shapes)).start()
     org = sim.simulator.config.organizations[0]
     settings = use(settings_for(sim, url, TEST_REDIS_URL, org, **FAST_LIMIT))
-    client = services.zoho_client(settings)
+    client = zoho_shared.zoho_client(settings)
     results = {}
 
     def run(entity):

@@ -10,7 +10,7 @@ import threading
 import sqlalchemy as sa
 
 from tasks import enqueue_event
-from tds import inbox
+from tds.inbox import events as inbox
 from tds.mappers.items import products
 from tds.models import dead_letters, inbox_events
 from tests.helpers import signed_post, wait_for

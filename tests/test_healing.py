@@ -15,9 +15,10 @@ import simplejson
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from tds import deadletters, healing, inbox
 from tds.cli import cli
 from tds.db import utcnow
+from tds.inbox import deadletters, healing
+from tds.inbox import events as inbox
 from tds.models import inbox_events
 from tests.conftest import ORG, WEBHOOK_SECRET
 from tests.helpers import signed_post, wait_for

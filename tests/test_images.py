@@ -11,10 +11,13 @@ from click.testing import CliRunner
 from PIL import Image
 
 import tasks
-from tds import images, registry, services, sync
+from tds import registry
 from tds.cli import cli
 from tds.mappers.items import products
 from tds.models import product_images
+from tds.sync import images
+from tds.sync import synchronizer as sync
+from tds.zoho import shared as zoho_shared
 from tests.helpers import signed_post, wait_for
 from tests.simulated import settings_for, use
 from webhook_receiver import create_app
@@ -37,7 +40,7 @@ def imaged(engine, database_url, redis_url, redis_client, simulator_factory, tmp
     sim = simulator_factory(scale="small")
     org = sim.simulator.config.organizations[0]
     settings = use(settings_for(sim, database_url, redis_url, org, TDS_IMAGE_DIR=str(tmp_path / "img")))
-    result = sync.full_sync(settings, registry.get("items"), org, services.zoho_client(settings))
+    result = sync.full_sync(settings, registry.get("items"), org, zoho_shared.zoho_client(settings))
     return sim, org, settings, result
 
 
@@ -131,7 +134,7 @@ def test_unchanged_images_are_not_downloaded_again_and_changed_ones_are(imaged, 
     mtimes = {name: (folder / name).stat().st_mtime_ns for name in os.listdir(folder)}
     calls = _image_calls(sim)
 
-    again = sync.full_sync(settings, registry.get("items"), org, services.zoho_client(settings), refetch=True)
+    again = sync.full_sync(settings, registry.get("items"), org, zoho_shared.zoho_client(settings), refetch=True)
     assert again.images == []  # every reference is the one stored
     assert "0 images to fetch" in _run_cli("images", "sync", "--missing-only").output
     assert _image_calls(sim) == calls
@@ -144,13 +147,13 @@ def test_unchanged_images_are_not_downloaded_again_and_changed_ones_are(imaged, 
     same_id = next(i for i, r in before.items() if i != png)
     sim.simulator.replace_image(org, png, kind="jpg", send_webhook=False)
     sim.simulator.replace_image(org, same_id, keep_document_id=True, send_webhook=False)
-    changed = sync.full_sync(settings, registry.get("items"), org, services.zoho_client(settings))
+    changed = sync.full_sync(settings, registry.get("items"), org, zoho_shared.zoho_client(settings))
     assert [job.zoho_item_id for job in changed.images] == [png]  # the reference moved for one only
     assert images.coverage(settings, org)["stale"] == 1
 
     calls = _image_calls(sim)
     for job in changed.images:
-        assert images.download(settings, services.zoho_client(settings), job) is images.Result.WRITTEN
+        assert images.download(settings, zoho_shared.zoho_client(settings), job) is images.Result.WRITTEN
     assert _image_calls(sim) == calls + 1
     prods, after = _rows(engine)
     assert after[png].file_name == f"{png}.jpg" and not (folder / f"{png}.png").exists()
@@ -171,10 +174,10 @@ def test_an_image_removed_in_zoho_removes_the_file_and_clears_the_url(imaged, en
     assert path.is_file()
 
     sim.simulator.remove_image(org, item_id, send_webhook=False)
-    result = sync.full_sync(settings, registry.get("items"), org, services.zoho_client(settings))
+    result = sync.full_sync(settings, registry.get("items"), org, zoho_shared.zoho_client(settings))
     assert [job.zoho_item_id for job in result.images] == [item_id] and not result.images[0].fetch
     calls = _image_calls(sim)
-    assert images.download(settings, services.zoho_client(settings), result.images[0]) is images.Result.REMOVED
+    assert images.download(settings, zoho_shared.zoho_client(settings), result.images[0]) is images.Result.REMOVED
     assert _image_calls(sim) == calls  # nothing to ask Zoho
     prods, state = _rows(engine)
     assert not path.exists() and prods[item_id].image_url is None and state[item_id].file_name is None
@@ -185,7 +188,7 @@ def test_a_damaged_image_is_refused_with_the_reason_and_no_file(imaged, engine):
     sim, org, settings, _ = imaged
     item_id = next(r["item_id"] for r in sim.simulator.store.records(org, "items") if r["image_document_id"])
     sim.simulator.replace_image(org, item_id, broken=True, send_webhook=False)
-    sync.full_sync(settings, registry.get("items"), org, services.zoho_client(settings))
+    sync.full_sync(settings, registry.get("items"), org, zoho_shared.zoho_client(settings))
 
     out = _run_cli("images", "sync")
     assert out.exit_code == 1
@@ -201,7 +204,7 @@ def test_a_damaged_image_is_refused_with_the_reason_and_no_file(imaged, engine):
 def test_images_leave_the_webhooks_share_of_the_budget(imaged, engine):
     sim, org, settings, _ = imaged
     settings = use(settings.replace(zoho_rate_limit=10, image_budget_share=0.5))
-    client = services.zoho_client(settings)
+    client = zoho_shared.zoho_client(settings)
     job = images.pending(settings, org)[0]
     for _ in range(5):  # webhooks spent half the minute
         client.limiter.acquire(org)
@@ -267,7 +270,7 @@ def test_the_hourly_sweep_restores_a_missing_file_through_the_worker(worker, dat
     sim = simulator_factory(scale="small")
     org = sim.simulator.config.organizations[0]
     settings = use(settings_for(sim, database_url, redis_url, org, TDS_IMAGE_DIR=str(tmp_path / "img")))
-    sync.full_sync(settings, registry.get("items"), org, services.zoho_client(settings))
+    sync.full_sync(settings, registry.get("items"), org, zoho_shared.zoho_client(settings))
     assert _run_cli("images", "sync").exit_code == 0
     _, state = _rows(engine)
     lost = images.folder(settings) / next(iter(state.values())).file_name

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tds import failures, inbox
-from tds.decisions import Action
+from tds.inbox import events as inbox
+from tds.inbox.decisions import Action
 from tds.models import dead_letters, inbox_events
+from tds.process import failures
 from tds.zoho.errors import ZohoFatalError, ZohoTransientError
 from tests.conftest import ORG
 

@@ -7,10 +7,12 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from tds import registry, services, sync
+from tds import registry
 from tds.mappers.documents import invoices, payments
 from tds.mapping import parse_zoho_time
 from tds.models import sync_runs, sync_state
+from tds.sync import synchronizer as sync
+from tds.zoho import shared as zoho_shared
 from tests.simulated import settings_for, use
 
 
@@ -24,7 +26,7 @@ def _start(simulator_factory, database_url, redis_url, **extra):
     sim = simulator_factory(scale="small")
     org = sim.simulator.config.organizations[0]
     settings = use(settings_for(sim, database_url, redis_url, org, **extra))
-    return sim, org, settings, services.zoho_client(settings)
+    return sim, org, settings, zoho_shared.zoho_client(settings)
 
 
 def test_incremental_sync_picks_up_exactly_the_changed_records(engine, database_url, redis_url, redis_client,

@@ -1,6 +1,6 @@
 """Products and images pushed to Odoo: against the Odoo stand-in over real XML-RPC.
 
-No Odoo server can be installed here; :mod:`tds.odoo.standin` answers the calls TDS makes
+No Odoo server can be installed here; :mod:`tds.sinks.odoo.standin` answers the calls TDS makes
 the way Odoo does (see docs/odoo.md).
 """
 
@@ -18,10 +18,10 @@ from tds.cli import cli
 from tds.config import set_settings
 from tds.mapping import MapContext
 from tds.models import odoo_changes, odoo_conflicts, odoo_images, odoo_products, odoo_runs
-from tds.odoo import push as odoo_push
-from tds.odoo.client import OdooClient
-from tds.odoo.standin import OdooStandin
 from tds.sinks import sql as sql_sink
+from tds.sinks.odoo import push as odoo_push
+from tds.sinks.odoo.client import OdooClient
+from tds.sinks.odoo.standin import OdooStandin
 from tests.conftest import ORG
 from tests.helpers import signed_post, wait_for
 from webhook_receiver import create_app
@@ -199,8 +199,8 @@ def _downloaded(engine, settings, zoho_item_id: str, content: bytes) -> str:
     """What the image download stores for a product: the file and its row (tds.images)."""
     from pathlib import Path
 
-    from tds import images
     from tds.mappers.items import products
+    from tds.sync import images
 
     with engine.connect() as conn:
         org, reference = conn.execute(sa.select(products.c.organization_id, products.c.zoho_image_document_id)
@@ -300,7 +300,8 @@ def test_odoo_settings_defaults_and_bad_values():
 
 
 def test_odoo_tasks_have_their_queue_and_are_scheduled_only_when_odoo_is_set(base_settings):
-    from tasks.celery_app import ODOO_PUSH, ODOO_PUSH_EVENT, ODOO_QUEUE, all_queues, create_celery, route_task
+    from tasks.celery_app import create_celery
+    from tds.queues import ODOO_PUSH, ODOO_PUSH_EVENT, ODOO_QUEUE, all_queues, route_task
 
     assert ODOO_QUEUE in all_queues()
     assert route_task(ODOO_PUSH, (), {}, {}) == route_task(ODOO_PUSH_EVENT, (1,), {}, {}) == {"queue": ODOO_QUEUE}

@@ -21,13 +21,15 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from werkzeug.serving import make_server
 
-from tds import alerts, changes, hooks, registry, status
+from tds import hooks, registry
 from tds.cli import cli
 from tds.config import Settings, set_settings
 from tds.db import utcnow
-from tds.inbox import Source, store
+from tds.inbox.events import Source, store
 from tds.models import alerts as alerts_table
 from tds.models import change_log, events, inbox_events
+from tds.ops import alerts, status
+from tds.sinks import changes
 from tests.conftest import ORG, WEBHOOK_SECRET
 from tests.helpers import signed_post, wait_for
 from tests.test_spine import item
@@ -86,7 +88,7 @@ def test_status_is_healthy_then_warns_then_is_critical_by_pending_events(ops, en
 
 
 def test_status_says_critical_without_a_beat_and_names_a_queue_nobody_consumes(ops, redis_client):
-    snap = status.snapshot(ops, inspect_workers=False)
+    snap = status.snapshot(ops)
     snap["workers"] = {"w1@host": ["tds.items", "tds.sync"]}
     found = {c.kind: c for c in alerts.conditions(ops, snap)}
     assert found["beat"].severity == "critical"
@@ -94,8 +96,10 @@ def test_status_says_critical_without_a_beat_and_names_a_queue_nobody_consumes(o
 
 
 def test_status_lists_live_workers_and_their_queues(worker, engine, database_url, redis_url):
+    from tasks.celery_app import live_workers
+
     s = _settings(database_url, redis_url)
-    snap = status.snapshot(s)
+    snap = status.snapshot(s, workers=live_workers)
     assert snap["workers"], "the session worker answers Celery inspect"
     consumed = {q for qs in snap["workers"].values() for q in qs}
     assert {"tds.items", "tds.invoices", "tds.maintenance"} <= consumed
@@ -135,7 +139,7 @@ def test_an_alert_fires_once_repeats_hourly_and_clears_to_the_webhook(engine, da
     redis_client.set(status.BEAT_LOCK, "x", ex=600)
     _pending(engine, 60)
     t0 = utcnow()
-    snap = lambda: status.snapshot(s, inspect_workers=False)  # noqa: E731
+    snap = lambda: status.snapshot(s)  # noqa: E731
 
     first = alerts.check(s, snap(), now=t0)
     assert [(n.state, n.severity) for n in first] == [("opened", "warning")]
@@ -168,7 +172,7 @@ def test_the_beat_task_checks_alerts_through_a_worker(worker, engine, database_u
 
 def test_a_dead_alert_webhook_is_logged_not_raised(ops, engine, caplog):
     s = ops.replace(alert_webhook_url="http://127.0.0.1:9/nothing")
-    notices = alerts.check(s, status.snapshot(s, inspect_workers=False))
+    notices = alerts.check(s, status.snapshot(s))
     assert notices  # beat is not running
     assert "alert webhook failed" in caplog.text
 
@@ -210,14 +214,15 @@ def test_a_webhook_writes_named_events_and_a_change_log_with_only_what_changed(w
 
 def test_a_sync_emits_started_completed_and_entity_synced(engine, database_url, redis_url, redis_client,
                                                          simulator_factory):
-    from tds import services, sync
+    from tds.sync import synchronizer as sync
+    from tds.zoho import shared as zoho_shared
     from tests.simulated import settings_for, use
 
     sim = simulator_factory(scale="small")
     org = sim.simulator.config.organizations[0]
     s = use(settings_for(sim, database_url, redis_url, org))
     entity = registry.get("warehouses")
-    result = sync.full_sync(s, entity, org, services.zoho_client(s))
+    result = sync.full_sync(s, entity, org, zoho_shared.zoho_client(s))
     names = [r.name for r in reversed(hooks.listing(engine, "tds.zoho.*"))]
     assert [n for n in names if "token" not in n] == ["tds.zoho.sync.started", "tds.zoho.sync.completed",
                                                       "tds.zoho.entity.synced"]
@@ -290,7 +295,7 @@ def _chromium() -> str | None:
 def test_status_page_wants_the_admin_token_and_api_status_is_json(ops, engine):
     from status_page import create_app as status_app
 
-    client = status_app(ops, inspect_workers=False).test_client()
+    client = status_app(ops, ).test_client()
     assert client.get("/healthz").status_code == 200
     denied = client.get("/status")
     assert denied.status_code == 401 and "Basic" in denied.headers["WWW-Authenticate"]
@@ -307,8 +312,8 @@ def test_status_page_renders_in_headless_chromium_with_every_entity(ops, engine,
     from status_page import create_app as status_app
 
     _pending(engine, 60)
-    alerts.check(ops, status.snapshot(ops, inspect_workers=False))
-    server, base = _serve(status_app(ops, inspect_workers=False))
+    alerts.check(ops, status.snapshot(ops))
+    server, base = _serve(status_app(ops, ))
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "status-page.png"
     shot.unlink(missing_ok=True)
@@ -416,7 +421,7 @@ def test_the_grafana_dashboard_uses_only_metric_names_tds_exports():
 
 
 def test_doctor_checks_scopes_workers_and_beat(ops, redis_client):
-    from tds import health
+    from tds.ops import health
 
     assert not health.scopes_cover_entities(ops).ok
     crm_less = ops.replace(zoho_scopes=("ZohoBooks.fullaccess.all",))

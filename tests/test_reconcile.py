@@ -10,9 +10,12 @@ import sys
 
 import sqlalchemy as sa
 
-from tds import reconcile, registry, services, sync
+from tds import registry
 from tds.mappers.documents import invoice_line_items, invoices
 from tds.mappers.items import products
+from tds.sync import reconcile
+from tds.sync import synchronizer as sync
+from tds.zoho import shared as zoho_shared
 from tests.simulated import settings_for, use
 
 ENTITIES = ("warehouses", "items", "customers", "invoices", "users", "price_lists")
@@ -22,7 +25,7 @@ def _synced(simulator_factory, database_url, redis_url, names=ENTITIES, **extra)
     sim = simulator_factory(scale="small")
     org = sim.simulator.config.organizations[0]
     settings = use(settings_for(sim, database_url, redis_url, org, **extra))
-    client = services.zoho_client(settings)
+    client = zoho_shared.zoho_client(settings)
     for name in names:
         sync.full_sync(settings, registry.get(name), org, client)
     return sim, org, settings, client
@@ -143,6 +146,6 @@ def test_tds_reconcile_command_reports_writes_json_and_exits_by_health(engine, d
     assert by_entity["invoices"]["gone_from_zoho"]["count"] == 5 and by_entity["invoices"]["would_delete"] == 5
     assert by_entity["items"]["match_percent"] == 100.0 and not report["healthy"]
 
-    from tds.reports import latest_report
+    from tds.sync.reports import latest_report
 
     assert latest_report(settings)["entities"][1]["gone_from_zoho"]["count"] == 5

@@ -11,9 +11,11 @@ import time
 import redis as redis_lib
 import sqlalchemy as sa
 
-from tds import registry, runs, services, sync
+from tds import registry, runs, services
 from tds.mappers.documents import invoices
 from tds.models import sync_runs
+from tds.sync import synchronizer as sync
+from tds.zoho import shared as zoho_shared
 from tests.conftest import CLAIM_KEY, _claim_redis_db
 from tests.helpers import wait_for
 from tests.simulated import settings_for, use
@@ -90,7 +92,7 @@ def test_sigterm_marks_the_run_aborted_and_releases_its_lock(engine, database_ur
     assert redis_client.get(runs.lock_name(org, "invoices")) is None
     # the next run starts at once
     settings = use(settings_for(sim, database_url, redis_url, org))
-    assert sync.full_sync(settings, registry.get("users"), org, services.zoho_client(settings)).records_seen > 0
+    assert sync.full_sync(settings, registry.get("users"), org, zoho_shared.zoho_client(settings)).records_seen > 0
 
 
 def test_already_running_says_who_holds_the_lock(engine, database_url, redis_url, redis_client, simulator_factory,
@@ -117,7 +119,7 @@ def test_a_run_left_running_by_a_killed_process_is_recognised_as_stale(engine, d
     with engine.begin() as conn:  # what a kill -9 leaves: a running row, and its lock long expired
         dead = runs.create(conn, org, "users", runs.Mode.FULL)
     assert runs.recover_stale(engine, redis_client, stale_after=3600) == 0  # heartbeat still fresh: not yet
-    sync.full_sync(settings, registry.get("users"), org, services.zoho_client(settings))
+    sync.full_sync(settings, registry.get("users"), org, zoho_shared.zoho_client(settings))
     status = {r.id: r.status for r in _runs(engine)}
     assert status[dead] == "aborted" and list(status.values()).count("succeeded") == 1
 

@@ -18,8 +18,8 @@ from PIL import Image
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from tds.receive.signature import SIGNATURE_HEADER, verify_signature
 from tds.simulator import FULL_COUNTS, Simulator, SimulatorConfig, SimulatorServer
-from tds.webhook_auth import SIGNATURE_HEADER, verify_signature
 
 ORG_A, ORG_B = "60001234567", "60007654321"
 TOKEN_PARAMS = {"grant_type": "refresh_token", "client_id": "1000.SIMCLIENT", "client_secret": "simsecret",

@@ -7,13 +7,15 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from tds import registry, services, sync
+from tds import registry
 from tds.mappers.contacts import customers
 from tds.mappers.items import products, stock_levels
 from tds.mapping import parse_zoho_time
 from tds.models import sync_runs, sync_state
 from tds.simulator import shapes
 from tds.simulator.families import RESOURCES
+from tds.sync import synchronizer as sync
+from tds.zoho import shared as zoho_shared
 from tests.simulated import settings_for, use
 
 
@@ -29,7 +31,7 @@ def test_full_sync_of_items_matches_the_simulator(engine, database_url, redis_ur
     sim = simulator_factory(scale=scale, shapes=shape)
     org = sim.simulator.config.organizations[0]
     settings = use(settings_for(sim, database_url, redis_url, org))
-    client = services.zoho_client(settings)
+    client = zoho_shared.zoho_client(settings)
     stored = {r["item_id"]: r for r in sim.simulator.store.records(org, "items")}
     expected = {i: shapes.present(sim.simulator.config, RESOURCES["items"], r) for i, r in stored.items()}
     n = len(expected)
@@ -80,7 +82,7 @@ def test_full_sync_of_customers_and_a_second_run_changes_nothing(engine, databas
     sim = simulator_factory(scale="small")
     org = sim.simulator.config.organizations[1]
     settings = use(settings_for(sim, database_url, redis_url, org))
-    client = services.zoho_client(settings)
+    client = zoho_shared.zoho_client(settings)
     expected = {r["contact_id"]: r for r in sim.simulator.store.records(org, "contacts")
                 if r["contact_type"] == "customer"}
 
@@ -111,7 +113,7 @@ def test_overlapping_syncs_of_one_entity_are_refused(engine, database_url, redis
     assert lock.acquire(blocking=False)
     try:
         with pytest.raises(sync.SyncAlreadyRunning):
-            sync.full_sync(settings, registry.get("items"), org, services.zoho_client(settings))
+            sync.full_sync(settings, registry.get("items"), org, zoho_shared.zoho_client(settings))
     finally:
         lock.release()
 
@@ -170,7 +172,7 @@ def test_second_full_sync_fetches_only_changed_records(engine, database_url, red
     sim = simulator_factory(scale="small")
     org = sim.simulator.config.organizations[0]
     settings = use(settings_for(sim, database_url, redis_url, org))
-    client = services.zoho_client(settings)
+    client = zoho_shared.zoho_client(settings)
     entity = registry.get("invoices")
     total = len(sim.simulator.store.records(org, "invoices"))
 
@@ -210,7 +212,7 @@ def test_change_without_a_new_time_is_still_fetched(engine, database_url, redis_
     sim = simulator_factory(scale="small")
     org = sim.simulator.config.organizations[0]
     settings = use(settings_for(sim, database_url, redis_url, org))
-    client = services.zoho_client(settings)
+    client = zoho_shared.zoho_client(settings)
     entity = registry.get("invoices")
     sync.full_sync(settings, entity, org, client)
 

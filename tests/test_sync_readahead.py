@@ -8,8 +8,9 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from tds import registry, sync
+from tds import registry
 from tds.models import sync_runs
+from tds.sync import synchronizer as sync
 
 WAREHOUSES = registry.get("warehouses")  # no detail calls: the list page is what is written
 ORG = "60001234567"

@@ -17,7 +17,7 @@ from tds import mapping, registry
 from tds.config import ConfigError, Settings
 from tds.mapping import MapContext, MappingError
 from tds.models import inbox_events, metadata, sync_runs, sync_state
-from tds.processing import needs_detail
+from tds.process.processor import needs_detail
 from tests.conftest import ORG, WEBHOOK_SECRET
 from tests.helpers import signed_post
 from webhook_receiver import create_app

@@ -17,10 +17,11 @@ import responses
 
 from tds.registry import Entity
 from tds.registry import get as get_entity
-from tds.zoho import (
+from tds.zoho.auth import TokenManager
+from tds.zoho.client import ZohoClient
+from tds.zoho.errors import (
     ZohoAuthError,
     ZohoCircuitOpen,
-    ZohoClient,
     ZohoError,
     ZohoFatalError,
     ZohoNotFound,
@@ -29,7 +30,6 @@ from tds.zoho import (
     ZohoTokenThrottled,
     ZohoTransientError,
 )
-from tds.zoho.auth import TokenManager
 from tds.zoho.ratelimit import QUOTA_PREFIX
 
 TOKEN_URL = "https://accounts.zoho.com/oauth/v2/token"
@@ -579,8 +579,8 @@ def test_fatal_4xx_do_not_trip_the_breaker(mocked, zoho_settings, redis_client, 
 def test_a_full_rate_limit_gives_the_task_slot_back_instead_of_sleeping(mocked, zoho_settings, redis_client, sleep):
     """A worker's call never waits for the window: it gets "retry in N s", which the task's
     retry policy turns into a countdown of N seconds that does not use up its retries."""
-    from tds import failures
-    from tds.decisions import Action
+    from tds.inbox.decisions import Action
+    from tds.process import failures
 
     zoho_settings = zoho_settings.replace(zoho_rate_limit=2)
     token_ok(mocked)
@@ -792,12 +792,13 @@ def test_request_bytes_html_under_200_exhausts_to_a_transient_error(mocked, clie
 
 def test_a_tasks_client_sleeps_a_moment_at_most_between_tries(mocked, zoho_settings, redis_client):
     from tds import services
+    from tds.zoho import shared as zoho_shared
 
     services.reset()
-    task_client = services.zoho_client(zoho_settings)  # no budget_wait: a task's client
-    command_line = services.zoho_client(zoho_settings, budget_wait=30)
+    task_client = zoho_shared.zoho_client(zoho_settings)  # no budget_wait: a task's client
+    command_line = zoho_shared.zoho_client(zoho_settings, budget_wait=30)
     try:
-        assert task_client.backoff_max == services.IN_PLACE_WAIT_MAX <= 1.0  # longer waits: the task's countdown
+        assert task_client.backoff_max == zoho_shared.IN_PLACE_WAIT_MAX <= 1.0  # longer waits: the task's countdown
         assert command_line.backoff_max == 8.0
     finally:
         services.reset()

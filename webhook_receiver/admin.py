@@ -11,15 +11,15 @@ secret); without ``TDS_ADMIN_TOKEN`` set, the API is off (403).
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 
 from flask import Blueprint, jsonify, request
 
 from tds import registry, runs
 from tds.config import Settings
 from tds.db import get_engine
-from tds.reports import latest_report
+from tds.ops.admin_auth import admin_authorized
 from tds.runs import Mode, RunStatus
+from tds.sync.reports import latest_report
 
 MAX_BATCH = 200
 
@@ -75,18 +75,6 @@ def admin_blueprint(settings: Settings, send_task) -> Blueprint:
         return jsonify(report)
 
     return bp
-
-
-def admin_authorized(settings: Settings, req) -> bool:
-    """``Authorization: Bearer <TDS_ADMIN_TOKEN>``, or basic auth with it as the password (a
-    browser asks for that; any user name)."""
-    if not settings.admin_token:
-        return False
-    given = req.headers.get("Authorization", "")
-    token = given[7:].strip() if given.lower().startswith("bearer ") else ""
-    if not token and req.authorization and req.authorization.type == "basic":
-        token = req.authorization.password or ""
-    return bool(token) and hmac.compare_digest(token.encode(), settings.admin_token.encode())
 
 
 def _read_request(settings: Settings, body: dict):

@@ -14,13 +14,19 @@ import sqlalchemy as sa
 from flask import Flask, jsonify, request
 from sqlalchemy import exc as sa_exc
 
-from tasks.celery_app import EventSender, create_celery
-from tds import hooks, inbox, logs, metrics, registry, webhook_auth, webhook_payload
+from tasks.celery_app import create_celery
+from tasks.sending import EventSender
+from tds import hooks, logs, metrics, registry
 from tds.config import ConfigError, Settings, get_settings
 from tds.db import get_engine, is_unavailable, retrying_disconnect
+from tds.inbox import events as inbox
+from tds.ops import exposition
+from tds.ops.admin_auth import admin_authorized
+from tds.receive import payload as webhook_payload
+from tds.receive import signature as webhook_auth
 from tds.services import redis_client
 from webhook_receiver import images
-from webhook_receiver.admin import admin_authorized, admin_blueprint
+from webhook_receiver.admin import admin_blueprint
 
 log = logging.getLogger("tds.receiver")
 POOL_SIZE = 16  # connections kept open per process: one per thread up to `tds receiver --threads 16`
@@ -134,7 +140,7 @@ def create_app(settings: Settings | None = None, enqueue=None, send_task=None) -
             return jsonify(error="/metrics is off: set TDS_ADMIN_TOKEN"), 403
         if not admin_authorized(settings, request):
             return jsonify(error="missing or wrong admin token"), 401, {"WWW-Authenticate": 'Basic realm="tds"'}
-        return metrics.exposition(settings), 200, {"Content-Type": metrics.CONTENT_TYPE}
+        return exposition.exposition(settings), 200, {"Content-Type": exposition.CONTENT_TYPE}
 
     return app
 

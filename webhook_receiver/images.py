@@ -1,4 +1,4 @@
-"""``GET /product-images/<file>``: the product image files :mod:`tds.images` keeps.
+"""``GET /product-images/<file>``: the product image files :mod:`tds.sync.images` keeps.
 
 Only names of the form ``{zoho_item_id}.{jpg|png|webp}`` are looked up, inside
 ``TDS_IMAGE_DIR/products`` and nowhere else: anything else, and any path that tries to
@@ -16,7 +16,7 @@ from flask import Blueprint, abort, send_from_directory
 
 from tds.config import Settings
 
-SUBDIR = "products"  # the folder tds.images writes to, under TDS_IMAGE_DIR
+SUBDIR = "products"  # the folder tds.sync.images writes to, under TDS_IMAGE_DIR
 MAX_AGE = 300
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\.(jpg|png|webp)")

@@ -44,7 +44,7 @@ products = mirrored_table(
         image_type=20,
     ),
     sa.Column("zoho_created_time", UTCDateTime()),
-    # /product-images/{file}, kept by tds.images (never by the mapper, so an upsert keeps it)
+    # /product-images/{file}, kept by tds.sync.images (never by the mapper, so an upsert keeps it)
     sa.Column("image_url", sa.String(255)),
 )
 

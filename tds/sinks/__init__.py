@@ -1,4 +1,4 @@
-"""Destinations for mapped Zoho records (:mod:`tds.sinks.base` says what one is).
+"""Destinations for mapped Zoho records, and the change log of what a write changed.
 
 ``sql`` writes the ERP tables TDS owns; ``odoo`` mirrors products into Odoo.
 """

@@ -42,11 +42,11 @@ from typing import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tds import changes, registry
+from tds import registry
 from tds.db import dialect_insert, utcnow
-from tds.mapping import Mapped
 from tds.models import metadata
-from tds.registry import Entity, Reference
+from tds.registry import Entity, Mapped, Reference
+from tds.sinks import changes
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ newer_or_same = _not_older
 def write(conn: Connection, records: list[Mapped], origin: changes.Origin | changes.Origins | None = None,
           *, backfill_all: bool = True) -> WriteResult:
     """Upsert ``records`` (any mix of entities) inside the caller's transaction; what changed
-    goes to the change log (:mod:`tds.changes`) in the same transaction, as caused by ``origin``
+    goes to the change log (:mod:`tds.sinks.changes`) in the same transaction, as caused by ``origin``
     (one for all, or one per ``(organization, Zoho id)``: a batch of inbox events).
 
     ``backfill_all``: fill the foreign keys pointing at every record written (the default);
@@ -497,16 +497,3 @@ def soft_delete(conn: Connection, entity: Entity, organization_id: str, zoho_ids
         ctbl = table(child.table)
         conn.execute(sa.delete(ctbl).where(ctbl.c[child.parent_column].in_(parent_ids)))
     return conn.execute(sa.update(tbl).where(tbl.c.id.in_(parent_ids)).values(deleted_at=now)).rowcount
-
-
-class SqlDestination:
-    """The ERP database as a :class:`tds.sinks.base.Destination`: every entity, written by
-    :func:`write` (which callers may keep calling directly)."""
-
-    name = "erp"
-
-    def accepts(self, entity: Entity) -> bool:
-        return True
-
-    def write(self, conn: Connection, records: list[Mapped]) -> WriteResult:
-        return write(conn, records)

@@ -1,27 +1,6 @@
-"""The Zoho client: reads Books, Inventory and CRM within one budget shared through Redis."""
+"""The Zoho client: reads Books, Inventory and CRM within one budget shared through Redis.
 
-from .client import ZohoClient
-from .errors import (
-    ZohoAuthError,
-    ZohoCircuitOpen,
-    ZohoError,
-    ZohoFatalError,
-    ZohoNotFound,
-    ZohoQuotaExceeded,
-    ZohoRateLimited,
-    ZohoTokenThrottled,
-    ZohoTransientError,
-)
-
-__all__ = [
-    "ZohoClient",
-    "ZohoError",
-    "ZohoTransientError",
-    "ZohoRateLimited",
-    "ZohoCircuitOpen",
-    "ZohoTokenThrottled",
-    "ZohoQuotaExceeded",
-    "ZohoFatalError",
-    "ZohoNotFound",
-    "ZohoAuthError",
-]
+:mod:`tds.zoho.client` is the client, :mod:`tds.zoho.errors` its two classes of error,
+:mod:`tds.zoho.shared` the client each process shares, and :mod:`tds.zoho.budget` what is left
+of the shared budget (read without loading the client).
+"""

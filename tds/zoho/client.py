@@ -19,7 +19,7 @@ and :meth:`ZohoClient._send`).
 
 Transient failures are retried here, a few times with exponential backoff and full jitter,
 and then handed to the caller (a Celery task retries later). A task's client
-(:func:`tds.services.zoho_client` without ``budget_wait``) sleeps at most a second between
+(:func:`tds.zoho.shared.zoho_client` without ``budget_wait``) sleeps at most a second between
 those tries; anything longer is the task's retry countdown, which frees the worker meanwhile. A 401 drops the token, which
 is refreshed once before the request is repeated.
 
@@ -119,7 +119,7 @@ class ZohoClient:
         """GET a binary body (an item image) through the same ladder: ``(content, content type)``.
 
         A JSON error envelope or an HTML page raises the error it stands for; what the bytes
-        are is for the caller to check (:mod:`tds.images` refuses anything not an image).
+        are is for the caller to check (:mod:`tds.sync.images` refuses anything not an image).
         """
         response = self._request(api, path, organization_id, params, binary=True)
         return response.content, response.headers.get("Content-Type", "application/octet-stream")

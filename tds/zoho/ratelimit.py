@@ -29,9 +29,9 @@ from limits import RateLimitItemPerMinute
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from tds.budget import QUOTA_PREFIX, REMAINING_PREFIX
-from tds.budget import day_key as _budget_day_key
-from tds.budget import remaining as _budget_remaining
+from tds.zoho.budget import QUOTA_PREFIX, REMAINING_PREFIX
+from tds.zoho.budget import day_key as _budget_day_key
+from tds.zoho.budget import remaining as _budget_remaining
 
 from .classify import seconds_until_utc_midnight
 from .errors import ZohoQuotaExceeded, ZohoRateLimited
@@ -56,7 +56,7 @@ class OrgRateLimiter:
 
         When the window is full, raises :class:`ZohoRateLimited` with ``retry_after`` (the
         seconds until a slot frees): a task gives its worker slot back and is retried
-        after that countdown (:mod:`tds.failures`), never sleeping. Only a process of its
+        after that countdown (:mod:`tds.process.failures`), never sleeping. Only a process of its
         own (``tds sync`` at the command line) passes ``max_wait`` to sleep up to that
         many seconds instead.
         """

@@ -188,7 +188,7 @@ def process_env(settings_env: dict) -> dict:
 
 
 def worker(env: dict, log_dir: str, name: str = "worker", concurrency: int = 2) -> Process:
-    from tasks.celery_app import all_queues
+    from tds.queues import all_queues
 
     return Process(["worker", "-Q", ",".join(all_queues()), "-c", str(concurrency), "-P", "prefork", "-l", "INFO",
                     "-n", f"{name}@%h", "--without-mingle", "--without-gossip"], env,
@@ -300,7 +300,7 @@ def queue_lengths(redis_url: str | None) -> dict:
     if not redis_url:
         return {}
     client = redis_lib.Redis.from_url(redis_url)
-    from tasks.celery_app import all_queues
+    from tds.queues import all_queues
 
     lengths = {q: client.llen(q) for q in all_queues() if client.llen(q)}
     lengths["unacked"] = client.hlen("unacked")

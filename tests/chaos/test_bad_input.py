@@ -14,8 +14,8 @@ import time
 import simplejson
 import sqlalchemy as sa
 
-from tds import webhook_auth
 from tds.models import dead_letters, inbox_events, metadata
+from tds.receive import signature as webhook_auth
 from tests.chaos import harness
 from tests.conftest import WEBHOOK_SECRET
 from tests.helpers import wait_for

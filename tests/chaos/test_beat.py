@@ -13,7 +13,7 @@ import re
 import threading
 import time
 
-from tasks.celery_app import MAINTENANCE_QUEUE
+from tds.queues import MAINTENANCE_QUEUE
 from tests.chaos import harness
 from tests.chaos.conftest import FAST_HEALING
 from tests.conftest import ORG, WEBHOOK_SECRET

@@ -12,7 +12,8 @@ import time
 
 import sqlalchemy as sa
 
-from tasks.celery_app import create_celery, send_sync
+from tasks.celery_app import create_celery
+from tasks.sending import send_sync
 from tests.chaos import harness
 from tests.chaos.conftest import chaos_env, settings_of
 from tests.helpers import signed_post

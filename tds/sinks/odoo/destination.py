@@ -21,7 +21,7 @@ Odoo finds existing products by ``x_zoho_item_id`` (archived ones too) before cr
 so a push repeated after a failure creates nothing twice. A product Odoo refuses, or whose
 price is in a currency without a rate, is counted as failed and logged in
 ``tds_odoo_changes`` (action ``failed``); the others go on, and it is tried again next run.
-Odoo not answering raises :class:`tds.odoo.client.OdooUnavailable` for the task to retry.
+Odoo not answering raises :class:`tds.sinks.odoo.client.OdooUnavailable` for the task to retry.
 """
 
 from __future__ import annotations
@@ -40,11 +40,10 @@ from sqlalchemy.engine import Connection
 
 from tds.config import Settings
 from tds.db import dialect_insert, utcnow
-from tds.mapping import Mapped
 from tds.models import odoo_changes, odoo_conflicts, odoo_images, odoo_products
-from tds.odoo.client import OdooClient, OdooError
-from tds.odoo.images import product_image
-from tds.registry import Entity
+from tds.registry import Entity, Mapped
+from tds.sinks.odoo.client import OdooClient, OdooError
+from tds.sinks.odoo.images import product_image
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +138,7 @@ def checksum(values: dict) -> str:
 
 
 class OdooDestination:
-    """Odoo as a :class:`tds.sinks.base.Destination` for the ``items`` entity."""
+    """Odoo as a destination for the ``items`` entity."""
 
     name = "odoo"
     entity_names = ("items",)

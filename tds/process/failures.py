@@ -13,8 +13,8 @@ Read top-down, the way a task's retry policy applies it (:mod:`tasks.policy`):
   ``TDS_TASK_MAX_RETRIES`` is spent;
 * anything else (validation, mapping, other 4xx), or retries exhausted → **dead letter**.
 
-This module only decides (:mod:`tds.decisions` holds what a decision is); the inbox
-(:mod:`tds.inbox`) records what was decided for an event, and :mod:`tds.deadletters` keeps
+This module only decides (:mod:`tds.inbox.decisions` holds what a decision is); the inbox
+(:mod:`tds.inbox.events`) records what was decided for an event, and :mod:`tds.inbox.deadletters` keeps
 the letters.
 """
 
@@ -29,7 +29,7 @@ import requests
 from tds.backoff import backoff
 from tds.config import Settings
 from tds.db import is_unavailable, utcnow
-from tds.decisions import Action, Decision
+from tds.inbox.decisions import Action, Decision
 from tds.zoho.errors import ZohoQuotaExceeded, ZohoRateLimited, ZohoTransientError
 
 TASK_BACKOFF_BASE_SECONDS = 2.0

@@ -4,11 +4,11 @@ Idempotent: an event already finished is skipped, and applying the same record t
 leaves the same row (the stale-write guard compares Zoho's times). Missing references found
 while writing become durable fetch requests in the inbox, returned to the caller to
 enqueue. Failures are not handled here: they propagate to the task's retry policy
-(:mod:`tasks.policy`), which records them through :func:`tds.inbox.record_failure`.
+(:mod:`tasks.policy`), which records them through :func:`tds.inbox.events.record_failure`.
 
 Batches (``TDS_WORKER_BATCH`` > 1, PostgreSQL): a webhook event whose body is complete
 (no Zoho fetch) takes up to ``TDS_WORKER_BATCH - 1`` more due webhook events of its entity
-and organization (:func:`tds.inbox.claim_batch`) and applies them all in one transaction:
+and organization (:func:`tds.inbox.events.claim_batch`) and applies them all in one transaction:
 one write (the stale-write guard still per row), each change logged with its own event as
 origin, one finish. What the batch will not apply goes back to RECEIVED and its message is
 sent again, so its own attempt applies it alone and records a failure as usual: a
@@ -28,13 +28,17 @@ from typing import Callable
 
 from sqlalchemy import exc as sa_exc
 
-from tds import changes, deadletters, hooks, images, inbox, logs, metrics, registry
+from tds import hooks, logs, metrics, registry
 from tds.config import Settings
 from tds.db import get_event_engine, utcnow
-from tds.mapping import MapContext, Mapped
-from tds.registry import Entity
+from tds.inbox import deadletters
+from tds.inbox import events as inbox
+from tds.mapping import MapContext
+from tds.receive.payload import extract_record, needs_detail
+from tds.registry import Entity, Mapped
+from tds.sinks import changes
 from tds.sinks import sql as sql_sink
-from tds.webhook_payload import extract_record, needs_detail
+from tds.sync import images
 from tds.zoho.errors import ZohoNotFound
 
 log = logging.getLogger(__name__)
@@ -100,7 +104,7 @@ def _process(settings: Settings, event_id: int, client, taking_over: bool, resen
 
 
 def _claim(settings: Settings, event_id: int, lease):
-    """:func:`tds.inbox.claim`, once more on a fresh connection when the first turns out
+    """:func:`tds.inbox.events.claim`, once more on a fresh connection when the first turns out
     dead (PostgreSQL restarted since the pool's connections were opened; the event engine
     does not pre-ping them). Without it the claim's error would reach the retry policy with
     nothing claimed, so no failure could be recorded and the event would wait for the

@@ -11,7 +11,7 @@ no detail call for a record that agrees — and compares every list row with the
   changed without moving the time): the list row is checked field by field against the
   stored record, the same rule full sync uses to skip unchanged records.
 
-Everything else matches. Items also report their image coverage (:func:`tds.images.coverage`:
+Everything else matches. Items also report their image coverage (:func:`tds.sync.images.coverage`:
 products with an image in Zoho, files present, missing, stale). ``match %`` is matched
 records over every record either side knows; the health score is the same over all entities (out of 100, with a label). With
 ``repair`` the missing, stale and drifted records are fetched (details in bulk where
@@ -31,14 +31,16 @@ import time
 import redis as redis_lib
 import sqlalchemy as sa
 
-from tds import availability, changes, images, runs
+from tds import runs
 from tds.config import Settings
 from tds.db import get_engine, utcnow
 from tds.registry import Entity
-from tds.reports import EntityReport, Report
 from tds.runs import Mode, RunStatus
+from tds.sinks import changes
 from tds.sinks import sql as sql_sink
-from tds.sync import SyncResult, same_as_listed, stored_versions, touch_state, write_page
+from tds.sync import availability, images
+from tds.sync.reports import EntityReport, Report
+from tds.sync.synchronizer import SyncResult, same_as_listed, stored_versions, touch_state, write_page
 
 PAGE_SIZE = 200
 

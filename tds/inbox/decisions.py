@@ -1,4 +1,4 @@
-"""What a failed attempt leads to: the decision :func:`tds.failures.decide` takes and the
+"""What a failed attempt leads to: the decision :func:`tds.process.failures.decide` takes and the
 inbox and the tasks' retry policy act on. Kept apart from the classification so that the
 webhook receiver, which records nothing but new events, never loads the Zoho client."""
 

@@ -13,7 +13,7 @@ One sweep:
    persistence). Every message queued before was lost with it, so the sweep then re-sends
    every RECEIVED and RETRYING event at once, however young (a RECEIVED one held for its
    coalescing countdown too: its message went with Redis);
-2. re-sends the inbox events due (:func:`tds.inbox.due_for_redrive`: never sent, lease run
+2. re-sends the inbox events due (:func:`tds.inbox.events.due_for_redrive`: never sent, lease run
    out, retry lost, wait over), each sent before it is marked sent. A RECEIVED event is
    due after ``TDS_INBOX_SWEEP_AFTER``, or after the lease when its entity's queue is
    empty: then its message is not waiting in Redis but was taken ahead of time by a
@@ -37,9 +37,10 @@ from typing import Callable
 
 import redis as redis_lib
 
-from tds import inbox, registry, runs
+from tds import registry, runs
 from tds.config import Settings
 from tds.db import get_engine
+from tds.inbox import events as inbox
 
 log = logging.getLogger(__name__)
 

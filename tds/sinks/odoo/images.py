@@ -1,6 +1,6 @@
 """Where a product's downloaded image is, and the sha256 of its bytes.
 
-The image download (:mod:`tds.images`) keeps, per product, the file it wrote under
+The image download (:mod:`tds.sync.images`) keeps, per product, the file it wrote under
 ``TDS_IMAGE_DIR/products`` and the sha256 of its bytes in ``tds_product_images``; the Odoo
 push asks here, so an unchanged image costs a row read, never a re-hash of the file.
 """

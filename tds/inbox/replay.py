@@ -15,7 +15,8 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tds import deadletters, inbox
+from tds.inbox import deadletters
+from tds.inbox import events as inbox
 from tds.models import inbox_events
 
 
@@ -65,7 +66,7 @@ def replay_events(engine: Engine, since: dt.datetime, enqueue_event: Callable[[i
 
     Idempotent: each event is applied again through the stale-write guard, which keeps
     whatever newer version is stored, and older events of a record are finished as
-    superseded by its newest one (:func:`tds.inbox.claim`); replaying twice changes nothing.
+    superseded by its newest one (:func:`tds.inbox.events.claim`); replaying twice changes nothing.
     ``dry_run`` only lists what would be replayed.
     """
     ev = inbox_events.c

@@ -3,7 +3,7 @@
 Flower's own ``--basic-auth`` guards its UI and API but not ``/metrics`` and
 ``/healthcheck`` (their handlers never ask for the user), and without it the UI and
 ``/tasks/datatable`` show every task's arguments and tracebacks to anyone. So ``tds flower``
-runs Flower in a process of its own (``python -m tds.flower_auth``) after wrapping its
+runs Flower in a process of its own (``python -m tds.ops.flower_auth``) after wrapping its
 tornado application's ``find_handler``: a request without the right ``Authorization:
 Basic`` header gets a 401 before any Flower handler runs — pages, API, websockets,
 ``/metrics`` and ``/healthcheck`` alike. The credentials come from
@@ -60,7 +60,7 @@ def run(settings, address: str, port: int, extra: list[str]) -> None:
     env.pop("FLOWER_BASIC_AUTH", None)
     if settings.flower_basic_auth:
         env["FLOWER_BASIC_AUTH"] = settings.flower_basic_auth
-    os.execvpe(sys.executable, [sys.executable, "-m", "tds.flower_auth", f"--address={address}", f"--port={port}",
+    os.execvpe(sys.executable, [sys.executable, "-m", "tds.ops.flower_auth", f"--address={address}", f"--port={port}",
                                 *extra], env)
 
 

@@ -3,7 +3,7 @@
 Real organizations differ: a module is switched off or not in the plan, or the refresh
 token's scopes leave it out. Zoho then answers the entity's *list* call with "not found",
 "module not enabled" or a scope error. :func:`sync_entity` runs a sync
-(:func:`tds.sync.run_sync`, full or incremental) and, on such an answer, marks the entity ``unavailable`` for that organization in
+(:func:`tds.sync.synchronizer.run_sync`, full or incremental) and, on such an answer, marks the entity ``unavailable`` for that organization in
 ``tds_sync_state`` (with Zoho's code and message) instead of failing; any other error is
 raised as before. The entity is tried again on every full run, and a run that succeeds
 marks it ``available`` again.
@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from tds import sync
 from tds.config import Settings
 from tds.db import get_engine, utcnow
 from tds.models import sync_runs, sync_state
 from tds.registry import Entity
+from tds.sync import synchronizer as sync
 from tds.zoho.errors import ZohoAuthError, ZohoError, ZohoFatalError, ZohoNotFound
 
 AVAILABLE, UNAVAILABLE = "available", "unavailable"
@@ -57,7 +57,7 @@ def is_unavailable(entity: Entity, exc: BaseException) -> bool:
 
 def sync_entity(settings: Settings, entity: Entity, organization_id: str, client, **options
                 ) -> sync.SyncResult | Unavailable:
-    """:func:`tds.sync.run_sync` (same ``options``), or :class:`Unavailable` when the
+    """:func:`tds.sync.synchronizer.run_sync` (same ``options``), or :class:`Unavailable` when the
     organization does not have the entity's module; the sync state says which."""
     engine = get_engine(settings.database_url)
     try:

@@ -5,11 +5,12 @@ successful incremental and full sync and reconcile, the lag (since the newer of 
 syncs), the last reconcile's match %, the inbox events pending (received or being
 processed), failed (retrying after a transient error) and parked (waiting for the daily
 quota), dead inbox events and dead letters not replayed; then the queue depths in Redis,
-the live workers and the queues they consume (Celery inspect, one-second timeout), whether
+the live workers and the queues they consume (asked through the reader the caller hands in:
+Celery inspect, one-second timeout), whether
 a beat holds RedBeat's lock, the breaker states and the quota left, the last reconcile's
 health score, the open alerts, recent errors, and image coverage.
 
-The alert rules (:mod:`tds.alerts`) judge the snapshot; :func:`exit_code` turns their
+The alert rules (:mod:`tds.ops.alerts`) judge the snapshot; :func:`exit_code` turns their
 verdict into ``tds status``'s exit: 0 healthy, 1 warning, 2 critical.
 
 Nothing here loads the Zoho client, the sync or event processing, so the receiver's
@@ -20,16 +21,23 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from tds import budget, registry, services
+from tds import registry, services
 from tds.config import Settings
 from tds.db import get_engine, utcnow
 from tds.models import alerts, dead_letters, inbox_events, metadata, sync_runs, sync_state
-from tds.reports import latest_report
+from tds.ops import alerts as alert_rules
+from tds.queues import IMAGES_QUEUE, MAINTENANCE_QUEUE, SYNC_QUEUE
+from tds.sync.reports import latest_report
+from tds.zoho import budget
 
 log = logging.getLogger(__name__)
+
+#: ``reader(settings) -> {worker: [queues it consumes]}``, or None when the broker cannot be asked
+WorkersReader = Callable[[Settings], "dict[str, list[str]] | None"]
 
 PENDING = ("received", "processing")
 FAILED = ("retrying",)
@@ -44,8 +52,6 @@ def _iso(value):
 
 def queue_names(settings: Settings) -> list[str]:
     """The queues the enabled entities, the syncs, maintenance and images use."""
-    from tasks.celery_app import IMAGES_QUEUE, MAINTENANCE_QUEUE, SYNC_QUEUE
-
     return [e.queue for e in registry.enabled(settings)] + [SYNC_QUEUE, MAINTENANCE_QUEUE, IMAGES_QUEUE]
 
 
@@ -55,19 +61,6 @@ def queue_depths(redis, queues: list[str]) -> dict[str, int]:
     for q in queues:
         pipe.llen(q)
     return dict(zip(queues, pipe.execute()))
-
-
-def live_workers(settings: Settings, timeout: float = 1.0) -> dict[str, list[str]] | None:
-    """``{worker: [queues it consumes]}``, or None when the broker cannot be asked."""
-    from tasks.celery_app import create_celery
-
-    try:
-        app = create_celery(settings, include=())
-        answer = app.control.inspect(timeout=timeout).active_queues() or {}
-    except Exception as exc:
-        log.warning("could not ask the workers: %s", exc.__class__.__name__)
-        return None
-    return {name: sorted(q["name"] for q in queues) for name, queues in answer.items()}
 
 
 def beat_running(redis) -> bool:
@@ -127,8 +120,12 @@ def open_alerts(conn) -> list[dict]:
              "opened_at": _iso(r.opened_at)} for r in rows]
 
 
-def snapshot(settings: Settings, inspect_workers: bool = True, with_images: bool = False) -> dict:
-    """Everything ``tds status`` shows, as plain JSON-ready values."""
+def snapshot(settings: Settings, workers: WorkersReader | None = None, with_images: bool = False) -> dict:
+    """Everything ``tds status`` shows, as plain JSON-ready values.
+
+    ``workers`` asks the live workers which queues they consume (the caller hands it in:
+    :func:`tasks.celery_app.live_workers` for a process that may ask Celery); without it the
+    workers are not asked and the snapshot says so with ``"workers": None``."""
     engine = get_engine(settings.database_url)
     redis = services.redis_client(settings)
     now = utcnow()
@@ -175,25 +172,19 @@ def snapshot(settings: Settings, inspect_workers: bool = True, with_images: bool
         depths, beat, quota, breakers = None, None, {}, {}
     snap = {
         "generated_at": now.isoformat(), "entities": entities, "queues": depths,
-        "workers": live_workers(settings) if inspect_workers else None, "beat_running": beat,
+        "workers": workers(settings) if workers else None, "beat_running": beat,
         "quota": quota, "daily_limit": settings.zoho_daily_limit, "breakers": breakers,
         "dead_letters": total_letters, "new_dead_letters": new_letters, "reconcile": report, "recent_errors": errors, "alerts": opened,
     }
     if with_images:
-        from tds import images  # loads the Zoho errors: never in the receiver
+        from tds.sync import images  # loads the Zoho errors: never in the receiver
 
         snap["images"] = {org: {**images.coverage(settings, org)} for org in settings.zoho_organization_ids}
         for org, cov in snap["images"].items():
             cov["summary"] = images.describe(cov)
-    snap["conditions"] = [c.as_dict() for c in _conditions(settings, snap)]
+    snap["conditions"] = [c.as_dict() for c in alert_rules.conditions(settings, snap)]
     snap["severity"] = severity(snap["conditions"])
     return snap
-
-
-def _conditions(settings, snap):
-    from tds import alerts as alert_rules
-
-    return alert_rules.conditions(settings, snap)
 
 
 def severity(conditions: list[dict]) -> str:

@@ -1,6 +1,6 @@
 """A reconcile's findings: per (organization, entity) and as one report with a health score.
 
-Kept apart from :mod:`tds.reconcile` (which calls Zoho) so that the receiver's admin API
+Kept apart from :mod:`tds.sync.reconcile` (which calls Zoho) so that the receiver's admin API
 and the status commands can read stored reports without loading the sync or the client.
 Each entity's findings are stored on its reconcile run (``tds_sync_runs.report``), with
 the counts of every kind of difference and up to ``EXAMPLES`` ids of each.

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tds import registry, services, status
+from tds import registry, services
 from tds.config import Settings
+from tds.ops import status
+from tds.ops.status import WorkersReader
 
 SCOPE_PREFIX = {"books": "zohobooks.", "inventory": "zohoinventory.", "crm": "zohocrm."}
 
@@ -39,8 +41,9 @@ def scopes_cover_entities(settings: Settings) -> Check:
     return Check(True, f"the scopes cover every enabled entity ({len(registry.enabled(settings))})")
 
 
-def workers_consume_every_queue(settings: Settings, workers: dict | None = None) -> Check:
-    workers = status.live_workers(settings) if workers is None else workers
+def workers_consume_every_queue(settings: Settings, workers: dict | None) -> Check:
+    """``workers``: the live workers' answer (:func:`tds.ops.status.snapshot` says whose), None
+    when they could not be asked."""
     if workers is None:
         return Check(False, "the workers could not be asked (broker unreachable)", "start Redis and check TDS_REDIS_URL")
     consumed = {q for qs in workers.values() for q in qs}
@@ -60,5 +63,7 @@ def one_beat(settings: Settings) -> Check:
     return Check(True, "one beat holds the schedule lock")
 
 
-def checks(settings: Settings) -> list[Check]:
-    return [scopes_cover_entities(settings), workers_consume_every_queue(settings), one_beat(settings)]
+def checks(settings: Settings, workers: WorkersReader | None = None) -> list[Check]:
+    """``workers`` asks the live workers (handed in by the command line)."""
+    answer = workers(settings) if workers else None
+    return [scopes_cover_entities(settings), workers_consume_every_queue(settings, answer), one_beat(settings)]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import requests
 
 from tds.config import ConfigError, Settings, mask_url
+from tds.ops.status import WorkersReader
 
 CLOCK_TOLERANCE = 60  # seconds; Zoho's times are compared with Zoho's, but beat and leases use ours
 
@@ -37,6 +38,7 @@ class Result:
 class Context:
     settings: Settings
     found: dict = field(default_factory=dict)  # what earlier checks learnt (engine, client, tokens)
+    workers: WorkersReader | None = None  # asks the live workers (handed in by the command line)
 
 
 def check_settings(ctx: Context) -> Iterable[Result]:
@@ -113,8 +115,9 @@ def check_redis(ctx: Context) -> Iterable[Result]:
 
 
 def check_zoho(ctx: Context) -> Iterable[Result]:
-    from tds import registry, services
-    from tds.zoho import ZohoError
+    from tds import registry
+    from tds.zoho import shared as zoho_shared
+    from tds.zoho.errors import ZohoError
 
     s = ctx.settings
     if not s.zoho_organization_ids:
@@ -124,7 +127,7 @@ def check_zoho(ctx: Context) -> Iterable[Result]:
         yield Result(False, "Zoho checks", "not tried: the token is shared through Redis, which does not answer")
         return
     try:
-        client = services.zoho_client(s)
+        client = zoho_shared.zoho_client(s)
     except ConfigError as exc:
         yield Result(False, "Zoho client", str(exc))
         return
@@ -197,12 +200,12 @@ def check_clock(ctx: Context) -> Iterable[Result]:
 
 def check_running(ctx: Context) -> Iterable[Result]:
     """What a working deployment has running: the scopes cover each enabled entity, a worker
-    consumes every queue, one beat holds the schedule lock (:mod:`tds.health`)."""
+    consumes every queue, one beat holds the schedule lock (:mod:`tds.ops.health`)."""
     if not ctx.found.get("redis"):
         return  # Redis is down: check_redis said so, and none of these can be asked
-    from tds import health
+    from tds.ops import health
 
-    for check in health.checks(ctx.settings):
+    for check in health.checks(ctx.settings, ctx.workers):
         yield Result(check.ok, check.line, check.fix)
 
 
@@ -217,9 +220,10 @@ CHECKS: list[Callable[[Context], Iterable[Result]]] = [
 ]
 
 
-def run_checks(settings: Settings, echo: Callable[[str], None] = print) -> bool:
-    """Run every check, printing one line each; True when none failed."""
-    ctx = Context(settings)
+def run_checks(settings: Settings, echo: Callable[[str], None] = print, workers: WorkersReader | None = None) -> bool:
+    """Run every check, printing one line each; True when none failed. ``workers`` asks the
+    live workers (see :func:`tds.ops.status.snapshot`)."""
+    ctx = Context(settings, workers=workers)
     ok = True
     for check in CHECKS:
         for result in check(ctx):

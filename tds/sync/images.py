@@ -53,8 +53,8 @@ from PIL import Image, UnidentifiedImageError
 
 from tds.config import Settings
 from tds.db import dialect_insert, get_engine, utcnow
-from tds.mapping import Mapped
 from tds.models import metadata, product_images
+from tds.registry import Mapped
 from tds.zoho.errors import ZohoNotFound, ZohoRateLimited
 
 log = logging.getLogger(__name__)

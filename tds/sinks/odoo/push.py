@@ -2,7 +2,7 @@
 ``tds odoo sync-once`` do.
 
 The source is the ``products`` table, not Zoho: Zoho's changes land there first (webhooks,
-syncs), and a push reads the rows and lets :class:`tds.sinks.odoo.OdooDestination` write
+syncs), and a push reads the rows and lets :class:`tds.sinks.odoo.destination.OdooDestination` write
 what changed. A scheduled run looks at every product, so a change Odoo missed while it was
 down, or a product edited in Odoo, is put right on the next run whatever happened to the
 task that should have sent it; a webhook pushes only its item, seconds after it landed.
@@ -25,10 +25,10 @@ import sqlalchemy as sa
 from tds import registry
 from tds.config import Settings
 from tds.db import get_engine, utcnow
-from tds.mapping import Mapped
 from tds.models import inbox_events, metadata, odoo_runs
-from tds.odoo.client import OdooClient
-from tds.sinks.odoo import OdooDestination, OdooWriteResult
+from tds.registry import Mapped
+from tds.sinks.odoo.client import OdooClient
+from tds.sinks.odoo.destination import OdooDestination, OdooWriteResult
 
 log = logging.getLogger(__name__)
 

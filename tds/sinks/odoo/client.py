@@ -1,7 +1,7 @@
 """Odoo's external API over XML-RPC: ``/xmlrpc/2/common`` ``authenticate`` once, then
 ``/xmlrpc/2/object`` ``execute_kw`` for every call.
 
-Failures come out in the two classes the task policy knows (:mod:`tds.failures`):
+Failures come out in the two classes the task policy knows (:mod:`tds.process.failures`):
 
 * :class:`OdooUnavailable` (a ``ConnectionError``): Odoo did not answer, timed out, or
   answered 5xx/429. Transient: the task is retried with backoff.

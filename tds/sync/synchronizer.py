@@ -25,7 +25,7 @@ processing can never put an older version over a newer one.
 Reading and writing overlap: a thread reads the next list page and its details while this
 page is written, one page ahead at most (see :func:`_completed_pages`), so a run holds a few
 pages in memory however long the list is. Detail calls without a bulk endpoint (contacts)
-run a few at a time in the client (:meth:`tds.zoho.ZohoClient.get_bulk_details`), each
+run a few at a time in the client (:meth:`tds.zoho.client.ZohoClient.get_bulk_details`), each
 through the shared quota, breaker and rate limit.
 
 Runs of the same (organization, entity) never overlap: see :mod:`tds.runs`.
@@ -46,14 +46,18 @@ from typing import Callable, Iterable, Iterator
 import redis as redis_lib
 import sqlalchemy as sa
 
-from tds import changes, deadletters, images, inbox, logs, registry, runs
+from tds import logs, registry, runs
 from tds.config import Settings
 from tds.db import UTC, get_engine, utcnow
+from tds.inbox import deadletters
+from tds.inbox import events as inbox
 from tds.mapping import MapContext, MappingError, parse_zoho_time
 from tds.models import sync_state
 from tds.registry import Entity
 from tds.runs import Mode, RunStatus
+from tds.sinks import changes
 from tds.sinks import sql as sql_sink
+from tds.sync import images
 
 log = logging.getLogger(__name__)
 

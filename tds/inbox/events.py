@@ -64,9 +64,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
-from tds import deadletters, metrics
+from tds import metrics
 from tds.db import json_dumps, utcnow
-from tds.decisions import Action, Decision, describe
+from tds.inbox import deadletters
+from tds.inbox.decisions import Action, Decision, describe
 from tds.models import inbox_events
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 Zoho's default payload is ``{"item": {...}}`` with no event type and no id of its own; a
 user may also configure a bare record, or a form body whose ``JSONString`` field holds
 either. This module finds the record, its id and its organization, builds the dedup key
-and hands the event to :func:`tds.inbox.store`.
+and hands the event to :func:`tds.inbox.events.store`.
 
 The dedup key is the entity, organization, Zoho id, Zoho's ``last_modified_time`` and a
 hash of the body: Zoho resending the same webhook is stored once, while every new version
@@ -20,7 +20,8 @@ from urllib.parse import parse_qsl
 import simplejson
 from sqlalchemy.engine import Connection
 
-from tds import inbox, registry
+from tds import registry
+from tds.inbox import events as inbox
 from tds.mapping import MappingError, blank, parse_zoho_time, sane_time
 from tds.mapping import record_id as checked_id
 from tds.registry import Entity
@@ -163,7 +164,7 @@ def receive(
     since Zoho retries a 503 for ever.
 
     ``sent``: the caller sends the event's message right after committing (see
-    :func:`tds.inbox.store`). The event's ``countdown`` says when its message should be
+    :func:`tds.inbox.events.store`). The event's ``countdown`` says when its message should be
     due: at once for a body complete enough to be written as it is, ``coalesce_seconds``
     for one that needs a Zoho fetch (:func:`needs_detail` with ``fetch_detail``), so that a
     burst of such webhooks for one record costs one fetch.

@@ -20,7 +20,7 @@ The rules (thresholds are settings, see :mod:`tds.config`):
 compares what holds now with the open alerts: a new one is stored and announced once, one
 that no longer holds is closed and announced as cleared, one still open is announced again
 at most every ``TDS_ALERT_REPEAT`` seconds (default one hour), or at once when its severity
-changes. Announcements go to the log (``tds.alerts``), to the status page (the open rows)
+changes. Announcements go to the log (``tds.ops.alerts``), to the status page (the open rows)
 and, when ``TDS_ALERT_WEBHOOK_URL`` is set, as Slack-compatible JSON (``{"text": …}``) to it.
 """
 
@@ -71,7 +71,7 @@ def _minutes(seconds: float) -> str:
 
 
 def conditions(settings: Settings, snap: dict) -> list[Condition]:
-    """What is wrong now, judged from a :func:`tds.status.snapshot`."""
+    """What is wrong now, judged from a :func:`tds.ops.status.snapshot`."""
     found: list[Condition] = []
     for e in snap["entities"]:
         where = f"{e['entity']} ({e['organization_id']})"
@@ -120,15 +120,11 @@ def conditions(settings: Settings, snap: dict) -> list[Condition]:
     return found
 
 
-def check(settings: Settings, snap: dict | None = None, now: dt.datetime | None = None,
-          post=None) -> list[Notice]:
-    """Open, repeat and clear alerts from what holds now; deliver and return the notices."""
-    from tds import status
-
+def check(settings: Settings, snap: dict, now: dt.datetime | None = None, post=None) -> list[Notice]:
+    """Open, repeat and clear alerts from what holds now (the status ``snap``, see
+    :func:`tds.ops.status.snapshot`); deliver and return the notices."""
     engine = get_engine(settings.database_url)
     now = now or utcnow()
-    if snap is None:
-        snap = status.snapshot(settings)
     current = {c.key: c for c in conditions(settings, snap)}
     repeat = dt.timedelta(seconds=settings.alert_repeat)
     notices: list[Notice] = []

@@ -1,8 +1,8 @@
 """Dead letters: what failed for good, kept with its payload, error and every attempt.
 
-An inbox event reaches here through :func:`tds.inbox.record_failure`; a sync task or a
+An inbox event reaches here through :func:`tds.inbox.events.record_failure`; a sync task or a
 record that failed during a sync through :func:`add` directly. They are listed, shown whole, replayed
-(:mod:`tds.replay`) and purged from ``tds dead-letters``. Letters stay until an operator
+(:mod:`tds.inbox.replay`) and purged from ``tds dead-letters``. Letters stay until an operator
 purges them.
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from tds.db import utcnow
-from tds.decisions import describe
+from tds.inbox.decisions import describe
 from tds.models import dead_letters
 
 
