@@ -14,7 +14,7 @@ import subprocess
 import time
 import uuid
 
-from bench.run import ORG, PG_HOST_URL, PY, ROOT, Env, admin, load_average
+from bench.env import ORG, PG_HOST_URL, PY, ROOT, Env, admin, load_average
 
 ENTITIES = "items,customers,vendors"
 #: endpoints a side may call; the warehouses TDS reads before the clock starts are not counted
