@@ -20,63 +20,22 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from bench.env import ORG, PY, ROOT, SECRET, Env, load_average, machine
+from bench.processes import free_port, http_ready, process, receiver_cmd, rss_of_tree, worker_cmd
 
 PIN = ["taskset", "-c", "1"]  # the load generator's core
 WAREHOUSES = [("2799904000000376323", "Main"), ("2799904000000376324", "Second")]
 SECTIONS = ("receiver", "worker", "e2e", "memory", "sync", "syncmem")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def process(env: Env, args: list[str], ready=None, timeout: float = 60):
-    proc = subprocess.Popen(args, cwd=ROOT, env=env.vars, stdout=subprocess.DEVNULL, stderr=open(env.tmp / "log", "ab"),
-                            start_new_session=True)
-    try:
-        if ready is not None:
-            deadline = time.time() + timeout
-            while not ready():
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"{args[:6]} did not start; see {env.tmp / 'log'}")
-                time.sleep(0.2)
-        yield proc
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def http_ready(port: int):
-    def check():
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
-                return s.recv(12).startswith(b"HTTP/")
-        except OSError:
-            return False
-    return check
 
 
 # ------------------------------------------------------------------ webhooks
@@ -129,14 +88,6 @@ def webhook_url(port: int) -> str:
 
 
 # ------------------------------------------------------------------ receiver
-
-
-def receiver_cmd(kind: str, port: int, workers: int = 2) -> list[str]:
-    bind = f"127.0.0.1:{port}"
-    if kind == "tds":
-        return [PY, "-m", "tds.cli", "receiver", "--bind", bind, "--workers", str(workers)]
-    return [PY, "-m", "gunicorn", "--bind", bind, "--workers", str(workers), "--no-control-socket",
-            f"bench.apps:{kind}_app()"]
 
 
 def inbox_count(env: Env, tag: str) -> int:
@@ -211,15 +162,6 @@ def pct(values: list[float], p: float) -> float:
 
 
 # ------------------------------------------------------------------ worker
-
-
-def worker_cmd(kind: str, concurrency: int) -> list[str]:
-    if kind == "tds":
-        app, queue = "tasks", "tds.items"
-    else:
-        app, queue = "bench.apps:noop", "bench.noop"
-    return [PY, "-m", "celery", "-A", app, "worker", "-E", "-Q", queue, "-c", str(concurrency),
-            "--without-gossip", "--without-mingle", "-l", "WARNING"]
 
 
 def preload_tds(env: Env, tag: str, n: int) -> list[int]:
@@ -323,20 +265,6 @@ def bench_e2e(env: Env, runs: int, rate: int, seconds: int) -> dict:
 
 
 # ------------------------------------------------------------------ memory
-
-
-def rss_of_tree(pid: int) -> int:
-    """RSS (KiB) of ``pid`` and all its descendants."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            total += int(next(line.split()[1] for line in open(f"/proc/{p}/status") if line.startswith("VmRSS")))
-            for task in os.listdir(f"/proc/{p}/task"):
-                todo += [int(c) for c in open(f"/proc/{p}/task/{task}/children").read().split()]
-        except (OSError, StopIteration):
-            continue
-    return total
 
 
 def bench_memory(env: Env, events: int) -> dict:

@@ -15,6 +15,7 @@ import time
 import uuid
 
 from bench.env import ORG, PG_HOST_URL, PY, ROOT, Env, admin, load_average
+from bench.processes import rss_kib
 
 ENTITIES = "items,customers,vendors"
 #: endpoints a side may call; the warehouses TDS reads before the clock starts are not counted
@@ -47,14 +48,6 @@ def calls(sim) -> dict:
             out[folded] = out.get(folded, 0) + n
     out["total"] = sum(out.values())
     return out
-
-
-def _rss_mib(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            return next(int(x.split()[1]) for x in status if x.startswith("VmRSS")) / 1024
-    except (OSError, StopIteration):
-        return None
 
 
 class SyncSide:
@@ -107,9 +100,9 @@ class SyncSide:
             while proc.poll() is None:
                 if time.monotonic() - started > timeout:
                     proc.kill()
-                rss = _rss_mib(proc.pid)
+                rss = rss_kib(proc.pid)
                 if rss:
-                    samples.append((round(time.monotonic() - started, 1), rss))
+                    samples.append((round(time.monotonic() - started, 1), rss / 1024))
                 time.sleep(float(os.environ.get("BENCH_RSS_EVERY", "0.5")))
             stdout = proc.stdout.read()
             if proc.returncode:
