@@ -174,6 +174,12 @@ def report_memory(s: dict) -> list[str]:
     ]
 
 
+def _fmt_ratios(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return " / ".join(f"{v:.2f}×" for v in (min(values), median(values), max(values))) + " (min / median / max)"
+
+
 def report_sync(s: dict) -> list[str]:
     r = s["results"]
     counts = s["counts"]
@@ -229,12 +235,6 @@ def report_sync(s: dict) -> list[str]:
         f"TDS's rate over dlt's, run by run: first sync {_fmt_ratios(first)}; re-sync {_fmt_ratios(again)}.",
         "",
     ]
-
-
-def _fmt_ratios(values: list[float]) -> str:
-    if not values:
-        return "n/a"
-    return " / ".join(f"{v:.2f}×" for v in (min(values), median(values), max(values))) + " (min / median / max)"
 
 
 def report_syncmem(s: dict) -> list[str]:
