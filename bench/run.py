@@ -12,6 +12,13 @@ Sections: ``receiver``, ``worker`` (``-c 2`` and ``-c 4``), ``e2e``, ``memory`` 
 ``syncmem`` (the peak RSS of a large full sync). The report starts with the goals, each
 judged from the numbers measured.
 
+This module is the command line: it runs the sections asked for and writes the report. The
+rest of ``bench/``, from the ground up: :mod:`bench.env` (the Redis db and the database the
+bench claims, the machine), :mod:`bench.processes` (the servers and workers under test),
+:mod:`bench.load` (webhooks, ``wrk``, the fixed-rate sender, a preloaded inbox),
+:mod:`bench.webhookbench` and :mod:`bench.syncbench` (the sections), :mod:`bench.judge` (the
+goals) and :mod:`bench.report` (docs/benchmarks.md).
+
     python -m bench.run [--runs 3] [--only receiver,worker,e2e,memory,sync,syncmem] [--out docs/benchmarks.md]
 """
 
