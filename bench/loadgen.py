@@ -1,6 +1,6 @@
 """A fixed-rate (open-loop) webhook sender: request *i* is due at ``start + i / rate`` and
 its latency counts from that moment, so a stalled server cannot hide its queue (no
-coordinated omission). Run pinned to one core by :mod:`bench.run`; prints one JSON line.
+coordinated omission). Run pinned to one core by :mod:`bench.load`; prints one JSON line.
 
     python -m bench.loadgen URL FILE RATE SECONDS
 """

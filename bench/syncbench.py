@@ -14,7 +14,8 @@ import subprocess
 import time
 import uuid
 
-from bench.run import ORG, PG_HOST_URL, PY, ROOT, Env, admin, load_average
+from bench.env import ORG, PG_HOST_URL, PY, ROOT, Env, admin, load_average
+from bench.processes import rss_kib
 
 ENTITIES = "items,customers,vendors"
 #: endpoints a side may call; the warehouses TDS reads before the clock starts are not counted
@@ -47,14 +48,6 @@ def calls(sim) -> dict:
             out[folded] = out.get(folded, 0) + n
     out["total"] = sum(out.values())
     return out
-
-
-def _rss_mib(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            return next(int(x.split()[1]) for x in status if x.startswith("VmRSS")) / 1024
-    except (OSError, StopIteration):
-        return None
 
 
 class SyncSide:
@@ -107,9 +100,9 @@ class SyncSide:
             while proc.poll() is None:
                 if time.monotonic() - started > timeout:
                     proc.kill()
-                rss = _rss_mib(proc.pid)
+                rss = rss_kib(proc.pid)
                 if rss:
-                    samples.append((round(time.monotonic() - started, 1), rss))
+                    samples.append((round(time.monotonic() - started, 1), rss / 1024))
                 time.sleep(float(os.environ.get("BENCH_RSS_EVERY", "0.5")))
             stdout = proc.stdout.read()
             if proc.returncode:
@@ -172,107 +165,3 @@ def bench_syncmem(env: Env, records: int) -> dict:
     print(f"syncmem: {result['records']} items in {result['seconds']:.1f}s, peak RSS "
           f"{result['peak_rss_kib'] / 1024:.0f} MiB", flush=True)
     return {"result": result, "records": records, "load": load_average()}
-
-
-# ------------------------------------------------------------------ the report
-
-
-def _median(values):
-    import statistics
-
-    values = [v for v in values if v == v]
-    return statistics.median(values) if values else float("nan")
-
-
-def sync_ratios(s: dict) -> tuple[list[float], list[float]]:
-    """TDS's rate over dlt's, run by run: (first syncs, re-syncs)."""
-    r = s["results"]
-    first = [a["rate"] / b["rate"] for a, b in zip(r["tds"], r["dlt"]) if b["rate"]]
-    again = [a["rate"] / b["rate"] for a, b in zip(r["tds_again"], r["dlt_again"]) if b["rate"]]
-    return first, again
-
-
-def like_for_like(s: dict) -> bool:
-    """Both sides read the same records with the same calls, run by run."""
-    r = s["results"]
-    return all(a["calls"] == b["calls"] and a["records"] == b["records"] == a["stored"] == b["stored"]
-               for a, b in zip(r["tds"], r["dlt"]))
-
-
-def report_sync(s: dict, spread, ratios) -> list[str]:
-    r = s["results"]
-    counts = s["counts"]
-    first, again = sync_ratios(s)
-
-    def row(label, key):
-        runs = r[key]
-        return (f"| {label} | {spread([x['rate'] for x in runs])} | {spread([x['seconds'] for x in runs], '{:.2f}')} | "
-                f"{', '.join(str(x['records']) for x in runs)} | {', '.join(str(x['calls']['total']) for x in runs)} | "
-                f"{spread([x['peak_rss_kib'] / 1024 for x in runs])} |")
-
-    calls = r["tds"][0]["calls"] if r["tds"] else {}
-    again_calls = r["tds_again"][0]["calls"] if r["tds_again"] else {}
-    dlt_again_calls = r["dlt_again"][0]["calls"] if r["dlt_again"] else {}
-    per_endpoint = ", ".join(f"`{key.split(' ', 1)[1]}` {n}" for key, n in calls.items() if key != "total")
-    return [
-        "## Full sync against dlt",
-        "",
-        f"Items, customers and vendors from the simulator ({counts.get('items')} items, {counts.get('customers')} "
-        f"customers, {counts.get('vendors')} vendors; one organization; no rate limit, no faults, no webhooks), "
-        "each side in a process of its own, against a fresh database on the same PostgreSQL server, TDS and dlt "
-        "alternating which goes first; the clock runs from after the imports to the last commit. Load average "
-        f"after: {s['load']}.",
-        "",
-        "- **TDS**: what `tds sync --full --entities items,customers,vendors` runs (`tds.sync.availability.sync_entity`, "
-        "full mode, the CLI's Zoho client), into TDS's own tables, with the change log. The two warehouses items "
-        "refer to are synced before the clock starts, as a deployment has them.",
-        "- **dlt** 1.31 `rest_api` source, `write_disposition=merge` on the Zoho ids, into the `zoho` schema of "
-        "a database of its own, with the simulator's access token as its `Authorization: Zoho-oauthtoken` "
-        "header (no OAuth). The same lists (`/inventory/v1/items`, `/books/v3/contacts` per contact type, 200 a "
-        "page, the same `page_context.has_more_page` stop) and the same detail calls: a child resource "
-        "resolving `{contact_id}` from each contact list row (`/books/v3/contacts/{id}`, one call per contact, "
-        "as TDS makes; Zoho has no bulk contact endpoint), and for items a transformer on each list page calling "
-        "`/inventory/v1/itemdetails` with 100 ids a call, as TDS does. dlt loads only the detail records "
-        "(the list resources are not selected), as TDS writes them.",
-        "- **Like for like**: the simulator counts every call per endpoint for each run; the records are "
-        "counted in each side's tables after the run. "
-        + ("Calls and records were the same on both sides in every run: "
-           f"{per_endpoint}."
-           if like_for_like(s) else "**Calls or records differed in some run: see the table.**"),
-        "- **Re-sync, nothing changed**: TDS runs the same full sync again: it reads the list pages, finds every "
-        "record stored at the Zoho time and with the fields its list row shows, and fetches no details "
-        f"({again_calls.get('total', '?')} calls). dlt runs its pipeline again and re-reads every list and every "
-        f"detail ({dlt_again_calls.get('total', '?')} calls), merging rows that did not change.",
-        "",
-        "| run | records/s | seconds | records | API calls | peak RSS MiB |",
-        "|---|---|---|---|---|---|",
-        row("TDS first sync", "tds"),
-        row("dlt first sync", "dlt"),
-        row("TDS re-sync, nothing changed", "tds_again"),
-        row("dlt re-sync, nothing changed", "dlt_again"),
-        "",
-        f"TDS's rate over dlt's, run by run: first sync {_fmt_ratios(first)}; re-sync {_fmt_ratios(again)}.",
-        "",
-    ]
-
-
-def _fmt_ratios(values: list[float]) -> str:
-    if not values:
-        return "n/a"
-    return " / ".join(f"{v:.2f}×" for v in (min(values), _median(values), max(values))) + " (min / median / max)"
-
-
-def report_syncmem(s: dict) -> list[str]:
-    r = s["result"]
-    sampled = max((x[1] for x in r.get("rss_samples", ())), default=0)
-    return [
-        "## Sync memory",
-        "",
-        f"One full sync of {s['records']} items (with their details, 100 ids a call) from the simulator, in a "
-        "process of its own (`python -m bench.syncside tds items`, what `tds sync --full --entities items` runs); "
-        f"peak RSS of that process: **{r['peak_rss_kib'] / 1024:.0f} MiB** (`VmHWM`; sampled from `/proc` "
-        f"every half second, the highest was {sampled:.0f} MiB); "
-        f"{r['records']} records in {r['seconds']:.0f} s ({r['rate']:.0f}/s), {r['calls']['total']} API calls, "
-        f"{r['stored']} rows stored. Load average after: {s['load']}.",
-        "",
-    ]

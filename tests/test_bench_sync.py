@@ -12,12 +12,14 @@ import pytest
 pytest.importorskip("dlt", reason="the bench extra (pip install -e '.[bench]') brings dlt")
 
 from bench import syncbench  # noqa: E402
-from bench.run import ROOT, ratios, spread  # noqa: E402
+from bench.env import ROOT  # noqa: E402
+from bench.judge import like_for_like  # noqa: E402
+from bench.report import report_sync  # noqa: E402
 
 
 @pytest.fixture
 def bench_env(redis_url, tmp_path):
-    """What :class:`bench.syncbench.SyncSide` needs of :class:`bench.run.Env`, on the test's Redis db."""
+    """What :class:`bench.syncbench.SyncSide` needs of :class:`bench.env.Env`, on the test's Redis db."""
     return types.SimpleNamespace(
         db=f"tds_benchtest_{os.getpid()}_{uuid.uuid4().hex[:4]}", tmp=tmp_path,
         vars={**os.environ, "TDS_REDIS_URL": redis_url, "TDS_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT),
@@ -39,7 +41,7 @@ def test_both_sides_load_the_same_records_with_the_same_calls(bench_env):
     assert dlt_again["calls"] == dlt["calls"]
     assert tds_again["entities"]["items"]["unchanged"] == 210 and tds_again["stored"] == 216
     assert dlt_again["stored"] == 216  # merged on the Zoho ids, not appended
-    assert syncbench.like_for_like(section)
+    assert like_for_like(section)
 
-    text = "\n".join(syncbench.report_sync(section, spread, ratios))
+    text = "\n".join(report_sync(section))
     assert "## Full sync against dlt" in text and "Calls and records were the same on both sides" in text
