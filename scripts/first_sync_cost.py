@@ -14,8 +14,8 @@ import os
 import tempfile
 
 from tds import registry, schema, services
+from tds.cli.demo import _redis_for_demo
 from tds.config import Settings, set_settings
-from tds.demo import _redis_for_demo
 from tds.simulator.config import SimulatorConfig
 from tds.simulator.server import SimulatorServer
 from tds.sync import synchronizer as sync

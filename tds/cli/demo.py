@@ -1,4 +1,4 @@
-"""``make demo``: TDS end to end against the built-in simulator, on embedded defaults.
+"""``tds demo`` (``make demo``): TDS end to end against the built-in simulator, on embedded defaults.
 
 Starts the simulator, the webhook receiver and a Celery worker; runs a full sync; has the
 simulator change records and send their webhooks; waits until they land; prints a short
@@ -16,6 +16,8 @@ every other ``TDS_*``/``ZOHO_*`` setting (and ``.env``):
   demo did not write.
 """
 
+# Flask (werkzeug, webhook_receiver), the simulator, the Zoho client and Alembic load only when the demo runs.
+
 from __future__ import annotations
 
 import logging
@@ -31,16 +33,19 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 
+import click
 import redis as redis_lib
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
-from tds import registry
+from tasks import enqueue_event
+from tds import logs, registry, services
+from tds.cli.options import scale_option
 from tds.config import Settings, mask_url, normalise_database_url, set_settings
 from tds.db import get_engine, utcnow
 from tds.exit_codes import ExitCode, Failure
 from tds.inbox import events as inbox
 from tds.models import dead_letters, inbox_events, metadata
+from tds.queues import all_queues
 from tds.sync import availability
 
 DEMO_DATABASE_FILE = "tds-demo.db"
@@ -139,6 +144,8 @@ def _redis_for_demo(url: str | None, workdir: str) -> _Redis:
 
 class _ThreadedServer:
     def __init__(self, app, port: int):
+        from werkzeug.serving import make_server
+
         self.server = make_server("127.0.0.1", port, app, threaded=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -154,11 +161,28 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
+@click.command("demo")
+@click.option("--scale", default="full", show_default=True, callback=scale_option,
+              help="Simulator data size: full, small, tiny or a factor.")
+@click.option("--changes", default=100, show_default=True, type=int, help="Records the simulator changes.")
+@click.option("--database", "database", default=None,
+              help="Database URL for the demo (default: SQLite tds-demo.db here; never TDS_DATABASE_URL).")
+@click.option("--redis", "redis_url", default=None,
+              help="Redis URL for the demo (default: a private redis-server; never TDS_REDIS_URL).")
+def demo_command(scale, changes: int, database: str | None, redis_url: str | None) -> None:
+    """Run TDS end to end against the simulator.
+
+    The demo is isolated from your setup: its own SQLite file and a private Redis, unless
+    --database and --redis say otherwise. It refuses a database holding non-demo data.
+    """
+    sys.exit(run_demo(scale=scale, changes=changes, database_url=database, redis_url=redis_url))
+
+
 def run_demo(scale="full", changes: int = 100, database_url: str | None = None, redis_url: str | None = None) -> int:
     chosen_level = os.environ.get("TDS_LOG_LEVEL")  # asked for: keep it; else the report is the output
     for name in ("werkzeug", "alembic") if chosen_level else ("", "werkzeug", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    from tds import schema, services
+    from tds import schema
     from tds.simulator.config import SimulatorConfig
     from tds.simulator.server import SimulatorServer
     from tds.zoho import shared as zoho_shared
@@ -204,8 +228,6 @@ def run_demo(scale="full", changes: int = 100, database_url: str | None = None, 
         # nothing of the user's setup: not .env, not the environment's TDS_* and ZOHO_*
         settings = Settings.from_env(env, env_file=None)
         set_settings(settings)
-        from tds import logs
-
         logs.setup(settings, "demo")
         services.reset()
         worker_env = {k: v for k, v in os.environ.items() if not k.startswith(("TDS_", "ZOHO_"))}
@@ -223,8 +245,6 @@ def run_demo(scale="full", changes: int = 100, database_url: str | None = None, 
         stack.enter_context(_ThreadedServer(create_app(settings), receiver_port))
         _say(f"receiver    http://127.0.0.1:{receiver_port}/api/zoho/webhooks/<entity>")
 
-        from tds.queues import all_queues
-
         worker_log = os.path.join(workdir, "worker.log")
         with open(worker_log, "wb") as log_file:
             worker = subprocess.Popen(
@@ -237,8 +257,6 @@ def run_demo(scale="full", changes: int = 100, database_url: str | None = None, 
 
         _say("\nfull sync")
         client = zoho_shared.zoho_client(settings)
-        from tasks import enqueue_event
-
         sync_started = time.monotonic()
         sync_failures = 0
         for entity in registry.enabled(settings):
@@ -301,8 +319,6 @@ def _safe_url(url: str) -> str:
 
 def _reset_redis_queues(url: str) -> None:
     """Leave no messages from an earlier demo in the demo's queues."""
-    from tds.queues import all_queues
-
     client = redis_lib.Redis.from_url(url)
     client.delete(*all_queues())
 
