@@ -14,8 +14,8 @@ import os
 import tempfile
 
 from tds import registry, schema, services
+from tds.cli.demo_isolation import redis_for_demo
 from tds.config import Settings, set_settings
-from tds.demo import _redis_for_demo
 from tds.simulator.config import SimulatorConfig
 from tds.simulator.server import SimulatorServer
 from tds.sync import synchronizer as sync
@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="tds-cost-")
     database = os.path.join(workdir, "cost.db")
-    private = _redis_for_demo(None, workdir)
+    private = redis_for_demo(None, workdir)
     with SimulatorServer(SimulatorConfig(scale=args.scale)) as sim:
         cfg = sim.simulator.config
         org = cfg.organizations[0]

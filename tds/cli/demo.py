@@ -1,144 +1,50 @@
-"""``make demo``: TDS end to end against the built-in simulator, on embedded defaults.
+"""``tds demo`` (``make demo``): TDS end to end against the built-in simulator, on embedded defaults.
 
 Starts the simulator, the webhook receiver and a Celery worker; runs a full sync; has the
 simulator change records and send their webhooks; waits until they land; prints a short
 report; stops what it started.
 
-The demo never touches your setup. It ignores ``TDS_DATABASE_URL``, ``TDS_REDIS_URL`` and
-every other ``TDS_*``/``ZOHO_*`` setting (and ``.env``):
-
-* database: ``--database URL``, else the SQLite file ``tds-demo.db`` in the current folder.
-  The demo marks its database (table ``tds_demo``) and refuses, with exit code 8, a
-  database that holds rows but no mark: that is somebody's data.
-* Redis: ``--redis URL``, else a private ``redis-server`` on a free port, started and
-  stopped by the demo. Without a ``redis-server`` binary it falls back to db
-  ``DEMO_REDIS_DB`` of the local Redis, says so, and refuses it when it holds keys the
-  demo did not write.
+The demo never touches your setup: it ignores every ``TDS_*``/``ZOHO_*`` setting (and
+``.env``), and its database and Redis are its own (:mod:`tds.cli.demo_isolation`).
 """
+
+# Flask (werkzeug, webhook_receiver), the simulator, the Zoho client and Alembic load only when the demo runs.
 
 from __future__ import annotations
 
 import logging
 import os
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
 
+import click
 import redis as redis_lib
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
-from tds import registry
-from tds.config import Settings, mask_url, normalise_database_url, set_settings
+from tasks import enqueue_event
+from tds import logs, registry, services
+from tds.cli.demo_isolation import claim_database, demo_database_url, free_port, redis_for_demo
+from tds.cli.options import scale_option
+from tds.config import Settings, mask_url, set_settings
 from tds.db import get_engine, utcnow
-from tds.exit_codes import ExitCode, Failure
 from tds.inbox import events as inbox
 from tds.models import dead_letters, inbox_events, metadata
+from tds.queues import all_queues
 from tds.sync import availability
 
-DEMO_DATABASE_FILE = "tds-demo.db"
-DEMO_MARK_TABLE = "tds_demo"
-DEMO_REDIS_DB = 13
-DEMO_REDIS_MARK = "tds:demo"
 SIMULATOR_SCOPES = "ZohoBooks.fullaccess.all,ZohoInventory.fullaccess.all,ZohoCRM.modules.ALL"
 DEMO_CHANGES_BY_RESOURCE = ("items", "contacts", "invoices", "salesorders", "bills", "customerpayments")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _redis_answers(url: str) -> bool:
-    try:
-        return bool(redis_lib.Redis.from_url(url, socket_connect_timeout=1).ping())
-    except redis_lib.RedisError:
-        return False
-
-
-@dataclass
-class _Redis:
-    url: str
-    process: subprocess.Popen | None = None
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.terminate()
-            self.process.wait(10)
-
-
-def _shared_redis_db() -> _Redis:
-    """The fallback without a redis-server binary: one db of the local Redis, kept for the demo."""
-    url = f"redis://127.0.0.1:6379/{DEMO_REDIS_DB}"
-    _say(f"redis-server is not installed, so the demo uses db {DEMO_REDIS_DB} of the Redis on 127.0.0.1:6379 "
-         "(install redis-server to give the demo a private one)")
-    if not _redis_answers(url):
-        raise Failure("no redis-server binary and no Redis on 127.0.0.1:6379",
-                      "install redis-server (apt-get install redis-server) or pass --redis URL", ExitCode.REDIS)
-    client = redis_lib.Redis.from_url(url)
-    if client.dbsize() and not client.exists(DEMO_REDIS_MARK):
-        raise Failure(f"Redis db {DEMO_REDIS_DB} on 127.0.0.1:6379 holds keys the demo did not write",
-                      "pass --redis URL of a Redis db the demo may use", ExitCode.REFUSED)
-    client.set(DEMO_REDIS_MARK, "1")
-    return _Redis(url)
-
-
-def _claim_database(url: str) -> None:
-    """Mark ``url`` as the demo's database, or refuse it when it holds somebody's data."""
-    shown = mask_url(sa.engine.make_url(url).render_as_string(hide_password=True))
-    engine = get_engine(url)
-    with engine.begin() as conn:
-        inspector = sa.inspect(conn)
-        tables = inspector.get_table_names()
-        if DEMO_MARK_TABLE not in tables:
-            holding = [t for t in tables if t != "alembic_version"
-                       and conn.execute(sa.text(f'SELECT 1 FROM "{t}" LIMIT 1')).first() is not None]
-            if holding:
-                raise Failure(f"database {shown} holds data that is not the demo's (table {holding[0]})",
-                              "run the demo without --database, or give it an empty database", ExitCode.REFUSED)
-            conn.execute(sa.text(f"CREATE TABLE {DEMO_MARK_TABLE} (marked_at VARCHAR(40) NOT NULL)"))
-            conn.execute(sa.text(f"INSERT INTO {DEMO_MARK_TABLE} (marked_at) VALUES (:at)"),
-                         {"at": utcnow().isoformat()})
-
-
-def _demo_database_url(url: str | None) -> str:
-    if url:
-        return normalise_database_url(url, "--database")
-    return f"sqlite:///{os.path.abspath(DEMO_DATABASE_FILE)}"
-
-
-def _redis_for_demo(url: str | None, workdir: str) -> _Redis:
-    if url:
-        if not _redis_answers(url):
-            raise Failure(f"Redis at {mask_url(url)} (--redis) is unreachable", "start it or pass another --redis URL",
-                          ExitCode.REDIS)
-        return _Redis(url)
-    binary = shutil.which("redis-server")
-    if not binary:
-        return _shared_redis_db()
-    port = _free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", workdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    private = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while not _redis_answers(private):
-        if time.monotonic() > deadline:
-            proc.terminate()
-            raise SystemExit("a private redis-server was started but does not answer")
-        time.sleep(0.1)
-    return _Redis(private, proc)
-
-
 class _ThreadedServer:
     def __init__(self, app, port: int):
+        from werkzeug.serving import make_server
+
         self.server = make_server("127.0.0.1", port, app, threaded=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -154,25 +60,42 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
+@click.command("demo")
+@click.option("--scale", default="full", show_default=True, callback=scale_option,
+              help="Simulator data size: full, small, tiny or a factor.")
+@click.option("--changes", default=100, show_default=True, type=int, help="Records the simulator changes.")
+@click.option("--database", "database", default=None,
+              help="Database URL for the demo (default: SQLite tds-demo.db here; never TDS_DATABASE_URL).")
+@click.option("--redis", "redis_url", default=None,
+              help="Redis URL for the demo (default: a private redis-server; never TDS_REDIS_URL).")
+def demo_command(scale, changes: int, database: str | None, redis_url: str | None) -> None:
+    """Run TDS end to end against the simulator.
+
+    The demo is isolated from your setup: its own SQLite file and a private Redis, unless
+    --database and --redis say otherwise. It refuses a database holding non-demo data.
+    """
+    sys.exit(run_demo(scale=scale, changes=changes, database_url=database, redis_url=redis_url))
+
+
 def run_demo(scale="full", changes: int = 100, database_url: str | None = None, redis_url: str | None = None) -> int:
     chosen_level = os.environ.get("TDS_LOG_LEVEL")  # asked for: keep it; else the report is the output
     for name in ("werkzeug", "alembic") if chosen_level else ("", "werkzeug", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    from tds import schema, services
+    from tds import schema
     from tds.simulator.config import SimulatorConfig
     from tds.simulator.server import SimulatorServer
     from tds.zoho import shared as zoho_shared
 
     started = time.monotonic()
     run_started_at = utcnow()
-    database_url = _demo_database_url(database_url)
+    database_url = demo_database_url(database_url)
     _say(f"database    {_safe_url(database_url)}")
-    _claim_database(database_url)
+    claim_database(database_url)
     workdir = tempfile.mkdtemp(prefix="tds-demo-")
     webhook_secret = "Demo" + secrets.token_hex(8)
-    receiver_port = _free_port()
+    receiver_port = free_port()
     with ExitStack() as stack:
-        redis_info = _redis_for_demo(redis_url, workdir)
+        redis_info = redis_for_demo(redis_url, workdir)
         stack.callback(redis_info.stop)
         sim_config = SimulatorConfig(
             scale=scale,
@@ -204,8 +127,6 @@ def run_demo(scale="full", changes: int = 100, database_url: str | None = None, 
         # nothing of the user's setup: not .env, not the environment's TDS_* and ZOHO_*
         settings = Settings.from_env(env, env_file=None)
         set_settings(settings)
-        from tds import logs
-
         logs.setup(settings, "demo")
         services.reset()
         worker_env = {k: v for k, v in os.environ.items() if not k.startswith(("TDS_", "ZOHO_"))}
@@ -223,8 +144,6 @@ def run_demo(scale="full", changes: int = 100, database_url: str | None = None, 
         stack.enter_context(_ThreadedServer(create_app(settings), receiver_port))
         _say(f"receiver    http://127.0.0.1:{receiver_port}/api/zoho/webhooks/<entity>")
 
-        from tds.queues import all_queues
-
         worker_log = os.path.join(workdir, "worker.log")
         with open(worker_log, "wb") as log_file:
             worker = subprocess.Popen(
@@ -237,8 +156,6 @@ def run_demo(scale="full", changes: int = 100, database_url: str | None = None, 
 
         _say("\nfull sync")
         client = zoho_shared.zoho_client(settings)
-        from tasks import enqueue_event
-
         sync_started = time.monotonic()
         sync_failures = 0
         for entity in registry.enabled(settings):
@@ -301,8 +218,6 @@ def _safe_url(url: str) -> str:
 
 def _reset_redis_queues(url: str) -> None:
     """Leave no messages from an earlier demo in the demo's queues."""
-    from tds.queues import all_queues
-
     client = redis_lib.Redis.from_url(url)
     client.delete(*all_queues())
 
