@@ -40,7 +40,7 @@ from tds.sinks import changes
 from tds.sinks import sql as sql_sink
 from tds.sync import availability, images
 from tds.sync.reports import EntityReport, Report
-from tds.sync.synchronizer import SyncResult, same_as_listed, stored_versions, touch_state, write_page
+from tds.sync.synchronizer import SyncResult, same_as_listed, stored_versions, write_page
 
 PAGE_SIZE = 200
 
@@ -70,16 +70,15 @@ def reconcile_entity(settings: Settings, entity: Entity, organization_id: str, c
         _compare_and_repair(settings, engine, entity, organization_id, client, report, repair and not dry_run,
                             dry_run, enqueue, progress, lock.renew, send_images)
     except BaseException as exc:
-        status = RunStatus.ABORTED if isinstance(exc, (KeyboardInterrupt, runs.RunInterrupted)) else RunStatus.FAILED
         with engine.begin() as conn:
-            runs.finish(conn, run_id, status, _counts(report), error=(str(exc) or exc.__class__.__name__)[:4000],
-                        report=report.as_dict())
+            runs.finish(conn, run_id, runs.ended_by(exc), _counts(report),
+                        error=(str(exc) or exc.__class__.__name__)[:4000], report=report.as_dict())
         raise
     finally:
         lock.release()
     with engine.begin() as conn:
         runs.finish(conn, run_id, RunStatus.SUCCEEDED, _counts(report), report=report.as_dict())
-        touch_state(conn, organization_id, entity.name, last_reconcile_at=utcnow())
+        runs.write_state(conn, organization_id, entity.name, last_reconcile_at=utcnow())
     return report
 
 
