@@ -25,7 +25,6 @@ a repair would do.
 
 from __future__ import annotations
 
-import math
 import time
 
 import redis as redis_lib
@@ -43,15 +42,6 @@ from tds.sync.reports import EntityReport, Report
 from tds.sync.synchronizer import SyncResult, same_as_listed, stored_versions, write_page
 
 PAGE_SIZE = 200
-
-
-def estimated_calls(engine, entity: Entity, organization_id: str) -> int:
-    """List calls a reconcile of ``entity`` costs when nothing differs: ⌈N/200⌉, at least 1."""
-    tbl = sql_sink.table(entity.table)
-    with engine.connect() as conn:
-        here = conn.execute(sa.select(sa.func.count()).select_from(tbl).where(
-            tbl.c.organization_id == organization_id, tbl.c.deleted_at.is_(None))).scalar()
-    return max(1, math.ceil(here / PAGE_SIZE))
 
 
 def reconcile_entity(settings: Settings, entity: Entity, organization_id: str, client, *, repair: bool = False,
