@@ -12,6 +12,10 @@ and then, read top-down:
   metrics, with the dead letter already committed;
 * superseded (another attempt holds the event) → the task returns; that attempt decides.
 
+Celery's own signals from the body — ``self.retry()`` (``Retry``), ``Ignore`` and
+``Reject`` — pass untouched, as in Celery's ``autoretry``: they are not failures, so they
+are neither decided nor recorded.
+
 When recording the failure itself fails (PostgreSQL is down: the usual reason a task fails
 then), nothing is known to be recorded, so the task retries with the backoff countdown
 whatever the decision was: the failure is recorded by a later attempt, once the database
@@ -25,6 +29,7 @@ import logging
 from typing import Callable
 
 from celery import shared_task
+from celery.exceptions import Ignore, Reject, Retry
 
 from tds.config import get_settings
 from tds.inbox.decisions import Action, Decision
@@ -49,6 +54,8 @@ def zoho_task(name: str, on_failure: FailureRecorder | None = None):
             self.request.unrecorded_failure = bool(kwargs.pop(UNRECORDED, False))
             try:
                 return body(self, *args, **kwargs)
+            except (Retry, Ignore, Reject):
+                raise  # the body already told Celery what to do with this attempt
             except Exception as exc:
                 decision = failures.decide(get_settings(), exc, self.request.retries)
                 if on_failure is not None:

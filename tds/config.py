@@ -354,16 +354,6 @@ _float = _number(zero_allowed=False)
 _non_negative = _number(zero_allowed=True)
 
 
-def _nonnegative(name: str, raw: str) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value < 0:
-        raise ConfigError(f"{name} must not be negative, got {value}")
-    return value
-
-
 def _percent(name: str, raw: str) -> float:
     try:
         value = float(raw.strip())
@@ -543,8 +533,8 @@ class Settings:
     task_retry_backoff_max: int = _setting("TDS_TASK_RETRY_BACKOFF_MAX", "300", _int(1))
     inbox_sweep_after: int = _setting("TDS_INBOX_SWEEP_AFTER", "300", _int(1))
     processing_lease: int = _setting("TDS_PROCESSING_LEASE", "60", _int(1))
-    worker_sweep_after: float = _setting("TDS_WORKER_SWEEP_AFTER", "180", _nonnegative)
-    coalesce_seconds: float = _setting("TDS_COALESCE_SECONDS", "2", _nonnegative)
+    worker_sweep_after: float = _setting("TDS_WORKER_SWEEP_AFTER", "180", _non_negative)
+    coalesce_seconds: float = _setting("TDS_COALESCE_SECONDS", "2", _non_negative)
     worker_batch: int = _setting("TDS_WORKER_BATCH", "50", _int(1))
     beat_lock_timeout: int = _setting("TDS_BEAT_LOCK_TIMEOUT", "60", _int(3))
     beat_loop_interval: float = _setting("TDS_BEAT_LOOP_INTERVAL", "5", _float)

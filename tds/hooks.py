@@ -4,7 +4,7 @@ TDS emits these names (``payload`` is what each carries besides organization and
 
 ``tds.zoho.sync.started``        a run of a full or incremental sync or a reconcile began (run_id, mode)
 ``tds.zoho.sync.completed``      it succeeded (run_id, mode, counts)
-``tds.zoho.sync.failed``         it failed or was aborted (run_id, mode, status, error)
+``tds.zoho.sync.failed``         it failed, was aborted or found the entity unavailable (run_id, mode, status, error)
 ``tds.zoho.entity.synced``       one entity's full or incremental sync succeeded (run_id, mode, written)
 ``tds.zoho.webhook.received``    a webhook was stored in the inbox (event_id; receiver)
 ``tds.zoho.webhook.processed``   a webhook's record was applied (event_id, result, latency_seconds; worker)

@@ -1,4 +1,6 @@
-"""Runs of a sync, an incremental sync or a reconcile: their record and their lock.
+"""Runs of a sync, an incremental sync, a reconcile or an Odoo push: their record, their lock,
+and the sync state they leave behind. This module is the one writer of ``tds_sync_runs``,
+``tds_odoo_runs`` and ``tds_sync_state``.
 
 Every run of one (organization, entity) — full, incremental or reconcile, from the CLI,
 beat or the admin API — takes the same Redis lock, so two never overlap (a full sync and a
@@ -13,6 +15,10 @@ at the start of the next run of the same (organization, entity), which holds the
 so knows the old one is dead, and in the daily cleanup, after ``TDS_RUN_STALE_AFTER``
 seconds without a heartbeat. Ctrl-C or SIGTERM marks the run ``aborted`` at once, with its
 counts so far, and releases the lock.
+
+A run ends once, with its final status, and :func:`finish` emits its named event once with
+that status: a full or incremental sync of an entity the organization does not have ends
+``unavailable`` (not ``failed``), which is what ``tds.zoho.sync.failed`` then says.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tds import hooks
 from tds.db import utcnow
-from tds.models import sync_runs
+from tds.models import odoo_runs, sync_runs, sync_state
 
 LOCK_TIMEOUT_SECONDS = 600  # renewed after every page
 
@@ -42,6 +48,14 @@ class RunStatus(enum.StrEnum):
     FAILED = "failed"
     ABORTED = "aborted"  # interrupted (Ctrl-C, SIGTERM) or found dead
     SKIPPED = "skipped"  # another run of the same (organization, entity) held the lock
+    UNAVAILABLE = "unavailable"  # Zoho answered that the organization does not have the entity's module
+
+
+class Availability(enum.StrEnum):
+    """Whether an organization has an entity's module: ``tds_sync_state.status``."""
+
+    AVAILABLE = "available"
+    UNAVAILABLE = "unavailable"
 
 
 class Mode(enum.StrEnum):
@@ -67,6 +81,14 @@ class AlreadyRunning(RuntimeError):
 
 class RunInterrupted(BaseException):
     """SIGTERM arrived: the run stops, is marked aborted and frees its lock."""
+
+
+def ended_by(exc: BaseException, unavailable: bool = False) -> RunStatus:
+    """The final status of a run that ``exc`` stopped: ``aborted`` when interrupted,
+    ``unavailable`` when Zoho said the entity is not there, else ``failed``."""
+    if isinstance(exc, (KeyboardInterrupt, RunInterrupted)):
+        return RunStatus.ABORTED
+    return RunStatus.UNAVAILABLE if unavailable else RunStatus.FAILED
 
 
 def holder_name() -> str:
@@ -246,6 +268,49 @@ def recover_stale(engine: Engine, redis: redis_lib.Redis, stale_after: float | N
                          .values(status=RunStatus.ABORTED, finished_at=now,
                                  error="the process running it is gone (its lock expired)"))
     return len(dead)
+
+
+# ------------------------------------------------------------------ sync state
+
+
+def write_state(conn: Connection, organization_id: str, entity: str, **values) -> None:
+    """Upsert the (organization, entity) row of ``tds_sync_state`` with ``values``.
+
+    Two rules hold whoever writes: the ``cursor`` only moves forward (``None`` leaves it),
+    so a run that read older records never takes it back; and ``unavailable_since`` keeps
+    the time the entity was first found unavailable for as long as it stays so.
+    """
+    now = utcnow()
+    cursor = values.pop("cursor", None)
+    inserted = dict(values, updated_at=now)
+    updated = dict(inserted)
+    if cursor is not None:
+        inserted["cursor"] = cursor
+        updated["cursor"] = sa.case((sync_state.c.cursor > cursor, sync_state.c.cursor),
+                                    else_=sa.literal(cursor, sync_state.c.cursor.type))
+    if values.get("unavailable_since") is not None:
+        updated["unavailable_since"] = sa.case(
+            (sync_state.c.status == Availability.UNAVAILABLE, sync_state.c.unavailable_since),
+            else_=sa.literal(values["unavailable_since"], sync_state.c.unavailable_since.type))
+    found = conn.execute(sa.update(sync_state).where(sync_state.c.organization_id == organization_id,
+                                                      sync_state.c.entity == entity).values(**updated)).rowcount
+    if not found:
+        conn.execute(sa.insert(sync_state).values(organization_id=organization_id, entity=entity, **inserted))
+
+
+# ------------------------------------------------------------------ Odoo push runs
+
+
+def create_push(conn: Connection, trigger: str) -> int:
+    """Record an Odoo push (``trigger``: schedule, webhook or cli) as running."""
+    return conn.execute(sa.insert(odoo_runs).values(trigger=trigger, status=RunStatus.RUNNING, started_at=utcnow())
+                        .returning(odoo_runs.c.id)).scalar_one()
+
+
+def finish_push(conn: Connection, run_id: int, status: RunStatus, counts: dict, error: str | None = None) -> None:
+    """End an Odoo push with its status, counts and Odoo calls."""
+    conn.execute(sa.update(odoo_runs).where(odoo_runs.c.id == run_id)
+                 .values(status=status, finished_at=utcnow(), error=error, **counts))
 
 
 # ------------------------------------------------------------------ scheduled runs not stacked

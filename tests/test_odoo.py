@@ -18,6 +18,7 @@ from tds.cli import cli
 from tds.config import set_settings
 from tds.mapping import MapContext
 from tds.models import odoo_changes, odoo_conflicts, odoo_images, odoo_products, odoo_runs
+from tds.runs import RunStatus
 from tds.sinks import sql as sql_sink
 from tds.sinks.odoo import push as odoo_push
 from tds.sinks.odoo.client import OdooClient
@@ -256,6 +257,19 @@ def test_odoo_down_is_retried_not_lost(worker, engine, odoo_settings, standin):
 
     pushed = wait_for(lambda: template(standin, "4815000000044001"), what="the retried push")
     assert pushed["name"] == "SPARK PLUG"
+
+
+def test_push_runs_are_recorded_with_the_run_statuses(engine, odoo_settings, standin, redis_client):
+    land(engine, odoo_settings, item())
+    run(odoo_settings, redis_client)
+    standin.stop()
+    with pytest.raises(Exception, match="Odoo"):
+        run(odoo_settings, redis_client)
+    standin.start()
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(odoo_runs).order_by(odoo_runs.c.id)).fetchall()
+    assert [RunStatus(r.status) for r in rows] == [RunStatus.SUCCEEDED, RunStatus.FAILED]
+    assert all(r.finished_at is not None for r in rows) and rows[0].created == 1 and rows[1].error
 
 
 def test_sync_once_and_status_from_the_cli(engine, odoo_settings, standin, redis_client):

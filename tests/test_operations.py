@@ -421,16 +421,16 @@ def test_the_grafana_dashboard_uses_only_metric_names_tds_exports():
 
 
 def test_doctor_checks_scopes_workers_and_beat(ops, redis_client):
-    from tds.ops import health
+    from tds.ops import doctor
 
-    assert not health.scopes_cover_entities(ops).ok
+    assert not doctor.scopes_cover_entities(ops).ok
     crm_less = ops.replace(zoho_scopes=("ZohoBooks.fullaccess.all",))
-    check = health.scopes_cover_entities(crm_less.replace(entities=("items", "invoices")))
-    assert not check.ok and "items" in check.line and "invoices" not in check.line
-    assert health.scopes_cover_entities(ops.replace(zoho_scopes=("ZohoBooks.fullaccess.all",
+    check = doctor.scopes_cover_entities(crm_less.replace(entities=("items", "invoices")))
+    assert not check.ok and "items" in check.label and "invoices" not in check.label
+    assert doctor.scopes_cover_entities(ops.replace(zoho_scopes=("ZohoBooks.fullaccess.all",
                                                                  "ZohoInventory.fullaccess.all"))).ok
-    check = health.workers_consume_every_queue(ops, {"w@h": ["tds.items"]})
-    assert not check.ok and "tds.invoices" in check.line and str(check).startswith("✘")
-    assert not health.one_beat(ops).ok
+    check = doctor.workers_consume_every_queue(ops, {"w@h": ["tds.items"]})
+    assert not check.ok and "tds.invoices" in check.label and check.line().startswith("✘")
+    assert not doctor.one_beat(ops).ok
     redis_client.set(status.BEAT_LOCK, "x", ex=60)
-    assert str(health.one_beat(ops)).startswith("✔")
+    assert doctor.one_beat(ops).line().startswith("✔")

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from tds import registry, runs, services
 from tds.mappers.documents import invoices
-from tds.models import sync_runs
+from tds.models import events, sync_runs
+from tds.sync import availability
 from tds.sync import synchronizer as sync
 from tds.zoho import shared as zoho_shared
 from tests.conftest import CLAIM_KEY, _claim_redis_db
@@ -122,6 +123,22 @@ def test_a_run_left_running_by_a_killed_process_is_recognised_as_stale(engine, d
     sync.full_sync(settings, registry.get("users"), org, zoho_shared.zoho_client(settings))
     status = {r.id: r.status for r in _runs(engine)}
     assert status[dead] == "aborted" and list(status.values()).count("succeeded") == 1
+
+
+def test_a_module_the_organization_lacks_ends_its_run_once_as_unavailable(engine, database_url, redis_url,
+                                                                        simulator_factory):
+    sim = simulator_factory(scale="tiny", shapes="varied")  # no stock adjustments in this organization
+    org = sim.simulator.config.organizations[0]
+    settings = use(settings_for(sim, database_url, redis_url, org))
+    result = availability.sync_entity(settings, registry.get("stock_adjustments"), org,
+                                      zoho_shared.zoho_client(settings))
+    assert isinstance(result, availability.Unavailable)
+    (run,) = _runs(engine)
+    assert run.status == "unavailable" and run.finished_at is not None
+    with engine.connect() as conn:
+        emitted = [(r.name, (r.payload or {}).get("status")) for r in conn.execute(
+            sa.select(events).where(events.c.name.like("tds.zoho.sync.%")).order_by(events.c.id))]
+    assert emitted == [("tds.zoho.sync.started", None), ("tds.zoho.sync.failed", "unavailable")]
 
 
 def _queued(client: redis_lib.Redis, queue: str) -> int:

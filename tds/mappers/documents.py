@@ -89,6 +89,16 @@ def _lines_table(name: str, parent_column: str, parent_table: str) -> sa.Table:
     )
 
 
+def _due_columns(credits: bool = False) -> list[sa.Column]:
+    """What a document that falls due has: the due date, what was paid (and credited), the balance."""
+    return [
+        sa.Column("due_date", sa.Date()),
+        sa.Column("amount_paid", Money),
+        *([sa.Column("credits_applied", Money)] if credits else []),
+        sa.Column("balance", Money),
+    ]
+
+
 def _applied_invoices_table(name: str, parent_column: str, parent_table: str, *columns) -> sa.Table:
     """The invoices a payment pays or a credit note is applied to, with the amount applied."""
     return child_table(
@@ -106,10 +116,7 @@ invoices = _document_table(
     "invoice_number",
     "customer",
     "invoice_date",
-    sa.Column("due_date", sa.Date()),
-    sa.Column("amount_paid", Money),
-    sa.Column("credits_applied", Money),
-    sa.Column("balance", Money),
+    *_due_columns(credits=True),
     sa.Column("salesperson_name", sa.String(255)),
 )
 
@@ -165,9 +172,7 @@ bills = _document_table(
     "bill_number",
     "vendor",
     "bill_date",
-    sa.Column("due_date", sa.Date()),
-    sa.Column("amount_paid", Money),
-    sa.Column("balance", Money),
+    *_due_columns(),
 )
 
 bill_line_items = _lines_table("bill_line_items", "bill_id", "bills")
@@ -313,14 +318,17 @@ def _applied_invoices(record: dict, *, dated: bool = False) -> list[dict] | None
     return rows
 
 
+def _due(record: dict, credits: bool = False) -> dict:
+    """The :func:`_due_columns` of ``record``: Zoho calls what was paid ``payment_made``."""
+    fields = {"due_date": parse_date(record.get("due_date"), "due_date"), "amount_paid": amount(record, "payment_made")}
+    if credits:
+        fields["credits_applied"] = amount(record, "credits_applied")
+    fields["balance"] = amount(record, "balance")
+    return fields
+
+
 def map_invoice(entity, record: dict, ctx: MapContext) -> Fields:
-    own = {
-        "due_date": parse_date(record.get("due_date"), "due_date"),
-        "amount_paid": amount(record, "payment_made"),
-        "credits_applied": amount(record, "credits_applied"),
-        "balance": amount(record, "balance"),
-        "salesperson_name": text(record.get("salesperson_name"), 255),
-    }
+    own = {**_due(record, credits=True), "salesperson_name": text(record.get("salesperson_name"), 255)}
     return _document(entity, record, invoice_line_items, "invoice_number", "customer", "invoice_date", own)
 
 
@@ -366,12 +374,7 @@ def map_credit_note(entity, record: dict, ctx: MapContext) -> Fields:
 
 
 def map_bill(entity, record: dict, ctx: MapContext) -> Fields:
-    own = {
-        "due_date": parse_date(record.get("due_date"), "due_date"),
-        "amount_paid": amount(record, "payment_made"),
-        "balance": amount(record, "balance"),
-    }
-    return _document(entity, record, bill_line_items, "bill_number", "vendor", "bill_date", own)
+    return _document(entity, record, bill_line_items, "bill_number", "vendor", "bill_date", _due(record))
 
 
 def map_sales_order(entity, record: dict, ctx: MapContext) -> Fields:

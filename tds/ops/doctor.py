@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 
 import requests
 
+from tds import registry, services
 from tds.config import ConfigError, Settings, mask_url
+from tds.ops import status
 from tds.ops.status import WorkersReader
 
 CLOCK_TOLERANCE = 60  # seconds; Zoho's times are compared with Zoho's, but beat and leases use ours
+SCOPE_PREFIX = {"books": "zohobooks.", "inventory": "zohoinventory.", "crm": "zohocrm."}
 
 
 @dataclass
@@ -115,7 +118,6 @@ def check_redis(ctx: Context) -> Iterable[Result]:
 
 
 def check_zoho(ctx: Context) -> Iterable[Result]:
-    from tds import registry
     from tds.zoho import shared as zoho_shared
     from tds.zoho.errors import ZohoError
 
@@ -200,13 +202,50 @@ def check_clock(ctx: Context) -> Iterable[Result]:
 
 def check_running(ctx: Context) -> Iterable[Result]:
     """What a working deployment has running: the scopes cover each enabled entity, a worker
-    consumes every queue, one beat holds the schedule lock (:mod:`tds.ops.health`)."""
+    consumes every queue, one beat holds the schedule lock."""
     if not ctx.found.get("redis"):
         return  # Redis is down: check_redis said so, and none of these can be asked
-    from tds.ops import health
+    answer = ctx.workers(ctx.settings) if ctx.workers else None
+    yield scopes_cover_entities(ctx.settings)
+    yield workers_consume_every_queue(ctx.settings, answer)
+    yield one_beat(ctx.settings)
 
-    for check in health.checks(ctx.settings, ctx.workers):
-        yield Result(check.ok, check.line, check.fix)
+
+def scopes_cover_entities(settings: Settings) -> Result:
+    """Every enabled entity's API has a scope in ``ZOHO_SCOPES``."""
+    if not settings.zoho_scopes:
+        return Result(False, "ZOHO_SCOPES is not set, so the scopes cannot be checked",
+                      "set ZOHO_SCOPES to the scopes the refresh token was granted")
+    granted = [s.lower() for s in settings.zoho_scopes]
+    lacking = sorted({e.name for e in registry.enabled(settings)
+                      if not any(s.startswith(SCOPE_PREFIX.get(e.api, "~")) for s in granted)})
+    if lacking:
+        return Result(False, f"no scope covers {', '.join(lacking)}",
+                      "grant the missing Zoho scope to the self-client and a new refresh token, or leave those "
+                      "entities out with TDS_ENTITIES")
+    return Result(True, f"the scopes cover every enabled entity ({len(registry.enabled(settings))})")
+
+
+def workers_consume_every_queue(settings: Settings, workers: dict | None) -> Result:
+    """``workers``: the live workers' answer (:func:`tds.ops.status.snapshot` says whose), None
+    when they could not be asked."""
+    if workers is None:
+        return Result(False, "the workers could not be asked (broker unreachable)",
+                      "start Redis and check TDS_REDIS_URL")
+    consumed = {q for qs in workers.values() for q in qs}
+    missing = [q for q in status.queue_names(settings) if q not in consumed]
+    if missing:
+        return Result(False, f"no worker consumes {', '.join(missing)}",
+                      "start a worker for them: tds worker (or tds worker --queues webhooks / sync / maintenance / "
+                      "images)")
+    return Result(True, f"{len(workers)} worker(s) consume every queue")
+
+
+def one_beat(settings: Settings) -> Result:
+    """RedBeat's lock is held (by construction by one beat at most)."""
+    if not status.beat_running(services.redis_client(settings)):
+        return Result(False, "no beat holds the schedule lock", "start exactly one: tds beat")
+    return Result(True, "one beat holds the schedule lock")
 
 
 CHECKS: list[Callable[[Context], Iterable[Result]]] = [

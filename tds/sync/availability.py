@@ -3,7 +3,8 @@
 Real organizations differ: a module is switched off or not in the plan, or the refresh
 token's scopes leave it out. Zoho then answers the entity's *list* call with "not found",
 "module not enabled" or a scope error. :func:`sync_entity` runs a sync
-(:func:`tds.sync.synchronizer.run_sync`, full or incremental) and, on such an answer, marks the entity ``unavailable`` for that organization in
+(:func:`tds.sync.synchronizer.run_sync`, full or incremental) and, on such an answer, ends the
+run ``unavailable`` and marks the entity ``unavailable`` for that organization in
 ``tds_sync_state`` (with Zoho's code and message) instead of failing; any other error is
 raised as before. The entity is tried again on every full run, and a run that succeeds
 marks it ``available`` again.
@@ -14,16 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
-
+from tds import runs
 from tds.config import Settings
 from tds.db import get_engine, utcnow
-from tds.models import sync_runs, sync_state
 from tds.registry import Entity
+from tds.runs import Availability
 from tds.sync import synchronizer as sync
 from tds.zoho.errors import ZohoAuthError, ZohoError, ZohoFatalError, ZohoNotFound
-
-AVAILABLE, UNAVAILABLE = "available", "unavailable"
 
 #: Zoho's codes for a module that is not there or not allowed (CRM's are strings).
 MODULE_CODES = frozenset({"FEATURE_NOT_ENABLED", "FEATURE_NOT_SUPPORTED", "NOT_SUPPORTED", "NO_PERMISSION",
@@ -58,10 +56,12 @@ def is_unavailable(entity: Entity, exc: BaseException) -> bool:
 def sync_entity(settings: Settings, entity: Entity, organization_id: str, client, **options
                 ) -> sync.SyncResult | Unavailable:
     """:func:`tds.sync.synchronizer.run_sync` (same ``options``), or :class:`Unavailable` when the
-    organization does not have the entity's module; the sync state says which."""
+    organization does not have the entity's module; the run ends ``unavailable`` and the sync
+    state says so."""
     engine = get_engine(settings.database_url)
     try:
-        result = sync.run_sync(settings, entity, organization_id, client, **options)
+        result = sync.run_sync(settings, entity, organization_id, client,
+                               unavailable=lambda exc: is_unavailable(entity, exc), **options)
     except ZohoError as exc:
         if not is_unavailable(entity, exc):
             raise
@@ -73,25 +73,11 @@ def sync_entity(settings: Settings, entity: Entity, organization_id: str, client
 
 
 def _mark(engine, entity: str, organization_id: str, found: Unavailable | None) -> None:
-    now = utcnow()
-    where = (sync_state.c.organization_id == organization_id, sync_state.c.entity == entity)
     if found is None:
-        values = {"status": AVAILABLE, "unavailable_code": None, "unavailable_reason": None,
+        values = {"status": Availability.AVAILABLE, "unavailable_code": None, "unavailable_reason": None,
                   "unavailable_since": None}
     else:
-        values = {"status": UNAVAILABLE, "unavailable_code": found.code, "unavailable_reason": found.message[:4000]}
+        values = {"status": Availability.UNAVAILABLE, "unavailable_code": found.code,
+                  "unavailable_reason": found.message[:4000], "unavailable_since": utcnow()}
     with engine.begin() as conn:
-        existing = conn.execute(sa.select(sync_state.c.id, sync_state.c.status).where(*where)).first()
-        if found is not None and (existing is None or existing.status != UNAVAILABLE):
-            values["unavailable_since"] = now
-        if existing is None:
-            conn.execute(sa.insert(sync_state).values(organization_id=organization_id, entity=entity,
-                                                      updated_at=now, **values))
-        else:
-            conn.execute(sa.update(sync_state).where(sync_state.c.id == existing.id).values(updated_at=now, **values))
-        if found is not None:  # the run the sync recorded as failed
-            newest = sa.select(sa.func.max(sync_runs.c.id)).where(sync_runs.c.organization_id == organization_id,
-                                                                  sync_runs.c.entity == entity)
-            conn.execute(sa.update(sync_runs).where(sync_runs.c.id == newest.scalar_subquery(),
-                                                    sync_runs.c.status == "failed")
-                         .values(status=UNAVAILABLE))
+        runs.write_state(conn, organization_id, entity, **values)

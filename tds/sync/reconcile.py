@@ -25,7 +25,6 @@ a repair would do.
 
 from __future__ import annotations
 
-import math
 import time
 
 import redis as redis_lib
@@ -40,18 +39,9 @@ from tds.sinks import changes
 from tds.sinks import sql as sql_sink
 from tds.sync import availability, images
 from tds.sync.reports import EntityReport, Report
-from tds.sync.synchronizer import SyncResult, same_as_listed, stored_versions, touch_state, write_page
+from tds.sync.synchronizer import SyncResult, same_as_listed, stored_versions, write_page
 
 PAGE_SIZE = 200
-
-
-def estimated_calls(engine, entity: Entity, organization_id: str) -> int:
-    """List calls a reconcile of ``entity`` costs when nothing differs: ⌈N/200⌉, at least 1."""
-    tbl = sql_sink.table(entity.table)
-    with engine.connect() as conn:
-        here = conn.execute(sa.select(sa.func.count()).select_from(tbl).where(
-            tbl.c.organization_id == organization_id, tbl.c.deleted_at.is_(None))).scalar()
-    return max(1, math.ceil(here / PAGE_SIZE))
 
 
 def reconcile_entity(settings: Settings, entity: Entity, organization_id: str, client, *, repair: bool = False,
@@ -70,16 +60,15 @@ def reconcile_entity(settings: Settings, entity: Entity, organization_id: str, c
         _compare_and_repair(settings, engine, entity, organization_id, client, report, repair and not dry_run,
                             dry_run, enqueue, progress, lock.renew, send_images)
     except BaseException as exc:
-        status = RunStatus.ABORTED if isinstance(exc, (KeyboardInterrupt, runs.RunInterrupted)) else RunStatus.FAILED
         with engine.begin() as conn:
-            runs.finish(conn, run_id, status, _counts(report), error=(str(exc) or exc.__class__.__name__)[:4000],
-                        report=report.as_dict())
+            runs.finish(conn, run_id, runs.ended_by(exc), _counts(report),
+                        error=(str(exc) or exc.__class__.__name__)[:4000], report=report.as_dict())
         raise
     finally:
         lock.release()
     with engine.begin() as conn:
         runs.finish(conn, run_id, RunStatus.SUCCEEDED, _counts(report), report=report.as_dict())
-        touch_state(conn, organization_id, entity.name, last_reconcile_at=utcnow())
+        runs.write_state(conn, organization_id, entity.name, last_reconcile_at=utcnow())
     return report
 
 

@@ -135,8 +135,13 @@ def run_sync(
     since: dt.datetime | None = None,
     per_page: int = MAX_PER_PAGE,
     run_id: int | None = None,
+    unavailable: Callable[[BaseException], bool] | None = None,
 ) -> SyncResult:
-    """One run under the (organization, entity) lock; ``run_id`` continues a queued run."""
+    """One run under the (organization, entity) lock; ``run_id`` continues a queued run.
+
+    A run stopped by an error that ``unavailable(exc)`` says is Zoho not having the entity
+    for the organization ends ``unavailable`` rather than ``failed``; the error is raised
+    either way."""
     engine = get_engine(settings.database_url)
     redis = redis or redis_lib.Redis.from_url(settings.redis_url)
     params = {"refetch": refetch, "since": since.isoformat() if since else None, "per_page": per_page}
@@ -144,13 +149,13 @@ def run_sync(
     try:
         with logs.context(run_id=run_id):
             return _run(settings, engine, entity, organization_id, client, mode, run_id, progress, enqueue, refetch,
-                        since, per_page, lock.renew)
+                        since, per_page, lock.renew, unavailable)
     finally:
         lock.release()
 
 
 def _run(settings, engine, entity: Entity, organization_id: str, client, mode: Mode, run_id: int, progress,
-         enqueue, refetch: bool, since, per_page: int, renew) -> SyncResult:
+         enqueue, refetch: bool, since, per_page: int, renew, unavailable) -> SyncResult:
     started = time.monotonic()
     result = SyncResult(entity.name, organization_id, run_id, mode)
     cursor = _cursor(engine, organization_id, entity)
@@ -180,7 +185,7 @@ def _run(settings, engine, entity: Entity, organization_id: str, client, mode: M
                                       expected))
                 renew()
     except BaseException as exc:
-        status = RunStatus.ABORTED if isinstance(exc, (KeyboardInterrupt, runs.RunInterrupted)) else RunStatus.FAILED
+        status = runs.ended_by(exc, unavailable=bool(unavailable and unavailable(exc)))
         result.seconds = time.monotonic() - started
         with engine.begin() as conn:
             runs.finish(conn, run_id, status, result.counts(), error=(str(exc) or exc.__class__.__name__)[:4000])
@@ -395,26 +400,5 @@ def _cursor(engine, organization_id: str, entity: Entity):
 
 def _advance_cursor(conn, result: SyncResult, newest) -> None:
     """Record the run in ``tds_sync_state``; the cursor only ever moves forward."""
-    now = utcnow()
     stamp = {Mode.FULL: "last_full_sync_at", Mode.INCREMENTAL: "last_incremental_sync_at"}[result.mode]
-    touch_state(conn, result.organization_id, result.entity, **{stamp: now})
-    if newest is not None:
-        conn.execute(
-            sa.update(sync_state)
-            .where(sync_state.c.organization_id == result.organization_id, sync_state.c.entity == result.entity,
-                   sa.or_(sync_state.c.cursor.is_(None), sync_state.c.cursor < newest))
-            .values(cursor=newest)
-        )
-
-
-def touch_state(conn, organization_id: str, entity: str, **values) -> None:
-    """Upsert the (organization, entity) row of ``tds_sync_state`` with ``values``."""
-    now = utcnow()
-    updated = conn.execute(
-        sa.update(sync_state)
-        .where(sync_state.c.organization_id == organization_id, sync_state.c.entity == entity)
-        .values(updated_at=now, **values)
-    ).rowcount
-    if not updated:
-        conn.execute(sa.insert(sync_state).values(organization_id=organization_id, entity=entity, updated_at=now,
-                                                  **values))
+    runs.write_state(conn, result.organization_id, result.entity, cursor=newest, **{stamp: utcnow()})

@@ -107,17 +107,10 @@ class DailyQuota:
         self.redis.set(QUOTA_PREFIX + org_id, int(time.time()) + seconds, ex=seconds)
         log.warning("daily Zoho quota of organization %s exhausted for %ss", org_id, seconds)
 
-    def record_call(self, org_id: str, headers: Mapping[str, str]) -> None:
-        """Count one call; keep Zoho's ``X-Rate-Limit-Remaining`` and mark the quota spent
-        when it reaches 0. One round trip to Redis."""
-        pipe = self.redis.pipeline(transaction=False)
-        spent = self.queue_record(pipe, org_id, headers)
-        pipe.execute()
-        self.after_record(org_id, spent)
-
     def queue_record(self, pipe, org_id: str, headers: Mapping[str, str]) -> int | None:
-        """Queue :meth:`record_call`'s writes on ``pipe``; once it has run, pass what this
-        returns to :meth:`after_record`."""
+        """Queue the writes that count one call on ``pipe``: today's count, and Zoho's
+        ``X-Rate-Limit-Remaining`` when it sent one. Once it has run, pass what this returns
+        to :meth:`after_record`, which marks the quota spent when nothing is left."""
         remaining = _number(headers.get("X-Rate-Limit-Remaining"))
         reset = _number(headers.get("X-Rate-Limit-Reset"))
         reset = reset if reset and reset > 0 else int(seconds_until_utc_midnight())

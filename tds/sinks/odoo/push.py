@@ -22,11 +22,12 @@ from typing import Iterator, Sequence
 
 import sqlalchemy as sa
 
-from tds import registry
+from tds import registry, runs
 from tds.config import Settings
-from tds.db import get_engine, utcnow
-from tds.models import inbox_events, metadata, odoo_runs
+from tds.db import get_engine
+from tds.models import inbox_events, metadata
 from tds.registry import Mapped
+from tds.runs import RunStatus
 from tds.sinks.odoo.client import OdooClient
 from tds.sinks.odoo.destination import OdooDestination, OdooWriteResult
 
@@ -80,8 +81,7 @@ def _run(settings, client, trigger, organization_id, zoho_item_ids, renew) -> Pu
     engine = get_engine(settings.database_url)
     calls_before = client.calls
     with engine.begin() as conn:
-        run_id = conn.execute(sa.insert(odoo_runs).values(trigger=trigger, status="running", started_at=utcnow())
-                              .returning(odoo_runs.c.id)).scalar_one()
+        run_id = runs.create_push(conn, trigger)
     result = OdooWriteResult()
     destination = OdooDestination(settings, client)
     try:
@@ -90,17 +90,16 @@ def _run(settings, client, trigger, organization_id, zoho_item_ids, renew) -> Pu
                 result.add(destination.write(conn, batch))
             renew()
     except Exception as exc:
-        _finish(engine, run_id, "failed", result, client.calls - calls_before, f"{type(exc).__name__}: {exc}")
+        _finish(engine, run_id, RunStatus.FAILED, result, client.calls - calls_before, f"{type(exc).__name__}: {exc}")
         raise
-    _finish(engine, run_id, "succeeded", result, client.calls - calls_before, None)
+    _finish(engine, run_id, RunStatus.SUCCEEDED, result, client.calls - calls_before, None)
     log.info("Odoo push %s (%s): %s, %d Odoo calls", run_id, trigger, result.as_dict(), client.calls - calls_before)
     return PushRun(run_id, result, client.calls - calls_before)
 
 
-def _finish(engine, run_id: int, status: str, result: OdooWriteResult, calls: int, error: str | None) -> None:
+def _finish(engine, run_id: int, status: RunStatus, result: OdooWriteResult, calls: int, error: str | None) -> None:
     with engine.begin() as conn:
-        conn.execute(sa.update(odoo_runs).where(odoo_runs.c.id == run_id).values(
-            status=status, finished_at=utcnow(), odoo_calls=calls, error=error, **result.as_dict()))
+        runs.finish_push(conn, run_id, status, {**result.as_dict(), "odoo_calls": calls}, error)
 
 
 def _products(engine, organization_id, zoho_item_ids) -> Iterator[list[Mapped]]:
