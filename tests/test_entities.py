@@ -48,7 +48,7 @@ from tds.simulator.config import SimulatorConfig
 from tds.simulator.families import RESOURCES
 from tds.simulator.resources import list_row
 from tds.simulator.server import SimulatorServer
-from tests.conftest import PG_HOST_URL, TEST_REDIS_URL, WEBHOOK_SECRET, _admin
+from tests.conftest import PG_HOST_URL, WEBHOOK_SECRET, _admin
 from tests.helpers import signed_post, wait_for
 from tests.simulated import settings_for, use
 from webhook_receiver import create_app
@@ -315,7 +315,7 @@ SHAPES = (("canonical", "full"), ("sparse", "small"), ("varied", "small"))
 
 
 @pytest.fixture(scope="module", params=SHAPES, ids=[shapes for shapes, _ in SHAPES])
-def synced(request, database_url):
+def synced(request, database_url, redis_url):
     """A simulator data set, fully synced into a database of its own, once per shape."""
     shapes, scale = request.param
     name = f"{database_url.rsplit('/', 1)[1]}_entities"
@@ -325,7 +325,7 @@ def synced(request, database_url):
     schema.upgrade(url)
     sim = SimulatorServer(SimulatorConfig(scale=scale, shapes=shapes)).start()
     org = sim.simulator.config.organizations[0]
-    settings = use(settings_for(sim, url, TEST_REDIS_URL, org, **FAST_LIMIT))
+    settings = use(settings_for(sim, url, redis_url, org, **FAST_LIMIT))
     client = services.zoho_client(settings)
     results = {}
 
