@@ -1,5 +1,6 @@
 # make demo — install, then run TDS end to end against the built-in Zoho simulator
-# make test — install, make sure PostgreSQL and Redis are up, run the whole suite
+# make test — install, make sure PostgreSQL and Redis are up, run the whole suite on two xdist workers
+#   (each with its own database and Redis db); PYTEST_ARGS="-n 0" make test runs it in one process
 # make lint — ruff, and the layers as import-linter contracts (setup.cfg; also run by make test)
 # make chaos — the chaos suite (tests/chaos) at full size; figures in chaos-report.jsonl
 # make soak — one hour of webhooks with faults (SOAK_SECONDS=600 make soak for less); not in CI
@@ -14,6 +15,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install demo test lint lock services clean chaos soak bench
+
+# two pytest-xdist workers, each test file on one of them, so a module's fixtures are built once
+# (test_entities' full-size sync above all). Not loadgroup: pytest 9.2 drops its xdist_group
+# marks without a word (pytest-xdist#1386).
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 # requirements.lock pins the runtime dependencies (the Docker image installs exactly it);
 # setup.cfg keeps version ranges for anyone using TDS as a library.
@@ -34,7 +40,7 @@ services:
 
 test: install services
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # not part of make test: the numbers depend on the machine; ratios to baselines measured in
 # the same run are what docs/benchmarks.md compares

@@ -8,6 +8,7 @@ from tds import services
 from tds.config import Settings, set_settings
 from tds.simulator.config import SimulatorConfig
 from tds.simulator.server import SimulatorServer
+from tests import conftest
 from tests.conftest import WEBHOOK_SECRET
 
 
@@ -28,6 +29,7 @@ def env_for(sim: SimulatorServer, database_url: str, redis_url: str, org: str, *
         "TDS_COALESCE_SECONDS": "0",
         # the simulator enforces Zoho's limits itself when a test turns them on
         "TDS_ZOHO_RATE_LIMIT": "100000",
+        "TDS_IMAGE_DIR": conftest.IMAGE_DIR,  # this test process's own, not ./images
         **extra,
     }
 

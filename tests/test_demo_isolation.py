@@ -14,7 +14,7 @@ import psycopg2
 import pytest
 import redis as redis_lib
 
-from tests.conftest import CLAIM_KEY, PG_ADMIN_DSN, PG_HOST_URL, _admin, _claim_redis_db
+from tests.conftest import PG_ADMIN_DSN, PG_HOST_URL, _admin, claim_redis_db, empty_redis_db, release_redis_db
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def users_redis(tmp_path):
                                  "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"redis://127.0.0.1:{port}/3"
     else:
-        url = _claim_redis_db()
+        url = claim_redis_db()
     client = redis_lib.Redis.from_url(url)
     deadline = time.monotonic() + 10
     while True:
@@ -71,7 +71,9 @@ def users_redis(tmp_path):
     client.rpush("tds.items", b'{"queued": "event 1"}', b'{"queued": "event 2"}')
     client.rpush("tds.maintenance", b'{"queued": "sync"}')
     yield url, client
-    client.delete("tds.items", "tds.maintenance", CLAIM_KEY)
+    if proc is None:
+        empty_redis_db(client)
+        release_redis_db(url)
     client.close()
     if proc is not None:
         proc.terminate()

@@ -17,7 +17,7 @@ from tds.models import events, sync_runs
 from tds.sync import availability
 from tds.sync import synchronizer as sync
 from tds.zoho import shared as zoho_shared
-from tests.conftest import CLAIM_KEY, _claim_redis_db
+from tests.conftest import claim_redis_db, empty_redis_db, release_redis_db
 from tests.helpers import wait_for
 from tests.simulated import settings_for, use
 
@@ -147,8 +147,7 @@ def _queued(client: redis_lib.Redis, queue: str) -> int:
 
 def _beat_window(count: int, env, tmp_path, broker, seconds: float) -> tuple[int, int]:
     """Run ``count`` beat processes for ``seconds`` after the first job; jobs sent (sweeps, incrementals)."""
-    broker.flushdb()
-    broker.set(CLAIM_KEY, os.getpid(), ex=3600)  # still ours
+    empty_redis_db(broker)
     beats = [subprocess.Popen([sys.executable, "-m", "celery", "-A", "tasks", "beat", "--loglevel", "INFO",
                                "-s", str(tmp_path / f"beat{count}-{i}")], env=env, cwd=tmp_path,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(count)]
@@ -162,19 +161,21 @@ def _beat_window(count: int, env, tmp_path, broker, seconds: float) -> tuple[int
             beat.terminate()
         for beat in beats:
             beat.wait(20)
-        broker.flushdb()  # the claim goes too: the db is free for other test runs again
+        empty_redis_db(broker)
 
 
 def test_two_beat_processes_send_each_job_once_per_period(tmp_path, database_url):
     """RedBeat's lock keeps a second beat from scheduling anything while the first runs:
     two beats send what one sends in the same time, not twice as much."""
-    url = _claim_redis_db()
+    url = claim_redis_db()  # a db of its own: the session worker would consume what the beats send
     broker = redis_lib.Redis.from_url(url)
     env = {**os.environ, "TDS_DATABASE_URL": database_url, "TDS_REDIS_URL": url, "TDS_SCHEDULE_SWEEP": "2",
            "TDS_SCHEDULE_INCREMENTAL": "3", "TDS_SCHEDULE_RECONCILE": "0", "TDS_SCHEDULE_CLEANUP": "0"}
-    one = _beat_window(1, env, tmp_path, broker, 10)
-    broker.set(CLAIM_KEY, os.getpid(), ex=3600)
-    two = _beat_window(2, env, tmp_path, broker, 10)
+    try:
+        one = _beat_window(1, env, tmp_path, broker, 10)
+        two = _beat_window(2, env, tmp_path, broker, 10)
+    finally:
+        release_redis_db(url)
     assert one[0] >= 2 and one[1] >= 2, one
     assert two[0] <= one[0] + 1 and two[1] <= one[1] + 1, (one, two)
     assert two[0] >= one[0] - 1 and two[1] >= one[1] - 1, (one, two)
