@@ -197,7 +197,7 @@ def test_prices_follow_the_items_currency_and_the_old_rule_only_when_asked(engin
 
 
 def _downloaded(engine, settings, zoho_item_id: str, content: bytes) -> str:
-    """What the image download stores for a product: the file and its row (tds.images)."""
+    """What the image download stores for a product: the file and its row (tds.sync.images)."""
     from pathlib import Path
 
     from tds.mappers.items import products
