@@ -149,3 +149,22 @@ def test_tds_reconcile_command_reports_writes_json_and_exits_by_health(engine, d
     from tds.sync.reports import latest_report
 
     assert latest_report(settings)["entities"][1]["gone_from_zoho"]["count"] == 5
+
+
+def test_rows_listed_without_a_time_are_compared_by_their_fields_never_called_stale(
+        engine, database_url, redis_url, redis_client, simulator_factory):
+    """Zoho lists users and price lists without ``last_modified_time``: a reconcile right after a
+    full sync agrees, a change shows as drift (not stale), and a repair makes the next one agree."""
+    sim, org, settings, client = _synced(simulator_factory, database_url, redis_url, names=("users", "price_lists"))
+    page = client.iter_pages(registry.get("users"), org)
+    assert all("last_modified_time" not in row for row in next(iter(page)))  # the simulator lists them untimed
+    users, price_lists = registry.get("users"), registry.get("price_lists")
+    for entity in (users, price_lists):
+        assert reconcile.reconcile_entity(settings, entity, org, client).match_percent == 100.0
+
+    changed = sim.simulator.store.ids(org, "users")[1]
+    sim.simulator.update(org, "users", changed, {"name": "Renamed In Zoho"}, send_webhook=False)
+    rep = reconcile.reconcile_entity(settings, users, org, client, repair=True)
+    assert (rep.stale_here, rep.drift, rep.repaired) == ([], [changed], 1)
+    again = reconcile.reconcile_entity(settings, users, org, client)
+    assert again.match_percent == 100.0 and again.drift == []

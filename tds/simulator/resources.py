@@ -29,6 +29,7 @@ class Resource:
     slug: str | None = None  # webhook path segment
     slug_for: Callable[[dict], str | None] | None = None  # when the slug depends on the record
     mtime_field: str = "last_modified_time"
+    list_mtime: bool = True  # whether Zoho's list rows carry ``mtime_field`` (users' and price lists' do not)
     ctime_field: str = "created_time"
     crm: bool = False
     crm_module: str | None = None  # CRM URL module name (``Accounts``)
@@ -95,9 +96,9 @@ def lower_or_all(field: str):
 
 def list_row(resource: Resource, record: dict) -> dict:
     """The list form of a stored (detail-form) record."""
+    omit = resource.list_omit if resource.list_mtime else (*resource.list_omit, resource.mtime_field)
     if resource.list_fields is not None:
-        return {k: record[k] for k in resource.list_fields if k in record}
-    omit = resource.list_omit
+        return {k: record[k] for k in resource.list_fields if k in record and k not in omit}
     return {k: v for k, v in record.items() if k not in omit}
 
 

@@ -9,7 +9,9 @@ no detail call for a record that agrees — and compares every list row with the
 * **stale here** — Zoho's ``last_modified_time`` is newer than the stored one;
 * **drift** — the same time, but a listed field differs (a balance or a stock figure Zoho
   changed without moving the time): the list row is checked field by field against the
-  stored record, the same rule full sync uses to skip unchanged records.
+  stored record, the same rule full sync uses to skip unchanged records. A row listed
+  without a time (Zoho lists users and price lists so) is never stale: its listed fields
+  alone decide between match and drift.
 
 Everything else matches. Items also report their image coverage (:func:`tds.sync.images.coverage`:
 products with an image in Zoho, files present, missing, stale). ``match %`` is matched
@@ -97,7 +99,9 @@ def _compare_and_repair(settings, engine, entity: Entity, organization_id: str, 
         for zid, row in rows.items():
             if zid not in stored:
                 report.missing_here.append(zid)
-            elif not entity.modified_field:
+            elif (listed := _listed_time(entity, row)) is None:
+                # no time to compare (Zoho lists users and price lists without one): the listed
+                # fields decide, never the missing time
                 if same_as_listed_untimed(row, stored[zid][1]):
                     report.matched += 1
                     continue
@@ -107,9 +111,7 @@ def _compare_and_repair(settings, engine, entity: Entity, organization_id: str, 
                 if same_as_listed(entity, row, modified, raw):
                     report.matched += 1
                     continue
-                listed = _listed_time(entity, row)
-                (report.stale_here if modified is None or (listed and listed > modified) else report.drift).append(
-                    zid)
+                (report.stale_here if modified is None or listed > modified else report.drift).append(zid)
             to_fetch.append(row)
         if to_fetch and repair:
             before = repaired.records_written
@@ -138,7 +140,8 @@ def _compare_and_repair(settings, engine, entity: Entity, organization_id: str, 
 
 
 def same_as_listed_untimed(row: dict, stored_raw) -> bool:
-    """For entities Zoho gives no time (warehouses): every listed field equals the stored one."""
+    """For rows listed without a time (warehouses, users, price lists): every listed field
+    equals the stored one."""
     return isinstance(stored_raw, dict) and all(stored_raw.get(k) == v for k, v in row.items() if k in stored_raw)
 
 
