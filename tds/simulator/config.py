@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 #: Record counts per organization at ``scale="full"``; CRM counts are for the one CRM account.
 FULL_COUNTS: dict[str, int] = {
@@ -130,7 +130,3 @@ class SimulatorConfig:
             if data.get(secret):
                 data[secret] = "***"
         return data
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
