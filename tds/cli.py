@@ -480,7 +480,8 @@ def simulator_command(host, port, scale, seed, orgs, webhook_url, rate_limit, da
 
 
 def _simulator_config(orgs=(), **kwargs):
-    """The simulator's configuration: options from the command line, secrets from the environment."""
+    """The simulator's configuration: options from the command line, secrets from the environment,
+    the data set's sizes from the registry."""
     from dotenv import dotenv_values
 
     from tds.simulator.config import SimulatorConfig
@@ -501,7 +502,7 @@ def _simulator_config(orgs=(), **kwargs):
     if org_list:
         kwargs["organizations"] = tuple(org_list)
     try:
-        return SimulatorConfig(**kwargs)
+        return SimulatorConfig(full_counts=registry.simulator_counts(), **kwargs)
     except ValueError as exc:
         raise click.UsageError(f"simulator: {exc}") from None
 
