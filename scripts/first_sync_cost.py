@@ -29,7 +29,7 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="tds-cost-")
     database = os.path.join(workdir, "cost.db")
     private = redis_for_demo(None, workdir)
-    with SimulatorServer(SimulatorConfig(scale=args.scale)) as sim:
+    with SimulatorServer(SimulatorConfig(scale=args.scale, full_counts=registry.simulator_counts())) as sim:
         cfg = sim.simulator.config
         org = cfg.organizations[0]
         settings = Settings.from_env({

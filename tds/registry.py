@@ -1,15 +1,17 @@
 """The entity registry: the one place each Zoho entity TDS mirrors is described.
 
-Receiver routes, Celery queues, event processing, sync and the demo all read this table
-(the simulator, which plays Zoho, keeps Zoho's own description in :mod:`tds.simulator`).
-An entry says how Zoho serves the entity (API,
-paths, keys, webhooks) and names its mapper and its main table; what the tables themselves
-say is read from them, never written here again: the Zoho id column, the child tables (and
-their keys), and the references to other entities' rows (each foreign key names the Zoho id
-column it follows, see :mod:`tds.models`).
+Receiver routes, Celery queues, event processing, sync, webhook setup and the demo all read
+this table (the simulator, which plays Zoho, keeps Zoho's own description in
+:mod:`tds.simulator`). An entry says how Zoho serves the entity (API, paths, keys, webhooks,
+the Zoho module its webhooks are set up for), how many records the simulator generates for it,
+and names its mapper and its main table; what the tables themselves say is read from them,
+never written here again: the Zoho id column, the child tables (and their keys), and the
+references to other entities' rows (each foreign key names the Zoho id column it follows, see
+:mod:`tds.models`).
 
 Adding an entity means one entry here, one mapper module in :mod:`tds.mappers` (its
-tables and its mapper), one migration, and the simulator's module for it.
+tables and its mapper), one migration, and the simulator's module for it
+(``docs/entities.md``, "Adding an entity").
 """
 
 from __future__ import annotations
@@ -82,6 +84,13 @@ class Entity:
     id_field: str  # ``item_id``
     table: str  # main target table
     mapper: Callable[[Entity, dict, MapContext], Fields]  # a function of tds.mappers
+    # the ``entity`` of Zoho's webhook and workflow settings (``item``, ``contact``) that
+    # ``tds webhooks install`` sets up; None: Zoho has no workflow rule for it, it comes by sync only
+    zoho_module: str | None
+    # the simulator's full-size data set: (the simulator's name for these records, how many per
+    # organization, or in the one CRM account); every simulator TDS starts takes them, see
+    # :func:`simulator_counts`
+    simulated: tuple[str, int]
     detail_path: str | None = None  # ``/items/{id}``
     detail_key: str | None = None  # ``item``
     modified_field: str | None = "last_modified_time"  # None: Zoho gives no such time
@@ -172,11 +181,13 @@ def _paths(path: str, key: str) -> dict[str, str]:
 
 
 def _document(name: str, path: str, key: str, mapper: Callable, *, party: str = "customer",
-              webhook_slugs: tuple[str, ...], payload_keys: tuple[str, ...], **more) -> Entity:
+              webhook_slugs: tuple[str, ...], payload_keys: tuple[str, ...], zoho_module: str | None,
+              simulated: int, **more) -> Entity:
     """Invoices, credit notes, bills and sales orders: one shape of Books list and record
     (``{key}_id``, ``{key}_number``, the party, Zoho's figures, lines only in the detail).
     Required: what identifies a document or gives it its meaning (id, number, party, date,
-    total); every other figure may be missing (see ``docs/entities.md``)."""
+    total); every other figure may be missing (see ``docs/entities.md``). The simulator names
+    them as Zoho's path does (``salesorders``)."""
     return Entity(
         name=name,
         api="books",
@@ -188,15 +199,18 @@ def _document(name: str, path: str, key: str, mapper: Callable, *, party: str = 
         required_fields=(f"{key}_id", f"{key}_number", f"{party}_id", "date", "total"),
         webhook_slugs=webhook_slugs,
         payload_keys=payload_keys,
+        zoho_module=zoho_module,
+        simulated=(path, simulated),
         **more,
     )
 
 
-def _crm(module: str, mapper: Callable, name_field: str) -> Entity:
+def _crm(module: str, mapper: Callable, name_field: str, simulated: int) -> Entity:
     """A Zoho CRM v2 module: ``/{module}`` answering under ``data``, ``id`` and ``Modified_Time``,
     paged by ``info.more_records``; no webhooks."""
+    name = f"crm_{module.lower()}"
     return Entity(
-        name=f"crm_{module.lower()}",
+        name=name,
         api="crm",
         list_path=f"/{module}",
         list_key="data",
@@ -207,12 +221,14 @@ def _crm(module: str, mapper: Callable, name_field: str) -> Entity:
         modified_field="Modified_Time",
         required_fields=("id", name_field),
         pagination="crm_info",
+        zoho_module=None,
+        simulated=(name, simulated),
         modified_filter=None,  # CRM takes If-Modified-Since, a header; sorting serves as well
         modified_sort=(("sort_by", "Modified_Time"), ("sort_order", "desc")),
     )
 
 
-def _contacts(kind: str, mapper: Callable) -> Entity:
+def _contacts(kind: str, mapper: Callable, simulated: int) -> Entity:
     """Customers and vendors: one Zoho list (``/contacts``) with two targets, told apart by
     ``contact_type`` (see :func:`route` and :func:`siblings`)."""
     return Entity(
@@ -230,6 +246,8 @@ def _contacts(kind: str, mapper: Callable) -> Entity:
         route_field="contact_type",
         route_value=kind,
         modified_sort=NEWEST_FIRST,
+        zoho_module="contact",  # one webhook for both, routed by contact_type
+        simulated=(f"{kind}s", simulated),
     )
 
 
@@ -245,6 +263,8 @@ ENTITIES: tuple[Entity, ...] = (
         modified_field=None,
         modified_filter=None,
         required_fields=("warehouse_id", "warehouse_name"),
+        zoho_module=None,
+        simulated=("warehouses", 2),
     ),
     Entity(
         name="items",
@@ -261,11 +281,13 @@ ENTITIES: tuple[Entity, ...] = (
         webhook_slugs=("products", "items"),
         payload_keys=("item",),
         modified_sort=NEWEST_FIRST,
+        zoho_module="item",
+        simulated=("items", 2218),
     ),
-    _contacts("customer", contacts.map_customer),
-    _contacts("vendor", contacts.map_vendor),
+    _contacts("customer", contacts.map_customer, simulated=500),
+    _contacts("vendor", contacts.map_vendor, simulated=100),
     _document("invoices", "invoices", "invoice", documents.map_invoice,
-              webhook_slugs=("invoices",), payload_keys=("invoice",)),
+              webhook_slugs=("invoices",), payload_keys=("invoice",), zoho_module="invoice", simulated=5000),
     Entity(
         name="payments",
         api="books",
@@ -277,14 +299,17 @@ ENTITIES: tuple[Entity, ...] = (
         required_fields=("payment_id", "payment_number", "customer_id", "date", "amount"),
         webhook_slugs=("payments",),
         payload_keys=("payment", "customerpayment", "customer_payment"),
+        zoho_module="customer_payment",
+        simulated=("customerpayments", 3000),
     ),
     _document("credit_notes", "creditnotes", "creditnote", documents.map_credit_note,
-              webhook_slugs=("credit-notes", "creditnotes"), payload_keys=("creditnote", "credit_note")),
+              webhook_slugs=("credit-notes", "creditnotes"), payload_keys=("creditnote", "credit_note"),
+              zoho_module="creditnote", simulated=300),
     _document("bills", "bills", "bill", documents.map_bill, party="vendor",
-              webhook_slugs=("bills",), payload_keys=("bill",)),
+              webhook_slugs=("bills",), payload_keys=("bill",), zoho_module="bill", simulated=1000),
     _document("sales_orders", "salesorders", "salesorder", documents.map_sales_order,
               webhook_slugs=("orders", "salesorders"), payload_keys=("salesorder", "sales_order"),
-              modified_sort=NEWEST_FIRST),
+              zoho_module="salesorder", simulated=2000, modified_sort=NEWEST_FIRST),
     Entity(
         name="users",
         api="books",
@@ -296,6 +321,8 @@ ENTITIES: tuple[Entity, ...] = (
         webhook_slugs=("users",),
         payload_keys=("user",),
         modified_filter=None,
+        zoho_module=None,  # Zoho has no workflow rule for users
+        simulated=("users", 20),
     ),
     Entity(
         name="price_lists",
@@ -309,6 +336,8 @@ ENTITIES: tuple[Entity, ...] = (
         webhook_slugs=("prices", "pricebooks"),
         payload_keys=("pricebook", "price_list"),
         modified_filter=None,
+        zoho_module=None,  # Zoho has no workflow rule for price lists
+        simulated=("pricebooks", 3),
     ),
     Entity(
         name="stock_adjustments",
@@ -324,9 +353,11 @@ ENTITIES: tuple[Entity, ...] = (
         required_fields=("inventory_adjustment_id", "date"),
         webhook_slugs=("stock", "inventory-adjustments"),
         payload_keys=("inventory_adjustment", "inventoryadjustment", "stock_adjustment"),
+        zoho_module="inventory_adjustment",
+        simulated=("inventoryadjustments", 200),
     ),
-    _crm("Accounts", crm.map_account, "Account_Name"),
-    _crm("Contacts", crm.map_contact, "Last_Name"),
+    _crm("Accounts", crm.map_account, "Account_Name", simulated=300),
+    _crm("Contacts", crm.map_contact, "Last_Name", simulated=600),
 )
 
 
@@ -416,3 +447,10 @@ def siblings(entity: Entity) -> tuple[Entity, ...]:
 
 def queues() -> list[str]:
     return [e.queue for e in ENTITIES]
+
+
+def simulator_counts() -> dict[str, int]:
+    """The simulator's full-size data set, by the simulator's names: what TDS starts every
+    simulator with (``SimulatorConfig(full_counts=...)``), so that the simulator generates
+    every entity here, in the numbers here."""
+    return dict(e.simulated for e in ENTITIES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tds import services
+from tds import registry, services
 from tds.config import Settings, set_settings
 from tds.simulator.config import SimulatorConfig
 from tds.simulator.server import SimulatorServer
@@ -50,7 +50,7 @@ def simulator_factory():
     started = []
 
     def start(**config) -> SimulatorServer:
-        sim = SimulatorServer(SimulatorConfig(**config))
+        sim = SimulatorServer(SimulatorConfig(**{"full_counts": registry.simulator_counts(), **config}))
         sim.start()
         started.append(sim)
         return sim

@@ -10,11 +10,23 @@ import time
 
 import requests
 
+from tds import registry
+from tds.ops.webhook_setup import RULE_TYPES
 from tests.conftest import WEBHOOK_SECRET
 from tests.test_cli_errors import assert_one_line_failure
 from tests.test_doctor import _env, _tds
 
 ORG = "60001234567"
+
+
+def modules(api: str) -> set[str]:
+    """The Zoho modules of ``api`` (books, inventory) the registry's entities are set up for:
+    one webhook each, however many entities share it."""
+    return {e.zoho_module for e in registry.ENTITIES if e.api == api and e.zoho_module}
+
+
+WEBHOOKS = len(modules("books")) + len(modules("inventory"))
+SYNC_ONLY = [e.name for e in registry.ENTITIES if e.zoho_module is None]
 
 
 def test_plan_lists_one_webhook_per_module_with_url_and_secret(tmp_path):
@@ -32,8 +44,8 @@ def test_plan_lists_one_webhook_per_module_with_url_and_secret(tmp_path):
                                   ("Zoho Inventory", "inventory_adjustment", "stock")):
         assert f"https://tds.example.com/api/zoho/webhooks/{slug}?organization_id={ORG}" in out
         assert any(product in line and f"module {module} " in line for line in out.splitlines()), module
-    assert out.count("URL  ") == 8 and "(created)" in out and "(edited)" in out
-    assert "sync only" in out and "users" in out.splitlines()[-1]
+    assert out.count("URL  ") == WEBHOOKS and "(created)" in out and "(edited)" in out
+    assert out.splitlines()[-1].startswith("sync only") and all(name in out.splitlines()[-1] for name in SYNC_ONLY)
     shown = _tds(env, "webhooks", "plan", "--show-secret", cwd=tmp_path)
     assert WEBHOOK_SECRET in shown.stdout
 
@@ -51,22 +63,22 @@ def test_install_creates_them_in_zoho_once(simulator_factory, redis_client, redi
 
     proc = _tds(env, "webhooks", "install", "--yes", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "created 24 webhooks and workflow rules" in proc.stdout
+    assert f"created {WEBHOOKS * (1 + len(RULE_TYPES))} webhooks and workflow rules" in proc.stdout
     saved = sim.app.extensions["tds_simulator_automation"]
     hooks = {k: v for k, v in saved["webhooks"].items()}
-    assert sorted(len(v) for v in hooks.values()) == [2, 6]  # inventory: items, adjustments; books: the rest
+    assert {api: len(v) for (api, _), v in hooks.items()} == {api: len(modules(api)) for api in ("books", "inventory")}
     books = {h["entity"]: h for h in hooks[("books", ORG)]}
     assert books["invoice"]["url"] == "https://tds.example.com/api/zoho/webhooks/invoices"
     assert books["invoice"]["secret"] == WEBHOOK_SECRET
     assert {"param_name": "organization_id", "param_value": ORG} in books["invoice"]["query_parameters"]
     rules = saved["workflows"][("books", ORG)]
-    assert {r["rule_type"] for r in rules} == {"add", "edit"} and len(rules) == 12
+    assert {r["rule_type"] for r in rules} == {"add", "edit"} and len(rules) == len(RULE_TYPES) * len(modules("books"))
     ids = {h["webhook_id"] for h in hooks[("books", ORG)]}
     assert all(r["instant_actions"][0]["action_id"] in ids for r in rules)
 
     again = _tds(env, "webhooks", "install", "--yes", cwd=tmp_path)
     assert again.returncode == 0 and "created 0 webhooks" in again.stdout
-    assert len(saved["workflows"][("books", ORG)]) == 12
+    assert len(saved["workflows"][("books", ORG)]) == len(RULE_TYPES) * len(modules("books"))
     assert WEBHOOK_SECRET not in proc.stdout + proc.stderr + again.stdout + again.stderr
 
 

@@ -43,7 +43,8 @@ ITEMS = get_entity("items")
 CUSTOMERS = get_entity("customers")
 CRM_LEADS = Entity(
     name="crm_leads", api="crm", list_path="/Leads", list_key="data", id_field="id",
-    table="crm_leads", mapper="x:y", detail_path="/Leads/{id}", pagination="crm_info",
+    table="crm_leads", mapper="x:y", zoho_module=None, simulated=("crm_leads", 0), detail_path="/Leads/{id}",
+    pagination="crm_info",
 )
 
 

@@ -99,6 +99,7 @@ def run_demo(scale="full", changes: int = 100, database_url: str | None = None, 
         stack.callback(redis_info.stop)
         sim_config = SimulatorConfig(
             scale=scale,
+            full_counts=registry.simulator_counts(),
             webhook_url=f"http://127.0.0.1:{receiver_port}/api/zoho/webhooks",
             webhook_secret=webhook_secret,
         )

@@ -11,6 +11,7 @@ import sys
 import click
 from dotenv import dotenv_values
 
+from tds import registry
 from tds.cli.connections import open_database, require_redis
 from tds.cli.options import scale_option
 from tds.config import ConfigError, get_settings
@@ -62,7 +63,8 @@ def simulator_command(host, port, scale, seed, orgs, webhook_url, rate_limit, da
 
 
 def _simulator_config(orgs=(), **kwargs):
-    """The simulator's configuration: options from the command line, secrets from the environment."""
+    """The simulator's configuration: options from the command line, secrets from the environment,
+    the data set's sizes from the registry."""
     from tds.simulator.config import SimulatorConfig
 
     env = {k: v for k, v in (dotenv_values(".env") if os.path.exists(".env") else {}).items() if v}
@@ -81,7 +83,7 @@ def _simulator_config(orgs=(), **kwargs):
     if org_list:
         kwargs["organizations"] = tuple(org_list)
     try:
-        return SimulatorConfig(**kwargs)
+        return SimulatorConfig(full_counts=registry.simulator_counts(), **kwargs)
     except ValueError as exc:
         raise click.UsageError(f"simulator: {exc}") from None
 

@@ -3,8 +3,8 @@
 ``tds webhooks plan`` prints, per organization, one webhook per Zoho module that announces a
 registry entity, with the receiver URL built from ``TDS_PUBLIC_URL`` and the secret
 ``ZOHO_WEBHOOK_SECRET``, and the workflow rules that call it (one when a record is
-created, one when it is edited). The Zoho product (Books or Inventory) is the entity's
-``api`` in :data:`tds.registry.ENTITIES`.
+created, one when it is edited). The Zoho module is the entity's ``zoho_module`` in
+:data:`tds.registry.ENTITIES`, the Zoho product (Books or Inventory) its ``api``.
 
 ``tds webhooks install --yes`` creates them through ``POST /settings/webhooks`` and
 ``POST /settings/workflows`` — TDS's only write to Zoho, explicit and idempotent: it lists
@@ -13,7 +13,7 @@ name.
 
 Customers and vendors are one Zoho module (contacts): one webhook serves both, the
 receiver routes by ``contact_type``. Entities Zoho has no workflow rules for (users, price
-lists, warehouses, CRM) come by sync only.
+lists, warehouses, CRM: ``zoho_module=None``) come by sync only.
 """
 
 from __future__ import annotations
@@ -24,19 +24,6 @@ from urllib.parse import urlsplit
 
 from tds import registry
 from tds.config import ConfigError, Settings
-
-#: registry entity → the ``entity`` value of Zoho's webhook and workflow settings
-ZOHO_MODULES = {
-    "items": "item",
-    "customers": "contact",
-    "vendors": "contact",
-    "invoices": "invoice",
-    "payments": "customer_payment",
-    "credit_notes": "creditnote",
-    "bills": "bill",
-    "sales_orders": "salesorder",
-    "stock_adjustments": "inventory_adjustment",
-}
 
 #: workflow rule types, one rule each: created, and edited (each time)
 RULE_TYPES = (("add", "created"), ("edit", "edited"))
@@ -113,7 +100,7 @@ def plan(settings: Settings, organizations: list[str] | None = None) -> Plan:
     for org in orgs:
         by_module: dict[tuple[str, str], list[registry.Entity]] = {}
         for entity in registry.ENTITIES:
-            module = ZOHO_MODULES.get(entity.name)
+            module = entity.zoho_module
             if module is None or entity.api not in PRODUCT_NAMES or not entity.webhook_slugs:
                 if entity.name not in sync_only:
                     sync_only.append(entity.name)

@@ -38,13 +38,17 @@ Options (:class:`SimulatorConfig`; those marked * can change while running throu
 ``organizations``        numeric organization ids (default ``("60001234567", "60007654321")``);
                          even positions use the ``warehouses[]`` item-detail shape, odd ``locations[]``.
 ``seed``                 random seed; the same seed gives the same data (default 42).
-``scale``                ``"full"`` (2,218 items, 500 customers, 100 vendors, 5,000 invoices,
-                         3,000 payments, 300 credit notes, 1,000 bills, 2,000 sales orders,
-                         200 inventory adjustments, 20 users, 3 price lists, 2 warehouses,
-                         300 CRM accounts, 600 CRM contacts), ``"small"`` (1/20, at least 2 warehouses and 3 price lists),
-                         ``"tiny"`` (1/100), or a number multiplying ``full``.
+``scale``                ``"full"`` (``full_counts``), ``"small"`` (1/20, at least 2 warehouses and 3 price
+                         lists), ``"tiny"`` (1/100), or a number multiplying ``full``.
+``full_counts``          records per organization at ``"full"``, by resource (``customers`` and
+                         ``vendors`` for contacts; CRM: in the CRM account). TDS passes its registry's
+                         (:func:`tds.registry.simulator_counts`); the default,
+                         :data:`tds.simulator.config.FULL_COUNTS`, is the same data set: 2,218 items,
+                         500 customers, 100 vendors, 5,000 invoices, 3,000 payments, 300 credit notes,
+                         1,000 bills, 2,000 sales orders, 200 inventory adjustments, 20 users, 3 price
+                         lists, 2 warehouses, 300 CRM accounts, 600 CRM contacts.
 ``counts``               explicit per-resource counts overriding ``scale``; keys are those of
-                         :data:`tds.simulator.config.FULL_COUNTS`.
+                         ``full_counts``.
 ``client_id``, ``client_secret``, ``refresh_token``  the only credentials accepted.
 ``token_lifetime`` *     access-token lifetime in seconds (3600).
 ``token_refresh_limit`` *  refreshes allowed per 10 minutes (10; 0 = unlimited).

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
-#: Record counts per organization at ``scale="full"``; CRM counts are for the one CRM account.
+#: Record counts per organization at ``scale="full"`` (CRM counts are for the one CRM account)
+#: of a simulator started on its own, without ``full_counts``. TDS starts it with its
+#: registry's (:func:`tds.registry.simulator_counts`): the same numbers, and those of any
+#: resource added since; a resource with no count has no records.
 FULL_COUNTS: dict[str, int] = {
     "items": 2218,
     "customers": 500,
@@ -60,6 +63,7 @@ class SimulatorConfig:
     organizations: tuple[str, ...] = ("60001234567", "60007654321")
     seed: int = 42
     scale: str | float = "full"
+    full_counts: dict[str, int] | None = None  # None: FULL_COUNTS
     counts: dict | None = None
     client_id: str = "1000.SIMCLIENT"
     client_secret: str = "simsecret"
@@ -110,19 +114,23 @@ class SimulatorConfig:
         return value
 
     def resolved_counts(self) -> dict[str, int]:
-        """Record counts per organization after ``scale`` and the explicit ``counts`` override."""
+        """Record counts per organization: ``full_counts`` after ``scale``, then the explicit
+        ``counts`` override."""
         factor = self.scale_factor()
+        full = FULL_COUNTS if self.full_counts is None else self.full_counts
         out = {}
-        for name, full in FULL_COUNTS.items():
-            out[name] = max(MIN_COUNTS.get(name, 0), round(full * factor))
+        for name, value in full.items():
+            out[name] = max(MIN_COUNTS.get(name, 0), round(value * factor))
         for name, value in (self.counts or {}).items():
-            if name not in FULL_COUNTS:
-                raise ValueError(f"unknown count {name!r}; known: {sorted(FULL_COUNTS)}")
+            if name not in full:
+                raise ValueError(f"unknown count {name!r}; known: {sorted(full)}")
             out[name] = int(value)
         return out
 
     def to_dict(self) -> dict:
         data = asdict(self)
+        if self.full_counts is None:
+            del data["full_counts"]
         data["organizations"] = list(self.organizations)
         if data.get("client_secret"):
             data["client_secret"] = "***"
@@ -130,7 +138,3 @@ class SimulatorConfig:
             if data.get(secret):
                 data[secret] = "***"
         return data
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]

@@ -64,6 +64,12 @@ class Dataset:
             step(self)
         return self
 
+    def count(self, name: str) -> int:
+        """How many ``name`` records the seed generates: none when the configuration has no
+        such count (a simulator started on its own knows only
+        :data:`tds.simulator.config.FULL_COUNTS`)."""
+        return self.counts.get(name, 0)
+
     # ------------------------------------------------------------------ times
     def fmt(self, ts: int) -> str:
         return format_time(ts, self.tz, colon=self.colon)

@@ -76,7 +76,7 @@ def numbered(make: Callable, resource: str) -> tuple[Callable, Callable]:
     """The seed step and the ``create`` of records that ``make(dataset, i, ts=None)`` builds from
     their position ``i`` (the first user is the admin, price-list types take turns)."""
     def seed(dataset) -> None:
-        for i in range(dataset.counts[resource]):
+        for i in range(dataset.count(resource)):
             make(dataset, i)
 
     def create(dataset, fields: dict, ts: int):

@@ -86,9 +86,9 @@ def make_contact(org: OrgData, contact_type: str, ts: int | None = None) -> dict
 
 
 def seed_contacts(org: OrgData) -> None:
-    for _ in range(org.counts["customers"]):
+    for _ in range(org.count("customers")):
         make_contact(org, "customer")
-    for _ in range(org.counts["vendors"]):
+    for _ in range(org.count("vendors")):
         make_contact(org, "vendor")
 
 

@@ -57,13 +57,13 @@ def make_contact(crm: CrmData, accounts: list | None = None, ts: int | None = No
 
 
 def seed_accounts(crm: CrmData) -> None:
-    for _ in range(crm.counts["crm_accounts"]):
+    for _ in range(crm.count("crm_accounts")):
         make_account(crm)
 
 
 def seed_contacts(crm: CrmData) -> None:
     accounts = list(crm.rows.get("crm_accounts", {}).values())
-    for _ in range(crm.counts["crm_contacts"]):
+    for _ in range(crm.count("crm_contacts")):
         make_contact(crm, accounts)
 
 

@@ -252,20 +252,20 @@ def _users(org: OrgData) -> list[dict]:
 def seed_invoices(org: OrgData) -> None:
     customers = org.contacts_of_type("customer")
     users = _users(org)
-    for created, modified in org.sorted_history_times(org.counts["invoices"] if customers else 0):
+    for created, modified in org.sorted_history_times(org.count("invoices") if customers else 0):
         make_invoice(org, org.rng.choice(customers), created, modified, users)
 
 
 def seed_bills(org: OrgData) -> None:
     vendors = org.contacts_of_type("vendor")
-    for created, modified in org.sorted_history_times(org.counts["bills"] if vendors else 0):
+    for created, modified in org.sorted_history_times(org.count("bills") if vendors else 0):
         make_bill(org, org.rng.choice(vendors), created, modified)
 
 
 def seed_salesorders(org: OrgData) -> None:
     customers = org.contacts_of_type("customer")
     users = _users(org)
-    for created, modified in org.sorted_history_times(org.counts["salesorders"] if customers else 0):
+    for created, modified in org.sorted_history_times(org.count("salesorders") if customers else 0):
         make_salesorder(org, org.rng.choice(customers), created, modified, users)
 
 

@@ -61,7 +61,7 @@ def make_warehouse(org: OrgData, i: int) -> dict:
 
 
 def seed_warehouses(org: OrgData) -> None:
-    org.warehouse_list = [make_warehouse(org, i) for i in range(org.counts["warehouses"])]
+    org.warehouse_list = [make_warehouse(org, i) for i in range(org.count("warehouses"))]
 
 
 def create_warehouse(org: OrgData, fields: dict, ts: int):
@@ -199,7 +199,7 @@ def make_item(org: OrgData, ts: int | None = None) -> dict:
 
 
 def seed_items(org: OrgData) -> None:
-    for _ in range(org.counts["items"]):
+    for _ in range(org.count("items")):
         make_item(org)
     org.sellable = [r for r in org.rows.get("items", {}).values() if r["status"] == "active"]
 

@@ -87,7 +87,7 @@ def seed_creditnotes(org: OrgData) -> None:
     """Credit notes, applied to the same customer's open invoices."""
     customers = org.contacts_of_type("customer")
     by_customer = _open_by_customer(org)
-    for created, modified in org.sorted_history_times(org.counts["creditnotes"] if customers else 0):
+    for created, modified in org.sorted_history_times(org.count("creditnotes") if customers else 0):
         customer = org.rng.choice(customers)
         make_creditnote(org, customer, created, modified, by_customer.get(customer["contact_id"], []))
 
@@ -180,7 +180,7 @@ def seed_payments(org: OrgData) -> None:
     by_customer = _open_by_customer(org)
     open_invoices = [inv for inv in invoices if inv["status"] not in ("draft", "void") and inv["balance"] > 0]
     payments = [_draw_payment(org, open_invoices, customers, by_customer)
-                for _ in range(org.counts["customerpayments"] if customers else 0)]
+                for _ in range(org.count("customerpayments") if customers else 0)]
     payments.sort(key=lambda p: p["_ctime"])
     for pay in payments:
         ctime = pay.pop("_ctime")
