@@ -42,7 +42,7 @@ from typing import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tds import registry
+from tds import metrics, registry
 from tds.db import dialect_insert, utcnow
 from tds.models import metadata
 from tds.registry import Entity, Mapped, Reference
@@ -111,6 +111,8 @@ def write(conn: Connection, records: list[Mapped], origin: changes.Origin | chan
     deferred = frozenset(entity.name for entity in related)
     for entity, group in _by_entity(records).items():
         result.add(_write_entity(conn, entity, group, origin, backfill_all, deferred))
+        if skipped := sum(rec.skipped for rec in group):
+            metrics.CHILD_ROWS_SKIPPED.labels(entity.name).inc(skipped)
     # last: a related row written stays locked until commit, and every item of a warehouse
     # carries it, so writers of different items would queue behind one another on it. The
     # references to them are linked after (a row another transaction is inserting is waited
