@@ -51,6 +51,10 @@ class Fields:
     # records of other entities this one says have changed (a stock adjustment changes
     # its items' stock): each becomes a fetch request, as (entity name, Zoho id)
     refresh: list[tuple[str, str]] = field(default_factory=list)
+    # what was left out of this record and why (child rows skipped, child fields stored as
+    # NULL), kept in the row's ``tds_note``; and how many child rows were skipped
+    notes: list[str] = field(default_factory=list)
+    skipped: int = 0
 
 
 # ------------------------------------------------------------------ what may be stored
@@ -254,6 +258,104 @@ def discount(value, name: str = "discount") -> tuple[Decimal | None, Decimal | N
     if isinstance(value, str) and value.strip().endswith("%"):
         return None, percent(value, name)
     return dec(value, name), None
+
+
+# ------------------------------------------------------------------ child rows
+# A child row (a line, an allocation, a stock row, a contact person, a price-list entry)
+# follows its parent's rule: it is refused only for what identifies it. A child row that
+# is not an object or has no id of its own is skipped and counted; any other field that is
+# missing or unreadable is stored as NULL. Both are said in the record's note; a child row
+# never dead-letters the document it belongs to.
+
+
+class ChildRow:
+    """One entry of a child list, read leniently: each reader takes the first of the
+    field's documented spellings that is there, and a value that cannot be read is stored
+    as NULL with a note (``credit_note 7 invoices[42]: amount: 'n/a' is not a number``)."""
+
+    def __init__(self, entry: dict, ident: str, position: int, where: str, notes: list[str]):
+        self.entry, self.id, self.position, self.where, self._notes = entry, ident, position, where, notes
+
+    def raw(self, *names: str):
+        """The first of ``names`` the entry carries with a value (None when none is there)."""
+        for name in names:
+            if not blank(self.entry.get(name)):
+                return self.entry[name]
+        return None
+
+    def _read(self, convert, names: tuple[str, ...], *args):
+        value = self.raw(*names)
+        try:
+            return convert(value, *args) if args else convert(value, names[0])
+        except MappingError as exc:
+            self._notes.append(f"{self.where}: {exc} (stored as NULL)")
+            return None
+
+    def figure(self, *names: str) -> Decimal | None:
+        return self._read(dec, names)
+
+    def percent(self, *names: str) -> Decimal | None:
+        return self._read(percent, names)
+
+    def date(self, *names: str) -> dt.date | None:
+        return self._read(parse_date, names)
+
+    def whole(self, *names: str) -> int | None:
+        return self._read(integer, names)
+
+    def flag(self, *names: str) -> bool | None:
+        return self._read(boolean, names)
+
+    def text(self, name: str, limit: int | None = None) -> str | None:
+        return self._read(text, (name,), limit)
+
+    def texts(self, table: sa.Table, *same: str) -> dict[str, str | None]:
+        return {name: self.text(name, getattr(table.c[name].type, "length", None)) for name in same}
+
+    def discount(self, name: str) -> tuple[Decimal | None, Decimal | None]:
+        found = self._read(discount, (name,), name)
+        return found if found is not None else (None, None)
+
+    def ref(self, *names: str) -> str | None:
+        """A Zoho id the row refers to (an item, a warehouse); ``""`` and ``0`` are none."""
+        value = self.raw(*names)
+        if value is not None and (isinstance(value, (dict, list, bool)) or not str(value).strip().isdigit()):
+            self._notes.append(f"{self.where}: {names[0]}: {value!r:.60} is not a Zoho id (stored as NULL)")
+            return None
+        return zoho_id(value)
+
+
+def child_rows(fields: Fields, record: dict, keys: tuple[str, ...], identity: tuple[str, ...], where: str,
+               build) -> list[dict] | None:
+    """The rows ``build(ChildRow)`` makes of the first of ``keys`` the record carries (its
+    documented spellings); None when it carries none, so the stored rows stay as they are.
+
+    An entry that is not an object, or whose id (the first of ``identity`` it has) is
+    missing or not a Zoho id, is skipped: counted in ``fields.skipped`` and said in
+    ``fields.notes``. Nothing here raises :class:`MappingError`.
+    """
+    key = next((k for k in keys if record.get(k) is not None), None)
+    if key is None:
+        return None
+    entries = record[key]
+    if not isinstance(entries, list):
+        fields.notes.append(f"{where} {key}: not a list, stored rows kept")
+        return None
+    rows = []
+    for position, entry in enumerate(entries, start=1):
+        raw_id = next((entry.get(n) for n in identity if not blank(entry.get(n))), None) \
+            if isinstance(entry, dict) else None
+        try:
+            ident = record_id(raw_id, identity[0]) if raw_id is not None else None
+        except MappingError:
+            ident = None
+        if ident is None:
+            fields.skipped += 1
+            reason = "not an object" if not isinstance(entry, dict) else f"no {identity[0]}"
+            fields.notes.append(f"{where} {key}[{position}] skipped: {reason}")
+            continue
+        rows.append(build(ChildRow(entry, ident, position, f"{where} {key}[{ident}]", fields.notes)))
+    return rows
 
 
 def require(record: dict, *names: str) -> None:

@@ -20,6 +20,7 @@ Names (all prefixed ``tds_``)::
     tds_events_dead_lettered_total{entity}
     tds_processing_latency_seconds{entity}         histogram: webhook received → row committed
     tds_zoho_api_calls_total{api,outcome}          ok | error
+    tds_child_rows_skipped_total{entity}           child rows left out for lack of their own id
     tds_queue_depth{queue}                         messages waiting in Redis
     tds_sync_lag_seconds{organization,entity}      since the last successful sync (incremental or full)
     tds_inbox_events{status}                       unfinished and dead inbox events
@@ -47,6 +48,8 @@ EVENTS_DEAD = Counter("tds_events_dead_lettered", "Inbox events dead-lettered", 
 PROCESSING_LATENCY = Histogram("tds_processing_latency_seconds", "Webhook received to row committed", ["entity"],
                                buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600))
 API_CALLS = Counter("tds_zoho_api_calls", "HTTP calls to Zoho's API", ["api", "outcome"])
+CHILD_ROWS_SKIPPED = Counter("tds_child_rows_skipped", "Child rows left out for lack of their own id",
+                             ["entity"])
 
 
 def multiprocess_mode() -> bool:

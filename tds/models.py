@@ -82,6 +82,8 @@ def mirrored_table(name: str, zoho_id_column: str, *columns) -> sa.Table:
         sa.Column("synced_at", UTCDateTime(), nullable=False),
         sa.Column("deleted_at", UTCDateTime()),
         sa.Column("zoho_metadata", JSONType),
+        # what this version left out (child rows skipped, child fields stored as NULL), or NULL
+        sa.Column("tds_note", sa.Text()),
         sa.UniqueConstraint("organization_id", zoho_id_column),
         sa.Index(f"ix_{name}_{zoho_id_column}", zoho_id_column),
         info={"zoho_id_column": zoho_id_column},

@@ -41,6 +41,8 @@ class Mapped:
     children: dict[str, list[dict]] = field(default_factory=dict)
     related: list["Mapped"] = field(default_factory=list)  # the mapper's related, mapped
     refresh: list[tuple[str, str]] = field(default_factory=list)
+    skipped: int = 0  # child rows left out for lack of their own id (said in values["tds_note"])
+
 
 @dataclass(frozen=True)
 class Reference:
@@ -152,6 +154,7 @@ class Entity:
         """The record as this entity's row: required fields checked, then the mapper's fields."""
         require(record, *dict.fromkeys((self.id_field, *self.required_fields)))
         fields = self.mapper(self, record, ctx)
+        fields.values["tds_note"] = "; ".join(fields.notes)[:2000] or None
         return Mapped(
             entity=self,
             organization_id=ctx.organization_id,
@@ -163,6 +166,7 @@ class Entity:
             children=fields.children,
             related=[get(name).map(found, ctx) for name, found in fields.related],
             refresh=fields.refresh,
+            skipped=fields.skipped,
         )
 
     def detail_url_path(self, zoho_id: str) -> str:

@@ -244,6 +244,8 @@ def test_an_entity_is_a_registry_entry_a_mapper_module_a_migration_and_a_simulat
     assert out["counts"]["notes"] == round(NOTES_FULL / 100) == out["served"]  # the registry's count, at "tiny"
     assert out["synced"] == out["served"]
     assert ["books", "note", f"https://tds.example.com/api/zoho/webhooks/notes?organization_id={ORG}"] in out["webhooks"]
-    assert len(out["webhooks"]) == webhooks(registry.ENTITIES) + 1 and "notes" not in out["sync_only"]
+    assert ["books", "note", f"https://tds.example.com/api/zoho/webhooks/notes?organization_id={ORG}&event=deleted"] \
+        in out["webhooks"]  # and one for its deletions
+    assert len(out["webhooks"]) == 2 * (webhooks(registry.ENTITIES) + 1) and "notes" not in out["sync_only"]
     assert "tds.notes" in out["queues"]
     assert out["webhook_status"] == 202 and out["applied"]

@@ -136,10 +136,12 @@ def test_unchanged_images_are_not_downloaded_again_and_changed_ones_are(imaged, 
 
     again = sync.full_sync(settings, registry.get("items"), org, zoho_shared.zoho_client(settings), refetch=True)
     assert again.images == []  # every reference is the one stored
-    assert "0 images to fetch" in _run_cli("images", "sync", "--missing-only").output
-    assert _image_calls(sim) == calls
+    plain = _run_cli("images", "sync")  # as typed: only what is missing here or changed in Zoho
+    assert plain.exit_code == 0 and "0 images to fetch" in plain.output, plain.output
+    assert "0 images to fetch" in _run_cli("images", "sync", "--missing-only").output  # the old name
+    assert _image_calls(sim) == calls  # a second plain run with nothing changed: no image call
 
-    full = _run_cli("images", "sync")  # fetches every image again: the sha256 decides
+    full = _run_cli("images", "sync", "--refetch")  # fetches every image again: the sha256 decides
     assert f"{len(before)} unchanged" in full.output
     assert {name: (folder / name).stat().st_mtime_ns for name in os.listdir(folder)} == mtimes
 
@@ -161,7 +163,8 @@ def test_unchanged_images_are_not_downloaded_again_and_changed_ones_are(imaged, 
     with Image.open(folder / f"{png}.jpg") as picture:
         assert picture.format == "JPEG"
 
-    assert "1 written" in _run_cli("images", "sync").output  # the same id, new bytes
+    assert "0 images to fetch" in _run_cli("images", "sync").output  # the same id: only --refetch sees it
+    assert "1 written" in _run_cli("images", "sync", "--refetch").output  # the same id, new bytes
     assert _rows(engine)[1][same_id].sha256 != before[same_id].sha256
 
 

@@ -328,6 +328,12 @@ def test_varied_shapes_are_deterministic_per_seed_and_mix_every_form():
     assert any(k.endswith("_formatted") for records in served.values() for r in records for k in r)
 
 
+def test_varied_shapes_write_a_credit_note_allocation_amount_either_way():
+    allocations = [a for r in _served("varied")["creditnotes"] for a in r.get("invoices") or []]
+    assert {"amount_applied" in a for a in allocations} == {True, False}  # Zoho documents "amount" too
+    assert all(("amount" in a) != ("amount_applied" in a) for a in allocations)
+
+
 def test_sparse_shapes_leave_out_the_optional_figures():
     served = _served("sparse")
     assert all("tax_total" not in r and "taxes" in r for r in served["creditnotes"])
@@ -342,5 +348,5 @@ def test_canonical_shapes_are_the_stored_records():
 
     record = {"invoice_id": "1", "total": Decimal("1.00")}
     assert shapes.present(SimulatorConfig(), RESOURCES["invoices"], record) is record
-    with pytest.raises(ValueError, match="shapes is 'canonical', 'sparse' or 'varied'"):
+    with pytest.raises(ValueError, match="shapes is 'canonical', 'sparse', 'varied' or 'minimal'"):
         SimulatorConfig(shapes="odd")

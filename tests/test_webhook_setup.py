@@ -44,7 +44,10 @@ def test_plan_lists_one_webhook_per_module_with_url_and_secret(tmp_path):
                                   ("Zoho Inventory", "inventory_adjustment", "stock")):
         assert f"https://tds.example.com/api/zoho/webhooks/{slug}?organization_id={ORG}" in out
         assert any(product in line and f"module {module} " in line for line in out.splitlines()), module
-    assert out.count("URL  ") == WEBHOOKS and "(created)" in out and "(edited)" in out
+    assert out.count("URL  ") == 2 * WEBHOOKS and "(created)" in out and "(edited)" in out
+    # and one for deletions per module, told apart by the URL the receiver reads the event from
+    assert out.count("&event=deleted") == WEBHOOKS
+    assert f"https://tds.example.com/api/zoho/webhooks/invoices?organization_id={ORG}&event=deleted" in out
     assert out.splitlines()[-1].startswith("sync only") and all(name in out.splitlines()[-1] for name in SYNC_ONLY)
     shown = _tds(env, "webhooks", "plan", "--show-secret", cwd=tmp_path)
     assert WEBHOOK_SECRET in shown.stdout
@@ -63,22 +66,28 @@ def test_install_creates_them_in_zoho_once(simulator_factory, redis_client, redi
 
     proc = _tds(env, "webhooks", "install", "--yes", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"created {WEBHOOKS * (1 + len(RULE_TYPES))} webhooks and workflow rules" in proc.stdout
+    assert f"created {WEBHOOKS * (2 + len(RULE_TYPES) + 1)} webhooks and workflow rules" in proc.stdout
     saved = sim.app.extensions["tds_simulator_automation"]
     hooks = {k: v for k, v in saved["webhooks"].items()}
-    assert {api: len(v) for (api, _), v in hooks.items()} == {api: len(modules(api)) for api in ("books", "inventory")}
-    books = {h["entity"]: h for h in hooks[("books", ORG)]}
+    assert {api: len(v) for (api, _), v in hooks.items()} == {api: 2 * len(modules(api))
+                                                              for api in ("books", "inventory")}
+    deletions = {h["entity"]: h for h in hooks[("books", ORG)] if h["webhook_name"].endswith("(deleted)")}
+    assert {"param_name": "event", "param_value": "deleted"} in deletions["invoice"]["query_parameters"]
+    books = {h["entity"]: h for h in hooks[("books", ORG)] if not h["webhook_name"].endswith("(deleted)")}
     assert books["invoice"]["url"] == "https://tds.example.com/api/zoho/webhooks/invoices"
     assert books["invoice"]["secret"] == WEBHOOK_SECRET
     assert {"param_name": "organization_id", "param_value": ORG} in books["invoice"]["query_parameters"]
     rules = saved["workflows"][("books", ORG)]
-    assert {r["rule_type"] for r in rules} == {"add", "edit"} and len(rules) == len(RULE_TYPES) * len(modules("books"))
+    assert {r["rule_type"] for r in rules} == {"add", "edit", "delete"}
+    assert len(rules) == (len(RULE_TYPES) + 1) * len(modules("books"))
+    deleting = {r["instant_actions"][0]["action_id"] for r in rules if r["rule_type"] == "delete"}
+    assert deleting == {h["webhook_id"] for h in deletions.values()}
     ids = {h["webhook_id"] for h in hooks[("books", ORG)]}
     assert all(r["instant_actions"][0]["action_id"] in ids for r in rules)
 
     again = _tds(env, "webhooks", "install", "--yes", cwd=tmp_path)
     assert again.returncode == 0 and "created 0 webhooks" in again.stdout
-    assert len(saved["workflows"][("books", ORG)]) == len(RULE_TYPES) * len(modules("books"))
+    assert len(saved["workflows"][("books", ORG)]) == (len(RULE_TYPES) + 1) * len(modules("books"))
     assert WEBHOOK_SECRET not in proc.stdout + proc.stderr + again.stdout + again.stderr
 
 

@@ -34,22 +34,25 @@ def _duration(seconds: float) -> str:
 
 
 @images_group.command("sync")
-@click.option("--missing-only", is_flag=True, help="Only images missing or stale here (what the hourly sweep sends).")
+@click.option("--refetch", is_flag=True, help="Fetch every image again and compare by sha256 (finds an image "
+              "Zoho replaced under the same image_document_id).")
+@click.option("--missing-only", is_flag=True, hidden=True, help="What plain `images sync` does (kept as an alias).")
 @click.option("--dry-run", is_flag=True, help="List what would be fetched and how long it takes; change nothing.")
 @click.option("--org", "orgs", multiple=True, help="Organization ids; default ZOHO_ORGANIZATION_ID.")
 @click.option("--celery", "via_celery", is_flag=True, help="Send one task per image to the tds.images queue instead.")
-def images_sync(missing_only: bool, dry_run: bool, orgs: tuple[str, ...], via_celery: bool) -> None:
-    """Fetch product images, then report what changed.
+def images_sync(refetch: bool, missing_only: bool, dry_run: bool, orgs: tuple[str, ...], via_celery: bool) -> None:
+    """Fetch images missing here or changed in Zoho.
 
-    Every image, or with --missing-only only what is missing.
-
-    Without --missing-only every image is fetched again and compared by sha256, which also
-    finds images Zoho replaced under the same image_document_id.
+    Then report what changed. A second run with nothing changed makes no image call. With --refetch every image is
+    fetched again and compared by sha256, which also finds images Zoho replaced under the
+    same image_document_id (as `tds sync --full --refetch` does for records).
     """
+    if refetch and missing_only:
+        raise click.UsageError("--refetch and --missing-only contradict each other")
     settings = get_settings()
     open_database(settings)
     org_ids = list(orgs) or list(settings.zoho_organization_ids)
-    jobs = [job for org in org_ids for job in images.pending(settings, org, missing_only=missing_only)]
+    jobs = [job for org in org_ids for job in images.pending(settings, org, missing_only=not refetch)]
     downloads = sum(job.fetch for job in jobs)
     click.echo(f"{downloads} images to fetch, {len(jobs) - downloads} to remove; under TDS_ZOHO_RATE_LIMIT="
                f"{settings.zoho_rate_limit}/min, of which images use {settings.image_budget_share:.0%}, "

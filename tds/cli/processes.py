@@ -45,9 +45,10 @@ def _gunicorn(bind: str, workers: int, app: str, threads: int = 4, access_log: b
 @click.option("--rate-limit", default=0, type=int, help="Requests per minute per organization (0 = off).")
 @click.option("--daily-limit", default=0, type=int, help="Requests per day per organization (0 = off).")
 @click.option("--error-rate", default=0.0, type=float, help="Share of answers that fail with 5xx.")
-@click.option("--shapes", type=click.Choice(["canonical", "sparse", "varied"]), default="canonical",
+@click.option("--shapes", type=click.Choice(["canonical", "sparse", "varied", "minimal"]), default="canonical",
               show_default=True, help="How records are written: Zoho's usual shapes, without the optional "
-                                      "figures, or varied number/time/boolean forms and missing modules.")
+                                      "figures, varied number/time/boolean forms and missing modules, or "
+                                      "only the fields Zoho documents as always there.")
 def simulator_command(host, port, scale, seed, orgs, webhook_url, rate_limit, daily_limit, error_rate,
                       shapes) -> None:
     """Run the Zoho simulator (a fake Zoho) in the foreground.

@@ -40,10 +40,12 @@ def _choose(settings, names, orgs):
     return chosen, list(orgs) or list(settings.zoho_organization_ids)
 
 
-def _plan_or_refuse(settings, client, chosen, org_ids, mode, show: bool, force: bool) -> bool:
-    """Print the plan when asked; refuse (exit 4) when it does not fit today's quota. True: go on."""
+def _plan_or_refuse(settings, client, chosen, org_ids, mode, show: bool, force: bool,
+                    keep: plan.ListedPages | None = None) -> bool:
+    """Print the plan when asked; refuse (exit 4) when it does not fit today's quota. True: go on.
+    ``keep``: the list pages the plan reads are kept for the sync (each list page once a run)."""
     engine = get_engine(settings.database_url)
-    estimates = [plan.estimate(engine, e, org, mode, client) for org in org_ids for e in chosen]
+    estimates = [plan.estimate(engine, e, org, mode, client, keep) for org in org_ids for e in chosen]
     remaining = client.quota.remaining
     if show:
         click.echo(f"{mode} plan:")
@@ -124,10 +126,16 @@ def sync_command(mode: str, entities, orgs, since, via_celery: bool, refetch: bo
         return
     progress = Progress()
     client = _zoho_client(settings, progress)
-    if not _plan_or_refuse(settings, client, chosen, org_ids, mode, show_plan, force):
-        return
-    with _interruptible():
-        sys.exit(_sync_here(settings, client, progress, chosen, org_ids, mode, refetch, since_at))
+    listed = plan.ListedPages()
+    try:
+        if not _plan_or_refuse(settings, client, chosen, org_ids, mode, show_plan, force,
+                               keep=None if show_plan else listed):
+            return
+        with _interruptible():
+            sys.exit(_sync_here(settings, plan.reusing(client, listed), progress, chosen, org_ids, mode, refetch,
+                                since_at))
+    finally:
+        listed.close()
 
 
 def _sync_here(settings, client, progress, chosen, org_ids, mode, refetch: bool, since) -> int:

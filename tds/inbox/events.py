@@ -47,7 +47,9 @@ Coalescing: a burst of webhooks for one record stores one event per version. ``c
 finishes a webhook event at once (DONE, "superseded by event N") when a later webhook event
 of the same record, at the same or a newer Zoho time and not dead, is already stored: that
 one will fetch and write the newest version, so the burst costs one Zoho call and one write.
-``claim_batch`` applies the same rule to every event it takes.
+``claim_batch`` applies the same rule to every event it takes. A deletion webhook (source
+``deletion``) supersedes an earlier edit of its record the same way, and is never superseded
+itself: its worker asks Zoho, which answers with the record's newest state or not at all.
 """
 
 from __future__ import annotations
@@ -85,7 +87,11 @@ class Status(enum.StrEnum):
 class Source(enum.StrEnum):
     WEBHOOK = "webhook"
     FETCH = "fetch"
+    DELETION = "deletion"  # a webhook saying the record was deleted (``?event=deleted``)
 
+
+#: what Zoho announces by webhook: a later one of these supersedes an earlier edit of the record
+ANNOUNCED = (Source.WEBHOOK.value, Source.DELETION.value)
 
 FINISHED = frozenset({Status.DONE, Status.DEAD})
 UNFINISHED = frozenset(Status) - FINISHED
@@ -303,7 +309,7 @@ def _newer_version(conn: Connection, event: Row) -> int | None:
         return (
             sa.select(ev.id)
             .where(ev.entity == sa.bindparam("entity"), ev.organization_id == sa.bindparam("org"),
-                   ev.zoho_id == sa.bindparam("zoho_id"), ev.source == Source.WEBHOOK, ev.id > sa.bindparam("id"),
+                   ev.zoho_id == sa.bindparam("zoho_id"), ev.source.in_(ANNOUNCED), ev.id > sa.bindparam("id"),
                    ev.status != Status.DEAD, newer)
             .order_by(ev.id.desc())
             .limit(1)
@@ -327,7 +333,7 @@ def _newer_version_of(candidate) -> sa.ScalarSelect:
     return (
         sa.select(sa.func.max(lc.id))
         .where(cand.source == Source.WEBHOOK, lc.entity == cand.entity, lc.organization_id == cand.organization_id,
-               lc.zoho_id == cand.zoho_id, lc.source == Source.WEBHOOK, lc.id > cand.id, lc.status != Status.DEAD,
+               lc.zoho_id == cand.zoho_id, lc.source.in_(ANNOUNCED), lc.id > cand.id, lc.status != Status.DEAD,
                at_least_as_new)
         .scalar_subquery()
     )

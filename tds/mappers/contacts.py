@@ -9,7 +9,17 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tds.db import JSONType, Money, UTCDateTime
-from tds.mapping import Fields, MapContext, boolean, dec, integer, parse_zoho_time, text, texts, zoho_id
+from tds.mapping import (
+    ChildRow,
+    Fields,
+    MapContext,
+    child_rows,
+    dec,
+    integer,
+    parse_zoho_time,
+    text,
+    texts,
+)
 from tds.models import child_table, mirrored_table, strings
 
 
@@ -76,23 +86,19 @@ def _full_name(record: dict) -> str | None:
     return joined or text(record.get("contact_name"))
 
 
-def _persons(record: dict, table: sa.Table) -> list[dict] | None:
-    persons = record.get("contact_persons")
-    if not isinstance(persons, list):
-        return None
-    rows = []
-    for person in persons:
-        person_id = zoho_id(person.get("contact_person_id"))
-        if not person_id:
-            continue  # a person Zoho has not saved yet has no id to keep it by
-        rows.append(
-            {
-                "zoho_contact_person_id": person_id,
-                **texts(person, table, "first_name", "last_name", "email", "phone", "mobile"),
-                "is_primary": bool(boolean(person.get("is_primary_contact"), "is_primary_contact")),
-            }
-        )
-    return rows
+def _persons(fields: Fields, record: dict, table: sa.Table) -> list[dict] | None:
+    """``contact_persons[]``; a person without ``contact_person_id`` (one Zoho has not saved
+    yet) has no id to keep it by: skipped, and said in the note."""
+
+    def person(row: ChildRow) -> dict:
+        return {
+            "zoho_contact_person_id": row.id,
+            **row.texts(table, "first_name", "last_name", "email", "phone", "mobile"),
+            "is_primary": bool(row.flag("is_primary_contact")),
+        }
+
+    return child_rows(fields, record, ("contact_persons",), ("contact_person_id",),
+                      f"contact {record.get('contact_id')}", person)
 
 
 def _contact(record: dict, table: sa.Table, persons_table: sa.Table, own: dict) -> Fields:
@@ -112,7 +118,7 @@ def _contact(record: dict, table: sa.Table, persons_table: sa.Table, own: dict) 
             "zoho_created_time": parse_zoho_time(record.get("created_time"), "created_time"),
         }
     )
-    persons = _persons(record, persons_table)
+    persons = _persons(fields, record, persons_table)
     if persons is not None:
         fields.children[persons_table.name] = persons
     return fields

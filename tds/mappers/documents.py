@@ -18,18 +18,17 @@ import sqlalchemy as sa
 
 from tds.db import Money, Quantity, UTCDateTime
 from tds.mapping import (
+    ChildRow,
     Fields,
     MapContext,
-    MappingError,
     amount,
     blank,
     boolean,
+    child_rows,
     dec,
     discount,
-    integer,
     parse_date,
     parse_zoho_time,
-    percent,
     text,
     texts,
     zoho_id,
@@ -79,7 +78,7 @@ def _lines_table(name: str, parent_column: str, parent_table: str) -> sa.Table:
         sa.Column("name", sa.String(500)),
         sa.Column("description", sa.Text()),
         *strings(sku=200, unit=50),
-        sa.Column("quantity", Quantity, nullable=False),
+        sa.Column("quantity", Quantity),
         sa.Column("rate", Money),
         sa.Column("discount_amount", Money),
         sa.Column("discount_percent", Money),
@@ -105,7 +104,7 @@ def _applied_invoices_table(name: str, parent_column: str, parent_table: str, *c
         name, parent_column, parent_table, "zoho_invoice_id",
         fk("invoice_id", "invoices", zoho="zoho_invoice_id"),
         sa.Column("invoice_number", sa.String(100)),
-        sa.Column("amount_applied", Money, nullable=False),
+        sa.Column("amount_applied", Money),
         *columns,
     )
 
@@ -162,7 +161,7 @@ credit_note_refunds = child_table(
     "zoho_refund_id",
     sa.Column("refund_date", sa.Date()),
     sa.Column("refund_mode", sa.String(100)),
-    sa.Column("amount", Money, nullable=False),
+    sa.Column("amount", Money),
     sa.Column("description", sa.Text()),
 )
 
@@ -195,42 +194,29 @@ sales_order_line_items = _lines_table("sales_order_line_items", "sales_order_id"
 # ---------------------------------------------------------------- mappers
 
 
-def map_lines(record: dict, parent: str) -> list[dict] | None:
-    """``line_items[]`` as rows (None when the record does not carry lines)."""
-    lines = record.get("line_items")
-    if lines is None:
-        return None
-    if not isinstance(lines, list):
-        raise MappingError(f"{parent}: line_items is not a list")
-    rows = []
-    for order, line in enumerate(lines, start=1):
-        if not isinstance(line, dict):
-            raise MappingError(f"{parent}: a line item is not an object")
-        line_id = zoho_id(line.get("line_item_id"))
-        if not line_id:
-            raise MappingError(f"{parent}: line item without line_item_id")
-        where = f"{parent} line {line_id}"
-        disc_amount, disc_percent = discount(line.get("discount"), f"{where} discount")
-        if not blank(line.get("discount_amount")):
-            disc_amount = dec(line["discount_amount"], f"{where} discount_amount")
-        if blank(line.get("quantity")):
-            raise MappingError(f"{where}: missing required figure quantity")
-        rows.append(
-            {
-                "zoho_line_item_id": line_id,
-                "zoho_item_id": zoho_id(line.get("item_id")),
-                "line_order": integer(line.get("item_order"), f"{where} item_order") or order,
-                **texts(line, invoice_line_items, "name", "description", "sku", "unit", "tax_name"),
-                "quantity": dec(line["quantity"], f"{where} quantity"),
-                "rate": dec(line.get("rate"), f"{where} rate"),
-                "discount_amount": disc_amount,
-                "discount_percent": disc_percent,
-                "tax_id": zoho_id(line.get("tax_id")),
-                "tax_percentage": percent(line.get("tax_percentage"), f"{where} tax_percentage"),
-                "line_total": dec(line.get("item_total"), f"{where} item_total"),
-            }
-        )
-    return rows
+def map_lines(fields: Fields, record: dict, parent: str) -> list[dict] | None:
+    """``line_items[]`` as rows (None when the record does not carry lines). A line is
+    skipped only without its ``line_item_id``; any other field it lacks is NULL."""
+
+    def line(row: ChildRow) -> dict:
+        disc_amount, disc_percent = row.discount("discount")
+        if row.raw("discount_amount") is not None:
+            disc_amount = row.figure("discount_amount")
+        return {
+            "zoho_line_item_id": row.id,
+            "zoho_item_id": row.ref("item_id"),
+            "line_order": row.whole("item_order") or row.position,
+            **row.texts(invoice_line_items, "name", "description", "sku", "unit", "tax_name"),
+            "quantity": row.figure("quantity"),
+            "rate": row.figure("rate"),
+            "discount_amount": disc_amount,
+            "discount_percent": disc_percent,
+            "tax_id": row.ref("tax_id"),
+            "tax_percentage": row.percent("tax_percentage"),
+            "line_total": row.figure("item_total"),
+        }
+
+    return child_rows(fields, record, ("line_items",), ("line_item_id",), parent, line)
 
 
 def _party(record: dict, party: str) -> dict:
@@ -292,30 +278,28 @@ def _document(entity, record: dict, lines_table: sa.Table, number: str, party: s
             "zoho_created_time": parse_zoho_time(record.get("created_time"), "created_time"),
         }
     )
-    lines = map_lines(record, f"{entity.name} {record[entity.id_field]}")
+    lines = map_lines(fields, record, f"{entity.name} {record[entity.id_field]}")
     if lines is not None:
         fields.children[lines_table.name] = lines
     return fields
 
 
-def _applied_invoices(record: dict, *, dated: bool = False) -> list[dict] | None:
-    """``invoices[]``: the invoices paid or credited, with the amount applied to each."""
-    applied = record.get("invoices")
-    if not isinstance(applied, list):
-        return None
-    rows = []
-    for a in applied:
-        if not zoho_id(a.get("invoice_id")):
-            continue
-        row = {
-            "zoho_invoice_id": zoho_id(a.get("invoice_id")),
-            "invoice_number": text(a.get("invoice_number"), 100),
-            "amount_applied": amount(a, "amount_applied", required=True),
+def _applied_invoices(fields: Fields, record: dict, where: str, *, dated: bool = False) -> list[dict] | None:
+    """``invoices[]``: the invoices paid or credited, with the amount applied to each (Zoho
+    writes it ``amount_applied`` or ``amount``); an allocation is skipped only without its
+    ``invoice_id``."""
+
+    def allocation(row: ChildRow) -> dict:
+        found = {
+            "zoho_invoice_id": row.id,
+            "invoice_number": row.text("invoice_number", 100),
+            "amount_applied": row.figure("amount_applied", "amount"),
         }
         if dated:
-            row["applied_date"] = parse_date(a.get("date"), "invoices[].date")
-        rows.append(row)
-    return rows
+            found["applied_date"] = row.date("date", "applied_date")
+        return found
+
+    return child_rows(fields, record, ("invoices", "invoices_credited"), ("invoice_id",), where, allocation)
 
 
 def _due(record: dict, credits: bool = False) -> dict:
@@ -345,7 +329,7 @@ def map_payment(entity, record: dict, ctx: MapContext) -> Fields:
             "zoho_created_time": parse_zoho_time(record.get("created_time"), "created_time"),
         }
     )
-    applied = _applied_invoices(record)
+    applied = _applied_invoices(fields, record, f"{entity.name} {record[entity.id_field]}")
     if applied is not None:
         fields.children[payment_invoices.name] = applied
     return fields
@@ -354,22 +338,23 @@ def map_payment(entity, record: dict, ctx: MapContext) -> Fields:
 def map_credit_note(entity, record: dict, ctx: MapContext) -> Fields:
     own = {"balance": amount(record, "balance")}
     fields = _document(entity, record, credit_note_line_items, "creditnote_number", "customer", "creditnote_date", own)
-    applied = _applied_invoices(record, dated=True)
+    where = f"{entity.name} {record[entity.id_field]}"
+    applied = _applied_invoices(fields, record, where, dated=True)
     if applied is not None:
         fields.children[credit_note_invoices.name] = applied
-    refunds = record.get("refunds")
-    if isinstance(refunds, list):
-        fields.children[credit_note_refunds.name] = [
-            {
-                "zoho_refund_id": zoho_id(r.get("creditnote_refund_id")),
-                "refund_date": parse_date(r.get("date"), "refunds[].date"),
-                "refund_mode": text(r.get("refund_mode"), 100),
-                "amount": amount(r, "amount", required=True),
-                "description": text(r.get("description")),
-            }
-            for r in refunds
-            if zoho_id(r.get("creditnote_refund_id"))
-        ]
+
+    def refund(row: ChildRow) -> dict:
+        return {
+            "zoho_refund_id": row.id,
+            "refund_date": row.date("date", "refund_date"),
+            "refund_mode": row.text("refund_mode", 100),
+            "amount": row.figure("amount", "refund_amount"),
+            "description": row.text("description"),
+        }
+
+    refunds = child_rows(fields, record, ("refunds",), ("creditnote_refund_id", "refund_id"), where, refund)
+    if refunds is not None:
+        fields.children[credit_note_refunds.name] = refunds
     return fields
 
 

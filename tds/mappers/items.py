@@ -10,7 +10,19 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tds.db import Money, Quantity, UTCDateTime
-from tds.mapping import Fields, MapContext, MappingError, boolean, dec, parse_zoho_time, percent, text, texts, zoho_id
+from tds.mapping import (
+    ChildRow,
+    Fields,
+    MapContext,
+    boolean,
+    child_rows,
+    dec,
+    parse_zoho_time,
+    percent,
+    text,
+    texts,
+    zoho_id,
+)
 from tds.models import child_table, fk, mirrored_table, strings
 
 warehouses = mirrored_table(
@@ -92,31 +104,25 @@ def map_item(entity, record: dict, ctx: MapContext) -> Fields:
         }
     )
     for key, id_field, name_field, prefix in _STOCK_SHAPES:
-        rows = record.get(key)
-        if not isinstance(rows, list):
+        if record.get(key) is None:
             continue
-        levels = []
-        for row in rows:
-            warehouse_id = zoho_id(row.get(id_field))
-            if not warehouse_id:
-                raise MappingError(f"{key}[] entry without {id_field}")
-            levels.append(
-                {
-                    "zoho_warehouse_id": warehouse_id,
-                    "zoho_item_id": str(record[entity.id_field]),
-                    "stock_on_hand": dec(row.get(f"{prefix}stock_on_hand"), f"{key}[].{prefix}stock_on_hand"),
-                    **{figure: dec(row.get(f"{prefix}{figure}"), f"{key}[].{prefix}{figure}") for figure in _STOCK_FIGURES},
-                }
-            )
-            if text(row.get(name_field)):
-                warehouse = {
-                    "warehouse_id": warehouse_id,
-                    "warehouse_name": row.get(name_field),
-                    "status": row.get("status"),
-                    "is_primary": row.get("is_primary"),
-                }
+
+        def level(row: ChildRow, name_field=name_field, prefix=prefix) -> dict:
+            name = row.text(name_field)
+            if name:
+                warehouse = {"warehouse_id": row.id, "warehouse_name": name, "status": row.raw("status"),
+                             "is_primary": row.raw("is_primary")}
                 fields.related.append(("warehouses", warehouse))
-        fields.children[stock_levels.name] = levels
+            return {
+                "zoho_warehouse_id": row.id,
+                "zoho_item_id": str(record[entity.id_field]),
+                "stock_on_hand": row.figure(f"{prefix}stock_on_hand"),
+                **{figure: row.figure(f"{prefix}{figure}") for figure in _STOCK_FIGURES},
+            }
+
+        levels = child_rows(fields, record, (key,), (id_field,), f"item {record[entity.id_field]}", level)
+        if levels is not None:
+            fields.children[stock_levels.name] = levels
         break
     return fields
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tds.db import Money
-from tds.mapping import Fields, MapContext, MappingError, amount, boolean, discount, percent, text, texts, zoho_id
+from tds.mapping import ChildRow, Fields, MapContext, boolean, child_rows, percent, text, texts
 from tds.models import child_table, fk, mirrored_table, strings
 
 price_lists = mirrored_table(
@@ -34,7 +34,7 @@ price_list_items = child_table(
     "zoho_item_id",
     fk("product_id", "products", zoho="zoho_item_id"),
     *strings(zoho_pricebook_item_id=32, name=500),
-    sa.Column("rate", Money, nullable=False),
+    sa.Column("rate", Money),
     sa.Column("discount_amount", Money),
     sa.Column("discount_percent", Money),
 )
@@ -53,23 +53,20 @@ def map_pricebook(entity, record: dict, ctx: MapContext) -> Fields:
             "is_active": status == "active",
         }
     )
-    entries = record.get("pricebook_items")
-    if isinstance(entries, list):
-        rows = []
-        for entry in entries:
-            item_id = zoho_id(entry.get("item_id"))
-            if not item_id:
-                raise MappingError(f"price list {record[entity.id_field]}: an entry without item_id")
-            disc_amount, disc_percent = discount(entry.get("pricebook_discount"), "pricebook_items[].pricebook_discount")
-            rows.append(
-                {
-                    "zoho_item_id": item_id,
-                    "zoho_pricebook_item_id": zoho_id(entry.get("pricebook_item_id")),
-                    "name": text(entry.get("name"), 500),
-                    "rate": amount(entry, "pricebook_rate", required=True),
-                    "discount_amount": disc_amount,
-                    "discount_percent": disc_percent,
-                }
-            )
+
+    def entry(row: ChildRow) -> dict:
+        disc_amount, disc_percent = row.discount("pricebook_discount")
+        return {
+            "zoho_item_id": row.id,
+            "zoho_pricebook_item_id": row.ref("pricebook_item_id"),
+            "name": row.text("name", 500),
+            "rate": row.figure("pricebook_rate", "rate"),
+            "discount_amount": disc_amount,
+            "discount_percent": disc_percent,
+        }
+
+    rows = child_rows(fields, record, ("pricebook_items",), ("item_id",), f"price list {record[entity.id_field]}",
+                      entry)
+    if rows is not None:
         fields.children[price_list_items.name] = rows
     return fields

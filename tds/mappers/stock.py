@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tds.db import Money, Quantity
-from tds.mapping import Fields, MapContext, MappingError, blank, dec, parse_date, text, texts, zoho_id
+from tds.mapping import ChildRow, Fields, MapContext, child_rows, parse_date, texts
 from tds.models import child_table, fk, mirrored_table, strings, zoho_ref
 
 stock_adjustments = mirrored_table(
@@ -33,7 +33,7 @@ stock_adjustment_line_items = child_table(
     zoho_ref("zoho_item_id"),
     zoho_ref("zoho_warehouse_id"),
     sa.Column("name", sa.String(500)),
-    sa.Column("quantity_adjusted", Quantity, nullable=False),
+    sa.Column("quantity_adjusted", Quantity),
     sa.Column("value_adjusted", Money),
 )
 
@@ -46,29 +46,22 @@ def map_adjustment(entity, record: dict, ctx: MapContext) -> Fields:
             "adjustment_date": parse_date(record.get("date"), "date"),
         }
     )
-    lines = record.get("line_items")
-    if isinstance(lines, list):
-        where = f"stock adjustment {record[entity.id_field]}"
-        rows = []
-        for line in lines:
-            line_id = zoho_id(line.get("line_item_id"))
-            item_id = zoho_id(line.get("item_id"))
-            if not line_id or not item_id:
-                raise MappingError(f"{where}: a line without line_item_id or item_id")
-            quantity = line.get("quantity_adjusted", line.get("quantity"))
-            if blank(quantity):
-                raise MappingError(f"{where} line {line_id}: no quantity_adjusted")
-            rows.append(
-                {
-                    "zoho_line_item_id": line_id,
-                    "zoho_item_id": item_id,
-                    "zoho_warehouse_id": zoho_id(line.get("warehouse_id") or line.get("location_id")),
-                    "name": text(line.get("name"), 500),
-                    "quantity_adjusted": dec(quantity, f"{where} line {line_id} quantity_adjusted"),
-                    "value_adjusted": dec(line.get("value_adjusted"), f"{where} line {line_id} value_adjusted"),
-                }
-            )
-            if ("items", item_id) not in fields.refresh:
-                fields.refresh.append(("items", item_id))
+
+    def line(row: ChildRow) -> dict:
+        item_id = row.ref("item_id")
+        if item_id and ("items", item_id) not in fields.refresh:
+            fields.refresh.append(("items", item_id))
+        return {
+            "zoho_line_item_id": row.id,
+            "zoho_item_id": item_id,
+            "zoho_warehouse_id": row.ref("warehouse_id", "location_id"),
+            "name": row.text("name", 500),
+            "quantity_adjusted": row.figure("quantity_adjusted", "quantity"),
+            "value_adjusted": row.figure("value_adjusted"),
+        }
+
+    rows = child_rows(fields, record, ("line_items",), ("line_item_id",),
+                      f"stock adjustment {record[entity.id_field]}", line)
+    if rows is not None:
         fields.children[stock_adjustment_line_items.name] = rows
     return fields

@@ -3,13 +3,17 @@
 ``tds webhooks plan`` prints, per organization, one webhook per Zoho module that announces a
 registry entity, with the receiver URL built from ``TDS_PUBLIC_URL`` and the secret
 ``ZOHO_WEBHOOK_SECRET``, and the workflow rules that call it (one when a record is
-created, one when it is edited). The Zoho module is the entity's ``zoho_module`` in
+created, one when it is edited); and a second webhook per module, whose URL carries
+``&event=deleted``, with the rule that calls it when a record is deleted, so deletions
+reach the mirror within a minute instead of at the next reconcile (the receiver reads the
+event type from the signed query, never from the body; the worker confirms with Zoho). The Zoho module is the entity's ``zoho_module`` in
 :data:`tds.registry.ENTITIES`, the Zoho product (Books or Inventory) its ``api``.
 
 ``tds webhooks install --yes`` creates them through ``POST /settings/webhooks`` and
 ``POST /settings/workflows`` — TDS's only write to Zoho, explicit and idempotent: it lists
-what exists first and skips a webhook with the same name or URL and a rule with the same
-name.
+what exists first and skips a webhook with the same name or the same URL and query, and a
+rule with the same name. A deletion rule Zoho refuses (Zoho documents the Deleted trigger for
+Books; Inventory's is not confirmed) is reported and skipped: those deletions come by reconcile.
 
 Customers and vendors are one Zoho module (contacts): one webhook serves both, the
 receiver routes by ``contact_type``. Entities Zoho has no workflow rules for (users, price
@@ -19,14 +23,17 @@ lists, warehouses, CRM: ``zoho_module=None``) come by sync only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from tds import registry
 from tds.config import ConfigError, Settings
+from tds.zoho.errors import ZohoFatalError
 
 #: workflow rule types, one rule each: created, and edited (each time)
 RULE_TYPES = (("add", "created"), ("edit", "edited"))
+#: the rule of the deletion webhook (``event=deleted`` in its URL)
+DELETE_RULE = ("delete", "deleted")
 
 PRODUCT_NAMES = {"books": "Zoho Books", "inventory": "Zoho Inventory"}
 
@@ -41,12 +48,18 @@ class PlannedWebhook:
     name: str
     url: str  # without the query string
     secret: str
+    event: str | None = None  # "deleted": the webhook of deletions (its URL says so)
+
+    def query(self) -> list[tuple[str, str]]:
+        return [("organization_id", self.organization_id), *((("event", self.event),) if self.event else ())]
 
     @property
     def full_url(self) -> str:
-        return f"{self.url}?organization_id={self.organization_id}"
+        return f"{self.url}?" + "&".join(f"{k}={v}" for k, v in self.query())
 
     def rule_names(self) -> list[tuple[str, str]]:
+        if self.event == "deleted":
+            return [(DELETE_RULE[0], self.name)]
         return [(rule, f"{self.name} ({label})") for rule, label in RULE_TYPES]
 
     def webhook_body(self) -> dict:
@@ -58,7 +71,7 @@ class PlannedWebhook:
             "url": self.url,
             "body_type": "application/json",
             "entity_parameters": [],
-            "query_parameters": [{"param_name": "organization_id", "param_value": self.organization_id}],
+            "query_parameters": [{"param_name": k, "param_value": v} for k, v in self.query()],
             # Books' signature header is not confirmed; the receiver also accepts this header
             "headers": [{"param_name": "X-Webhook-Token", "param_value": self.secret}],
             "secret": self.secret,
@@ -109,8 +122,9 @@ def plan(settings: Settings, organizations: list[str] | None = None) -> Plan:
         for (api, module), entities in by_module.items():
             slug = _slug(entities[0])
             name = f"TDS {'contacts' if module == 'contact' else entities[0].name.replace('_', ' ')}"
-            planned.append(PlannedWebhook(org, api, module, tuple(e.name for e in entities), slug, name,
-                                          f"{public}/api/zoho/webhooks/{slug}", settings.zoho_webhook_secret))
+            hook = PlannedWebhook(org, api, module, tuple(e.name for e in entities), slug, name,
+                                  f"{public}/api/zoho/webhooks/{slug}", settings.zoho_webhook_secret)
+            planned += [hook, replace(hook, name=f"{name} ({DELETE_RULE[1]})", event="deleted")]
     return Plan(tuple(planned), tuple(sync_only))
 
 
@@ -129,6 +143,9 @@ def print_plan(the_plan: Plan, echo: Callable[[str], None], show_secret: bool = 
         echo(f"      URL  {hook.full_url}")
         echo(f"      workflow rules {', '.join(repr(n) for _, n in hook.rule_names())} → action: webhook "
              f"{hook.name!r}")
+    if any(hook.event == "deleted" for hook in the_plan.webhooks):
+        echo("deletions: Zoho documents the Deleted trigger for Books; where Zoho refuses a deletion rule, "
+             "those deletions come by the scheduled reconcile")
     if the_plan.sync_only:
         echo(f"sync only (Zoho has no workflow rule for them): {', '.join(the_plan.sync_only)}")
 
@@ -144,8 +161,7 @@ def install(the_plan: Plan, client, echo: Callable[[str], None]) -> int:
     for hook in the_plan.webhooks:
         org, api = hook.organization_id, hook.api
         hooks = _existing(client, api, org, "/settings/webhooks", "webhooks")
-        same = next((h for h in hooks if h.get("webhook_name") == hook.name or h.get("url") in (hook.url, hook.full_url)),
-                    None)
+        same = next((h for h in hooks if _same_webhook(h, hook)), None)
         if same is not None:
             webhook_id = str(same.get("webhook_id"))
             echo(f"  {org} {api}: webhook {hook.name!r} exists")
@@ -159,7 +175,24 @@ def install(the_plan: Plan, client, echo: Callable[[str], None]) -> int:
             if name in rules:
                 echo(f"  {org} {api}: workflow rule {name!r} exists")
                 continue
-            client.create_setting(api, "/settings/workflows", org, hook.workflow_body(rule_type, name, webhook_id))
+            try:
+                client.create_setting(api, "/settings/workflows", org, hook.workflow_body(rule_type, name, webhook_id))
+            except ZohoFatalError as exc:
+                if hook.event != "deleted":
+                    raise
+                echo(f"  {org} {api}: workflow rule {name!r} refused ({exc}): deletions of "
+                     f"{', '.join(hook.entities)} come by reconcile")
+                continue
             created += 1
             echo(f"  {org} {api}: workflow rule {name!r} created")
     return created
+
+
+def _same_webhook(existing: dict, hook: PlannedWebhook) -> bool:
+    """The same name, or the same URL with the same query (the deletion webhook shares the
+    edit webhook's URL and differs in ``event=deleted``)."""
+    if existing.get("webhook_name") == hook.name or existing.get("url") == hook.full_url:
+        return True
+    params = {(str(p.get("param_name")), str(p.get("param_value"))) for p in existing.get("query_parameters") or []
+              if isinstance(p, dict)}
+    return existing.get("url") == hook.url and params == set(hook.query())

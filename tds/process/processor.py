@@ -48,6 +48,7 @@ class Result(enum.StrEnum):
     DONE = "done"  # the record was written
     STALE = "stale"  # the stored version is newer: nothing written
     DELETED = "deleted"  # Zoho no longer has the record: soft-deleted here
+    ABSENT = "absent"  # a deletion of a record the mirror does not have: nothing to do
     SKIPPED = "skipped"  # no such event, or already finished
 
 
@@ -88,6 +89,8 @@ def _process(settings: Settings, event_id: int, client, taking_over: bool, resen
         log.debug("inbox event %s is finished, held by another attempt or does not exist; nothing to do", event_id)
         return Outcome(event_id, Result.SKIPPED)
     entity = registry.get(event.entity)
+    if event.source == inbox.Source.DELETION:
+        return _deletion(settings, engine, event, entity, client)
     record = _webhook_record(settings, event, entity)
     fetched = record is None
     if fetched:
@@ -138,7 +141,7 @@ def _statements(settings: Settings):
 def origin(conn, event) -> changes.Origin:
     """What caused this event's writes: ``replay`` for a replayed dead letter (only an event
     that failed before is looked up), else the event's source."""
-    source = str(event.source)
+    source = "webhook" if event.source == inbox.Source.DELETION else str(event.source)
     if event.source == inbox.Source.FETCH and (event.body or "").startswith("replay of dead letter"):
         source = "replay"
     elif event.attempt_log and deadletters.was_replayed(conn, event.id):
@@ -146,17 +149,55 @@ def origin(conn, event) -> changes.Origin:
     return changes.Origin(source, inbox_event_id=event.id)
 
 
-def _gone(engine, event, entity: Entity) -> Outcome:
+def _deletion(settings: Settings, engine, event, entity: Entity, client) -> Outcome:
+    """Zoho says a record was deleted (a webhook with ``?event=deleted``): confirm with Zoho.
+
+    A record the mirror does not have (or has marked deleted already) is finished with no
+    Zoho call; a stored version newer than the deletion's is left alone (the deletion is
+    stale). Otherwise the record is fetched: not found is soft-deleted, with its child rows
+    and a change-log entry, never over a version newer than the deletion's (the same
+    stale-write rule, in the statement); a record Zoho still has is applied as an update.
+    """
+    with engine.connect() as conn:
+        stored = [(e, t) for e in (entity, *registry.siblings(entity))
+                  for t in sql_sink.live_versions(conn, e, event.organization_id, event.zoho_id)]
+    if not stored:
+        return _finish(engine, event, Result.ABSENT, f"deletion of {entity.name} {event.zoho_id}, which is not "
+                                                     "stored here: nothing to do")
+    entity, stored_time = stored[0]
+    deleted_at = event.zoho_last_modified_time
+    if stored_time is not None and deleted_at is not None and stored_time > deleted_at:
+        return _finish(engine, event, Result.STALE, f"deletion older than the stored {entity.name} "
+                                                    f"{event.zoho_id}: ignored")
+    try:
+        record = _fetch(event, entity, client)
+    except ZohoNotFound:
+        return _gone(engine, event, entity, not_newer_than=deleted_at)
+    mapped = registry.route(entity, record).map(record, MapContext(event.organization_id, settings))
+    return _apply(engine, event, [mapped])
+
+
+def _finish(engine, event, result: Result, note: str) -> Outcome:
+    with engine.begin() as conn:
+        inbox.finish(conn, event.id, note=note)
+        _processed(conn, event, result)
+    _count([(event, result)])
+    return Outcome(event.id, result, event.entity)
+
+
+def _gone(engine, event, entity: Entity, not_newer_than=None) -> Outcome:
     """Zoho says the record does not exist: it was deleted there. Soft-delete our row.
 
     A fetch asked for by a reference that Zoho does not know is an error an operator must
     see, so it is raised (and dead-lettered) when there is no row to mark.
     """
     with engine.begin() as conn:
-        marked = sql_sink.soft_delete(conn, entity, event.organization_id, [event.zoho_id], origin(conn, event))
+        marked = sql_sink.soft_delete(conn, entity, event.organization_id, [event.zoho_id], origin(conn, event),
+                                      not_newer_than=not_newer_than)
         if not marked and event.source == inbox.Source.FETCH:
             raise ZohoNotFound(f"{entity.name} {event.zoho_id} is referenced but does not exist in Zoho")
-        inbox.finish(conn, event.id, note=f"{entity.name} {event.zoho_id} not found in Zoho: marked deleted")
+        inbox.finish(conn, event.id, note=f"{entity.name} {event.zoho_id} not found in Zoho: "
+                                          + ("marked deleted" if marked else "nothing live here to mark"))
         _processed(conn, event, Result.DELETED)
     _count([(event, Result.DELETED)])
     return Outcome(event.id, Result.DELETED, entity.name)
@@ -195,7 +236,7 @@ def _count(finished: list[tuple[object, Result]]) -> None:
 
 def _processed_rows(event, result: Result) -> list[dict]:
     latency = max(0.0, (utcnow() - event.received_at).total_seconds())
-    if event.source != inbox.Source.WEBHOOK:
+    if event.source not in inbox.ANNOUNCED:
         return []
     where = {"organization_id": event.organization_id, "entity": event.entity}
     return [

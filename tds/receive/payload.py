@@ -132,16 +132,31 @@ def organization_of(
     return org
 
 
-def dedup_key(entity: Entity, org: str, zoho_id: str, record: dict, body: bytes | str) -> str:
+def dedup_key(entity: Entity, org: str, zoho_id: str, record: dict, body: bytes | str,
+              source: str = "webhook") -> str:
     """Same record, same Zoho time, same body: the same event.
 
     Zoho's times have one-second resolution, so two edits within a second share a time;
-    the body tells them apart, while a redelivery of one webhook (same body) collapses.
+    the body tells them apart, while a redelivery of one webhook (same body) collapses. A
+    deletion's body is the record's last state, the same as its last edit's: the
+    ``source`` keeps the two apart.
     """
     modified = record.get(entity.modified_field) if entity.modified_field else None
     raw = body.encode("utf-8") if isinstance(body, str) else body
-    basis = f"webhook|{entity.name}|{org}|{zoho_id}|{modified or ''}|" + hashlib.sha256(raw).hexdigest()
+    basis = f"{source}|{entity.name}|{org}|{zoho_id}|{modified or ''}|" + hashlib.sha256(raw).hexdigest()
     return hashlib.sha256(basis.encode("utf-8")).hexdigest()
+
+
+def event_source(query: Mapping[str, str]) -> inbox.Source:
+    """What the webhook announces, from its URL (signed with it, never from the body): no
+    ``event`` is a create or an edit, ``event=deleted`` a deletion (the URL of the
+    deletion rule ``tds webhooks install`` creates)."""
+    event = query.get("event")
+    if event is None:
+        return inbox.Source.WEBHOOK
+    if event == "deleted":
+        return inbox.Source.DELETION
+    raise PayloadError(f"unknown event {event[:40]!r}: the webhook URL's event is 'deleted' or absent")
 
 
 def receive(
@@ -184,14 +199,16 @@ def receive(
     except MappingError as exc:
         raise PayloadError(str(exc)) from None
     kept = {h: headers[h] for h in KEPT_HEADERS if headers.get(h)}
-    countdown = coalesce_seconds if coalesce_seconds and needs_detail(entity, record, fetch_detail) else 0
+    source = event_source(query)
+    countdown = coalesce_seconds if (coalesce_seconds and source is inbox.Source.WEBHOOK
+                                     and needs_detail(entity, record, fetch_detail)) else 0
     event = inbox.store(
         conn,
-        source=inbox.Source.WEBHOOK,
+        source=source,
         entity=entity.name,
         organization_id=org,
         zoho_id=zoho_id,
-        key=dedup_key(entity, org, zoho_id, record, body),
+        key=dedup_key(entity, org, zoho_id, record, body, str(source)),
         modified=modified,
         body=body.decode("utf-8"),
         content_type=content_type,

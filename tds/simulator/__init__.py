@@ -64,8 +64,8 @@ Options (:class:`SimulatorConfig`; those marked * can change while running throu
 ``webhook_payload`` *    ``"detail"`` (full record) or ``"list"`` (the list-row form).
 ``webhook_timeout`` *    seconds per delivery attempt (5.0); ``webhooks_enabled`` * turns sending off.
 ``timezone_offset``      the organizations' UTC offset in times (``"+0300"``).
-``shapes``               ``"canonical"`` (default), ``"sparse"`` or ``"varied"``: how records are
-                         written out (:mod:`tds.simulator.shapes`).
+``shapes``               ``"canonical"`` (default), ``"sparse"``, ``"varied"`` or ``"minimal"``: how
+                         records are written out, webhooks too (:mod:`tds.simulator.shapes`).
 """
 
 from .app import create_app

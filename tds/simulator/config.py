@@ -84,7 +84,7 @@ class SimulatorConfig:
     webhook_timeout: float = 5.0
     webhooks_enabled: bool = True
     timezone_offset: str = "+0300"
-    shapes: str = "canonical"  # canonical | sparse | varied (see tds.simulator.shapes)
+    shapes: str = "canonical"  # canonical | sparse | varied | minimal (see tds.simulator.shapes)
 
     def __post_init__(self) -> None:
         self.organizations = tuple(str(o) for o in self.organizations)
@@ -93,8 +93,8 @@ class SimulatorConfig:
         for org in self.organizations:
             if not org.isdigit():
                 raise ValueError(f"organization ids are numeric strings, not {org!r}")
-        if self.shapes not in ("canonical", "sparse", "varied"):
-            raise ValueError("shapes is 'canonical', 'sparse' or 'varied'")
+        if self.shapes not in ("canonical", "sparse", "varied", "minimal"):
+            raise ValueError("shapes is 'canonical', 'sparse', 'varied' or 'minimal'")
         if self.webhook_payload not in ("detail", "list"):
             raise ValueError("webhook_payload is 'detail' or 'list'")
         self.scale_factor()  # validates

@@ -30,6 +30,9 @@ class Resource:
     slug_for: Callable[[dict], str | None] | None = None  # when the slug depends on the record
     mtime_field: str = "last_modified_time"
     list_mtime: bool = True  # whether Zoho's list rows carry ``mtime_field`` (users' and price lists' do not)
+    #: top-level fields Zoho documents as always there, beyond ``id_field`` and ``name_field``
+    #: (the ``minimal`` shape keeps only these, see :mod:`tds.simulator.shapes`)
+    always: tuple[str, ...] = ()
     ctime_field: str = "created_time"
     crm: bool = False
     crm_module: str | None = None  # CRM URL module name (``Accounts``)

@@ -139,8 +139,10 @@ class Simulator:
         self.broken_images.discard((org, str(item_id)))
         return self.update(org, "items", str(item_id), dict(NO_IMAGE), send_webhook=send_webhook)
 
-    def delete(self, org_id: str | None, resource: str, id_: str) -> dict:
-        """Remove a record (no webhook: Zoho has no documented delete trigger); returns it.
+    def delete(self, org_id: str | None, resource: str, id_: str, send_webhook: bool = True) -> dict:
+        """Remove a record; returns it. With ``send_webhook`` the resource's webhook is sent
+        as Zoho's workflow rule on deletion sends it: the record's last state, to the URL
+        with ``&event=deleted``.
 
         The resource's ``on_delete`` undoes what the record did (an adjustment's stock movement).
         """
@@ -157,7 +159,10 @@ class Simulator:
             mtime.pop(str(id_), None)
             self.deleted.append({"organization_id": org_id, "resource": resource, "id": str(id_),
                                  "time": time.time()})
-            return record
+            out = deep_copy(record)
+        if send_webhook:
+            self.webhooks.send(org_id, resource, out, event="deleted")
+        return out
 
     def mutate(self, org_id: str | None, resource: str, count: int, send_webhooks: bool = True) -> list[str]:
         """Make ``count`` realistic edits to random records (price, stock, phone, quantities…).

@@ -25,6 +25,7 @@ from .counters import Counters
 from .families import RESOURCES
 from .formats import dumps
 from .resources import list_row, webhook_slug
+from .shapes import present
 
 SIGNATURE_HEADER = "X-Zoho-Webhook-Signature"
 
@@ -41,8 +42,9 @@ class WebhookSender:
         self.counters = counters
         self.log: deque[dict] = deque(maxlen=10000)
 
-    def send(self, org_id: str, resource: str, record: dict) -> dict | None:
-        """POST one record's webhook to the configured receiver; never raises.
+    def send(self, org_id: str, resource: str, record: dict, event: str | None = None) -> dict | None:
+        """POST one record's webhook to the configured receiver; never raises. ``event``
+        ``"deleted"``: the deletion rule's webhook, whose URL carries ``&event=deleted``.
 
         Returns the log entry, or None when nothing is sent (no URL, sending off, a CRM
         record, or a resource without a webhook).
@@ -54,14 +56,16 @@ class WebhookSender:
         slug = webhook_slug(res, record)
         if not slug:
             return None
-        payload = record if cfg.webhook_payload == "detail" else list_row(res, record)
+        shaped = present(cfg, res, record, org_id)  # a webhook body is written as the lists and details are
+        payload = shaped if cfg.webhook_payload == "detail" else list_row(res, shaped)
         body = dumps({res.detail_key: payload})
-        url = f"{cfg.webhook_url.rstrip('/')}/{slug}?organization_id={org_id}"
+        query = [("organization_id", str(org_id)), *((("event", event),) if event else ())]
+        url = f"{cfg.webhook_url.rstrip('/')}/{slug}?" + "&".join(f"{k}={v}" for k, v in query)
         headers = {"Content-Type": "application/json;charset=UTF-8", "User-Agent": "Zoho-Webhook"}
         if cfg.webhook_secret:
-            headers[SIGNATURE_HEADER] = zoho_signature(cfg.webhook_secret, body, [("organization_id", str(org_id))])
+            headers[SIGNATURE_HEADER] = zoho_signature(cfg.webhook_secret, body, query)
         entry = {"time": time.time(), "organization_id": org_id, "resource": resource, "slug": slug,
-                 "id": record.get(res.id_field), "url": url, "status": None, "ok": False, "error": None}
+                 "id": record.get(res.id_field), "event": event, "url": url, "status": None, "ok": False, "error": None}
         started = time.monotonic()
         try:
             response = requests.post(url, data=body, headers=headers, timeout=cfg.webhook_timeout)

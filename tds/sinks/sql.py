@@ -42,7 +42,7 @@ from typing import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tds import registry
+from tds import metrics, registry
 from tds.db import dialect_insert, utcnow
 from tds.models import metadata
 from tds.registry import Entity, Mapped, Reference
@@ -111,6 +111,8 @@ def write(conn: Connection, records: list[Mapped], origin: changes.Origin | chan
     deferred = frozenset(entity.name for entity in related)
     for entity, group in _by_entity(records).items():
         result.add(_write_entity(conn, entity, group, origin, backfill_all, deferred))
+        if skipped := sum(rec.skipped for rec in group):
+            metrics.CHILD_ROWS_SKIPPED.labels(entity.name).inc(skipped)
     # last: a related row written stays locked until commit, and every item of a warehouse
     # carries it, so writers of different items would queue behind one another on it. The
     # references to them are linked after (a row another transaction is inserting is waited
@@ -475,18 +477,35 @@ def _reverse_references() -> dict[str, list[tuple[str, Reference]]]:
     return _reverse_cache
 
 
+def live_versions(conn: Connection, entity: Entity, organization_id: str, zoho_id: str) -> list:
+    """The Zoho time of the live row of this record here (a list of one, or empty)."""
+    tbl = table(entity.table)
+    return list(conn.execute(sa.select(tbl.c.zoho_last_modified_time).where(
+        tbl.c.organization_id == organization_id, tbl.c[entity.zoho_id_column] == zoho_id,
+        tbl.c.deleted_at.is_(None))).scalars())
+
+
 def soft_delete(conn: Connection, entity: Entity, organization_id: str, zoho_ids: Iterable[str],
-                origin: changes.Origin | None = None) -> int:
+                origin: changes.Origin | None = None, not_newer_than=None) -> int:
     """Zoho no longer has these records: mark them deleted (never a hard delete) and drop
     their child rows (lines and the like belong to the document; its raw record stays in
-    ``zoho_metadata``). Returns how many were marked."""
+    ``zoho_metadata``). Returns how many were marked.
+
+    ``not_newer_than``: the Zoho time the deletion was announced at; a row stored at a newer
+    version is left alone (the stale-write rule, inside the statement)."""
     ids = list(zoho_ids)
     if not ids:
         return 0
     tbl = table(entity.table)
     live = sa.and_(tbl.c.organization_id == organization_id, tbl.c[entity.zoho_id_column].in_(ids),
                    tbl.c.deleted_at.is_(None))
-    found = conn.execute(sa.select(tbl.c.id, tbl.c[entity.zoho_id_column]).where(live)).fetchall()
+    if not_newer_than is not None:
+        stored = tbl.c.zoho_last_modified_time
+        live = sa.and_(live, sa.or_(stored.is_(None), stored <= not_newer_than))
+    chosen = sa.select(tbl.c.id, tbl.c[entity.zoho_id_column]).where(live)
+    if not_newer_than is not None:  # an upsert racing this one waits, then applies only if newer
+        chosen = chosen.with_for_update()
+    found = conn.execute(chosen).fetchall()
     parent_ids = [row[0] for row in found]
     if not parent_ids:
         return 0

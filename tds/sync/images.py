@@ -11,9 +11,10 @@ When an image is fetched
     syncs) and names the products whose image reference changed: a new, changed or removed
     ``image_document_id``. Each gets one task on the ``tds.images`` queue. The hourly
     :func:`sweep` sends tasks for anything still missing (a failed download, a file deleted
-    from disk, a task the broker lost). Zoho may keep an ``image_document_id`` for a
-    replaced image; ``tds images sync`` (without ``--missing-only``) fetches every image
-    again, and the sha256 decides whether the file is rewritten.
+    from disk, a task the broker lost). ``tds images sync`` fetches the same: what is
+    missing here or whose Zoho reference changed. Zoho may keep an ``image_document_id``
+    for a replaced image; ``tds images sync --refetch`` fetches every image again, and the
+    sha256 decides whether the file is rewritten.
 
 What a download does (:func:`download`)
     An image removed in Zoho removes the file and clears the url. A body that is empty, too

@@ -118,6 +118,7 @@ FAMILY = Family(
     name="contacts",
     resources=(
         Resource("contacts", "contacts", "contact", "contact_id", "Contact", "Contacts", ("contact_name", "A"),
+                 always=("contact_type",),
                  name_field="contact_name", list_omit=("contact_persons", "billing_address", "shipping_address",
                                                        "default_templates", "notes"),
                  slug_for=lambda r: "vendors" if r.get("contact_type") == "vendor" else "customers",

@@ -506,6 +506,7 @@ FAMILY = Family(
                  create=create_item, update=update_item, random_changes=item_changes),
         Resource("inventoryadjustments", "inventory_adjustments", "inventory_adjustment", "inventory_adjustment_id",
                  "Inventory Adjustment", "Inventory Adjustments", ("created_time", "D"), name_field="reference_number",
+                 always=("date",),
                  list_omit=("line_items",), slug="stock", inventory_only=True,
                  filters=(("AdjustmentType", lower_or_all("adjustment_type")),),
                  create=create_adjustment, before_update=readjust, update=update_adjustment,

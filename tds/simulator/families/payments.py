@@ -250,10 +250,12 @@ FAMILY = Family(
     resources=(
         Resource("customerpayments", "customerpayments", "payment", "payment_id", "Payment", "Customer Payments",
                  ("created_time", "D"), name_field="payment_number", list_fields=_PAYMENT_LIST, slug="payments",
+                 always=("customer_id", "date", "amount"),
                  filters=(("PaymentMode", lower_or_all("payment_mode")),),
                  create=_create_payment, update=_update_payment, random_changes=_payment_changes),
         Resource("creditnotes", "creditnotes", "creditnote", "creditnote_id", "Credit Note", "Credit Notes",
                  ("created_time", "D"), name_field="creditnote_number", list_fields=_CREDITNOTE_LIST,
+                 always=("customer_id", "date", "total"),
                  slug="credit-notes", create=_create_creditnote, update=document_rule(_settle_creditnote),
                  random_changes=document_changes(())),
     ),

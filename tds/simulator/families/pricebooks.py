@@ -58,7 +58,8 @@ FAMILY = Family(
     name="pricebooks",
     resources=(
         Resource("pricebooks", "pricebooks", "pricebook", "pricebook_id", "Price List", "Price Lists",
-                 ("name", "A"), name_field="name", slug="prices", list_mtime=False, create=_create_pricebook,
+                 ("name", "A"), name_field="name", slug="prices", list_mtime=False, always=("pricebook_type",),
+                 create=_create_pricebook,
                  random_changes=_pricebook_changes),
     ),
     seed=((50, seed_pricebooks),),

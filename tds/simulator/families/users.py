@@ -36,7 +36,7 @@ FAMILY = Family(
     name="users",
     resources=(
         Resource("users", "users", "user", "user_id", "User", "Users", ("name", "A"), name_field="name",
-                 slug="users", list_mtime=False, create=_create_user, random_changes=_user_changes),
+                 slug="users", list_mtime=False, always=("email",), create=_create_user, random_changes=_user_changes),
     ),
     seed=((30, seed_users),),
 )

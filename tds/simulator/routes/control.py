@@ -122,7 +122,7 @@ def record_update(resource, id_):
 
 @bp.delete("/records/<resource>/<id_>")
 def record_delete(resource, id_):
-    record = simulator().delete(_org(), resource, id_)
+    record = simulator().delete(_org(), resource, id_, send_webhook=_flag("send_webhook"))
     return json_response({"deleted": True, "id": id_, "record": record})
 
 
