@@ -87,6 +87,71 @@ def test_status_is_healthy_then_warns_then_is_critical_by_pending_events(ops, en
     assert "invoices" in out.output and "status: critical" in out.output
 
 
+def test_status_is_critical_and_quick_when_redis_is_stopped(ops, engine, database_url, tmp_path):
+    """Redis down: nothing moves, so the status is critical — never "healthy", never "all empty" —
+    in the command (exit 2, within seconds), /api/status and /metrics alike."""
+    import time
+
+    from status_page import create_app as status_app
+    from tests.chaos.harness import PrivateRedis
+
+    redis = PrivateRedis()
+    redis.stop()
+    try:
+        s = _settings(database_url, redis.url)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TDS_", "ZOHO_"))}
+        env.update({"TDS_DATABASE_URL": database_url, "TDS_REDIS_URL": redis.url, "ZOHO_ORGANIZATION_ID": ORG,
+                    "TDS_ENTITIES": "items,customers,invoices", "TDS_IMAGE_DIR": str(tmp_path)})
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "tds.cli", "status", "--json"], env=env, capture_output=True,
+                              text=True, timeout=60)
+        took = time.monotonic() - started
+        snap = json.loads(done.stdout)
+        human = subprocess.run([sys.executable, "-m", "tds.cli", "status"], env=env, capture_output=True, text=True,
+                               timeout=60)
+        api = status_app(s).test_client().get("/api/status", headers={"Authorization": f"Bearer {ADMIN}"})
+        metrics = create_app(s).test_client().get("/metrics", headers={"Authorization": f"Bearer {ADMIN}"})
+    finally:
+        redis.close()
+    assert done.returncode == 2 and snap["severity"] == "critical", done.stdout + done.stderr
+    redis_finding = next(f for f in snap["findings"] if f["key"] == "redis")
+    assert redis_finding["severity"] == "critical" and "Redis unreachable" in redis_finding["message"]
+    assert took < 8, f"tds status took {took:.1f} s with Redis down"
+    assert human.returncode == 2 and "status: critical" in human.stdout and "all empty" not in human.stdout
+    assert "queues: unknown" in human.stdout and "status: healthy" not in human.stdout
+    assert api.status_code == 200 and api.get_json()["severity"] == "critical"
+    assert [f["key"] for f in api.get_json()["findings"]] == [f["key"] for f in snap["findings"]]
+    assert "tds_health_severity 2.0" in metrics.get_data(as_text=True)
+
+
+def test_status_is_critical_when_postgresql_is_stopped(ops, redis_client, redis_url, tmp_path):
+    from status_page import create_app as status_app
+    from tds import db
+    from tests.chaos.harness import PrivatePostgres
+
+    try:
+        pg = PrivatePostgres()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    try:
+        pg.stop()
+        s = _settings(pg.url, redis_url)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TDS_", "ZOHO_"))}
+        env.update({"TDS_DATABASE_URL": pg.url, "TDS_REDIS_URL": redis_url, "ZOHO_ORGANIZATION_ID": ORG,
+                    "TDS_IMAGE_DIR": str(tmp_path)})
+        done = subprocess.run([sys.executable, "-m", "tds.cli", "status", "--json", "--no-workers"], env=env,
+                              capture_output=True, text=True, timeout=60)
+        page = status_app(s).test_client().get("/status", headers={"Authorization": f"Bearer {ADMIN}"})
+    finally:
+        db.dispose_engines()
+        pg.close()
+    assert done.returncode == 2, done.stdout + done.stderr
+    snap = json.loads(done.stdout)
+    assert snap["severity"] == "critical" and "database" in snap["unknown"]
+    assert "PostgreSQL unreachable" in next(f for f in snap["findings"] if f["key"] == "database")["message"]
+    assert page.status_code == 200 and 'id="severity">critical' in page.get_data(as_text=True)
+
+
 def test_status_says_critical_without_a_beat_and_names_a_queue_nobody_consumes(ops, redis_client):
     snap = status.snapshot(ops)
     snap["workers"] = {"w1@host": ["tds.items", "tds.sync"]}
