@@ -29,7 +29,7 @@ from tds.sinks import changes
 @click.option("--json", "as_json", is_flag=True, help="The snapshot as JSON, for scripts.")
 @click.option("--no-workers", is_flag=True, help="Do not ask the workers (Celery inspect).")
 def status_command(as_json: bool, no_workers: bool) -> None:
-    """The state at a glance, per organization and entity, and what is wrong now.
+    """The state at a glance, and what is wrong now.
 
     Exit 0 healthy, 1 warning, 2 critical — also when PostgreSQL or Redis is down (critical).
     """
