@@ -204,10 +204,13 @@ def expect_payment(src):
 
 
 def expect_user(src):
+    # Zoho lists users without last_modified_time and the full sync stores the list row (no
+    # detail call): the mirror holds what the list shows, no time
+    listed = {k: v for k, v in src.items() if k != "last_modified_time"}
     return {"name": src["name"], "email": src["email"], "role": t(src.get("user_role")),
             "role_name": t(src.get("role_name")), "zoho_role_id": t(src.get("role_id")), "status": src["status"],
             "is_active": src["status"] == "active", "user_type": t(src.get("user_type")),
-            "zoho_created_time": zt(src.get("created_time")), **mirror(src)}
+            "zoho_created_time": zt(src.get("created_time")), **mirror(listed)}
 
 
 def expect_price_list(src):
