@@ -79,7 +79,7 @@ CSS = """
 body{font-family:system-ui,sans-serif;margin:0;padding:12px;background:#f6f7f9;color:#222}
 h1{font-size:1.3em;margin:0 0 8px} h2{font-size:1.05em;margin:18px 0 6px}
 .badge{display:inline-block;padding:3px 10px;border-radius:12px;color:#fff;font-weight:600}
-.healthy{background:#2e7d32}.warning{background:#ef6c00}.critical{background:#c62828}
+.healthy{background:#2e7d32}.warning{background:#ef6c00}.critical{background:#c62828}.info{background:#546e7a}
 .wrap{overflow-x:auto;-webkit-overflow-scrolling:touch}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:.9em}
 th,td{padding:5px 7px;border-bottom:1px solid #e3e5e8;text-align:left;white-space:nowrap}
@@ -107,15 +107,26 @@ def render(snap: dict) -> str:
                         f"{_e(c['message'])}</li>" for c in snap["conditions"])
     errors = "".join(f"<li>{_e(x['what'])}: {_e((x['error'] or '')[:300])} <span class=muted>{_e(x['at'])}</span>"
                      "</li>" for x in snap["recent_errors"])
-    queues = ", ".join(f"{_e(q)} {n}" for q, n in (snap["queues"] or {}).items() if n) or "all empty"
+    unknown = snap.get("unknown") or {}
+    queues = ("unknown" if "redis" in unknown else
+              ", ".join(f"{_e(q)} {n}" for q, n in (snap["queues"] or {}).items() if n) or "all empty")
     workers = snap["workers"]
-    workers_text = ("not asked" if workers is None else
+    workers_text = ("unknown" if "redis" in unknown or "workers" in unknown else "not asked" if workers is None else
                     ", ".join(_e(w) for w in sorted(workers)) or "none answering")
     report = snap["reconcile"]
-    reconcile = (f"health score {report['health_score']} ({_e(report['label'])}), finished {_e(report['finished_at'])}"
-                 if report else "no reconcile yet")
-    quota = ", ".join(f"{_e(org)}: {'unknown' if left is None else left}" for org, left in snap["quota"].items())
-    breakers = ", ".join(f"{_e(api)} {_e(state)}" for api, state in snap["breakers"].items()) or "all closed"
+    if "database" in unknown:
+        reconcile = "unknown"
+    elif report and report.get("health_score") is not None:
+        reconcile = (f"health score {report['health_score']} ({_e(report['label'])}), last successful reconcile "
+                     f"finished {_e(report['finished_at'])}")
+    else:
+        reconcile = "no successful reconcile yet"
+    reconcile += "".join(f"</li><li>{_e(f['entity'])} ({_e(f['organization_id'])}): last reconcile failed "
+                         f"{_e(f['at'])}: {_e(f['reason'])}" for f in (report or {}).get("last_failed", []))
+    quota = ", ".join(f"{_e(org)}: {'unknown' if left is None else left}"
+                      for org, left in snap["quota"].items()) or "unknown"
+    breakers = "unknown" if "redis" in unknown else ", ".join(
+        f"{_e(api)} {_e(state)}" for api, state in snap["breakers"].items()) or "all closed"
     images = "".join(f"<li>{_e(org)} {_e(c['summary'])}</li>" for org, c in (snap.get("images") or {}).items())
     beat = {True: "running", False: "NOT running", None: "unknown"}[snap["beat_running"]]
     return f"""<!doctype html>
@@ -127,15 +138,16 @@ def render(snap: dict) -> str:
 <h1>TDS <span class="badge {_e(sev)}" id="severity">{_e(sev)}</span></h1>
 <div class=muted>{_e(snap['generated_at'])} · refreshes every {REFRESH_SECONDS} s</div>
 <h2>Alerts open</h2><ul id="alerts">{alerts or '<li>none</li>'}</ul>
-<h2>Wrong now</h2><ul>{now_wrong or '<li>nothing</li>'}</ul>
-<h2>Entities</h2><div class=wrap><table id="entities">
+<h2>Wrong now</h2><ul id="findings">{now_wrong or '<li>nothing</li>'}</ul>
+<h2>Entities</h2>{'<p>unknown: ' + _e(unknown['database']) + '</p>' if 'database' in unknown else ''}
+<div class=wrap><table id="entities">
 <tr><th>entity</th><th>org</th><th>rows</th><th>lag</th><th>match</th><th>pending</th><th>failed</th>
 <th>parked</th><th>dead letters</th><th></th></tr>
 {''.join(rows)}</table></div>
 <h2>Processing</h2><ul>
 <li>queues: {queues}</li><li>workers: {workers_text}</li><li>beat: {beat}</li>
-<li>dead letters: {snap['dead_letters']}</li><li>Zoho calls left today: {quota}</li><li>breakers: {breakers}</li>
+<li>dead letters: {'unknown' if snap['dead_letters'] is None else snap['dead_letters']}</li><li>Zoho calls left today: {quota}</li><li>breakers: {breakers}</li>
 </ul>
-<h2>Last reconcile</h2><ul><li>{reconcile}</li>{images}</ul>
+<h2>Reconcile</h2><ul><li>{reconcile}</li>{images}</ul>
 <h2>Recent errors</h2><ul>{errors or '<li>none</li>'}</ul>
 </body></html>"""

@@ -154,3 +154,23 @@ def live_workers(settings: Settings, timeout: float = 1.0) -> dict[str, list[str
         log.warning("could not ask the workers: %s", exc.__class__.__name__)
         return None
     return inspect_workers(app, timeout)
+
+
+def worker_node_name(settings: Settings, groups: list[str], host: str | None = None, timeout: float = 1.0) -> str:
+    """The node name ``tds worker`` gives itself: its first queue group at this host
+    (``webhooks@host``, ``sync@host``, ``all@host``), as compose and systemd name theirs; when a
+    live node already answers to that name (the same groups started twice here), the pid is
+    added (``webhooks-<pid>@host``, the pid survives the exec). Two starts within the same
+    second can still meet: status then shows a ``worker_name`` finding."""
+    import socket
+
+    host = host or socket.gethostname()
+    base = groups[0] if groups else "all"
+    name = f"{base}@{host}"
+    try:
+        app = create_celery(settings, include=())
+        taken = app.control.ping(destination=[name], timeout=timeout) or []
+    except Exception as exc:  # the broker was checked just before; say so and keep the plain name
+        log.warning("could not ask whether %s is taken: %s", name, exc.__class__.__name__)
+        taken = []
+    return f"{base}-{os.getpid()}@{host}" if taken else name

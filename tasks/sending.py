@@ -116,11 +116,29 @@ def send_odoo_push_event(app: Celery, settings: Settings, event_id: int) -> None
         app.send_task(ODOO_PUSH_EVENT, args=[event_id], queue=ODOO_QUEUE)
 
 
-def inspect_workers(app: Celery, timeout: float = 1.0) -> dict[str, list[str]] | None:
-    """``{worker: [queues it consumes]}``, or None when the broker cannot be asked."""
+class LiveWorkers(dict):
+    """``{node: [queues it consumes]}``, built from every node's own reply; ``duplicates`` names
+    the nodes that answered more than once (two workers started with the same name)."""
+
+    duplicates: dict[str, int]
+
+
+def inspect_workers(app: Celery, timeout: float = 1.0) -> LiveWorkers | None:
+    """``{worker: [queues it consumes]}``, or None when the broker cannot be asked.
+
+    Every reply is kept (a broadcast, not ``inspect``, which keys the replies by node name so
+    that the last of two same-named workers wins and the answer flips from call to call)."""
     try:
-        answer = app.control.inspect(timeout=timeout).active_queues() or {}
+        replies = app.control.broadcast("active_queues", reply=True, timeout=timeout) or []
     except Exception as exc:
         log.warning("could not ask the workers: %s", exc.__class__.__name__)
         return None
-    return {name: sorted(q["name"] for q in queues) for name, queues in answer.items()}
+    out = LiveWorkers()
+    seen: dict[str, int] = {}
+    for reply in replies:
+        for name, queues in (reply or {}).items():
+            seen[name] = seen.get(name, 0) + 1
+            names = {q["name"] for q in queues or [] if isinstance(q, dict)}
+            out[name] = sorted(names | set(out.get(name, [])))
+    out.duplicates = {name: n for name, n in seen.items() if n > 1}
+    return out

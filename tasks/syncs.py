@@ -25,7 +25,8 @@ from tds.zoho import shared as zoho_shared
 def _record_run_failure(task, exc: BaseException, decision: Decision, entity: str, organization_id: str,
                         **kwargs) -> Decision:
     """A run that failed for good is a dead letter replay sends again; a run stopped by the
-    daily quota is recorded as failed, and the next scheduled one resumes from the cursor."""
+    daily quota or the rate limit is recorded as deferred (with the reason and when it tries
+    again; never an error), and the next scheduled one resumes from the cursor."""
     if decision.action is Action.DEAD:
         with get_engine(get_settings().database_url).begin() as conn:
             deadletters.add(conn, task_name=task.name, entity=entity, exc=exc, organization_id=organization_id,

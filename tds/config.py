@@ -261,8 +261,15 @@ Operations: status, alerts, events, change log, metrics
 ``TDS_METRICS_DIR``
     A folder shared by the receiver's gunicorn workers and the Celery workers (prefork
     children) on one host: ``tds receiver``, ``tds worker`` and ``tds beat`` export it as
-    ``PROMETHEUS_MULTIPROC_DIR`` so ``/metrics`` adds up every process's counts. Unset:
-    each process counts for itself (right for a single process).
+    ``PROMETHEUS_MULTIPROC_DIR`` so ``/metrics`` adds up every process's counts (empty it
+    when they all start afresh; TDS never cleans a folder you name). Unset: ``tds receiver``
+    still runs in multiprocess mode, in a folder of its own under ``TDS_RUNTIME_DIR``
+    (``metrics/receiver-<port>``, emptied at start), so its gunicorn workers' counters add
+    up and only go up; the Celery workers then count for themselves.
+``TDS_RUNTIME_DIR``
+    Where TDS keeps files that live as long as its processes (the receiver's metrics).
+    Default: ``$RUNTIME_DIRECTORY`` (systemd's ``RuntimeDirectory=``), else
+    ``$XDG_RUNTIME_DIR/tds``, else ``<temp dir>/tds-<uid>``.
 ``TDS_FLOWER_BASIC_AUTH``
     ``user:password`` that ``tds flower`` requires on every page of Flower, ``/metrics``
     and ``/healthcheck`` included. Without it ``tds flower`` refuses to start unless given
@@ -565,6 +572,7 @@ class Settings:
     event_retention_days: int = _setting("TDS_EVENT_RETENTION_DAYS", "30", _int(1))
     change_log_retention_days: int = _setting("TDS_CHANGE_LOG_RETENTION_DAYS", "30", _int(1))
     metrics_dir: str = _setting("TDS_METRICS_DIR", "", _text)
+    runtime_dir_setting: str = _setting("TDS_RUNTIME_DIR", "", _text)
     flower_basic_auth: str = _setting("TDS_FLOWER_BASIC_AUTH", "", _flower_auth, secret=True)
     log_level: str = _setting("TDS_LOG_LEVEL", "INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True))
     log_format: str = _setting("TDS_LOG_FORMAT", "text", _choice("text", "json"))
@@ -659,6 +667,20 @@ class Settings:
         if self.crm != "auto":
             return self.crm == "on"
         return any(scope.lower().startswith("zohocrm.") for scope in self.zoho_scopes)
+
+    @property
+    def runtime_dir(self) -> str:
+        """``TDS_RUNTIME_DIR``, else systemd's ``$RUNTIME_DIRECTORY``, ``$XDG_RUNTIME_DIR/tds``, or
+        ``<temp dir>/tds-<uid>``."""
+        import tempfile
+
+        if self.runtime_dir_setting:
+            return self.runtime_dir_setting
+        if os.environ.get("RUNTIME_DIRECTORY"):
+            return os.environ["RUNTIME_DIRECTORY"].split(":")[0]
+        if os.environ.get("XDG_RUNTIME_DIR"):
+            return os.path.join(os.environ["XDG_RUNTIME_DIR"], "tds")
+        return os.path.join(tempfile.gettempdir(), f"tds-{os.getuid()}")
 
     def require_zoho_credentials(self) -> None:
         """Raise ConfigError naming the first credential a Zoho call needs and lacks."""

@@ -10,8 +10,8 @@ code   meaning
 =====  ==========================================================================
 0      done
 1      the command ran and found a problem (a sync failed, a reconcile found a
-       mismatch, a doctor check ✘, a migration is pending, the demo's changes
-       did not all land)
+       mismatch or could not repair it, a doctor check ✘, a migration is pending,
+       the demo's changes did not all land; ``tds status``: a warning)
 2      usage or configuration: a bad option, an unknown entity, a missing or
        malformed setting
 3      another run of an entity holds its lock (sync, reconcile)

@@ -5,6 +5,7 @@ TDS emits these names (``payload`` is what each carries besides organization and
 ``tds.zoho.sync.started``        a run of a full or incremental sync or a reconcile began (run_id, mode)
 ``tds.zoho.sync.completed``      it succeeded (run_id, mode, counts)
 ``tds.zoho.sync.failed``         it failed, was aborted or found the entity unavailable (run_id, mode, status, error)
+``tds.zoho.sync.deferred``       it found the rate limit or the daily quota taken and tries again later (run_id, mode, reason, retry_at)
 ``tds.zoho.entity.synced``       one entity's full or incremental sync succeeded (run_id, mode, written)
 ``tds.zoho.webhook.received``    a webhook was stored in the inbox (event_id; receiver)
 ``tds.zoho.webhook.processed``   a webhook's record was applied (event_id, result, latency_seconds; worker)
@@ -39,7 +40,8 @@ from tds.models import events
 log = logging.getLogger(__name__)
 
 NAMES = (
-    "tds.zoho.sync.started", "tds.zoho.sync.completed", "tds.zoho.sync.failed", "tds.zoho.entity.synced",
+    "tds.zoho.sync.started", "tds.zoho.sync.completed", "tds.zoho.sync.failed", "tds.zoho.sync.deferred",
+    "tds.zoho.entity.synced",
     "tds.zoho.webhook.received", "tds.zoho.webhook.processed", "tds.zoho.api.failed",
     "tds.zoho.token.refreshed", "tds.zoho.token.refresh_failed",
 )

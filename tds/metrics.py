@@ -1,10 +1,12 @@
 """Prometheus metrics: counters on the hot paths, gauges read when ``/metrics`` is scraped.
 
 Counters and the latency histogram are incremented where things happen (one increment per
-webhook or event, no database work). With ``TDS_METRICS_DIR`` set, ``tds receiver``,
-``tds worker`` and ``tds beat`` export it as ``PROMETHEUS_MULTIPROC_DIR`` before they start,
-so every gunicorn worker and Celery prefork child writes its counts there and the
-receiver's ``/metrics`` adds them up (prometheus-client's multiprocess mode; the folder must
+webhook or event, no database work). ``tds receiver`` always runs prometheus-client's
+multiprocess mode, so its gunicorn workers' counts add up and only go up: in a folder of its
+own under ``TDS_RUNTIME_DIR`` (emptied at start) unless ``TDS_METRICS_DIR`` is set. With
+``TDS_METRICS_DIR`` set, ``tds receiver``, ``tds worker`` and ``tds beat`` export it as
+``PROMETHEUS_MULTIPROC_DIR`` before they start, so every gunicorn worker and Celery prefork
+child writes its counts there and the receiver's ``/metrics`` adds them up (the folder must
 be shared by those processes, and emptied when they all start afresh). The gauges — queue
 depth, sync lag, quota left, breaker state, open alerts — are read from Redis and the
 database at scrape time by :class:`tds.ops.exposition.StatusCollector`, once per scrape; this module
@@ -28,7 +30,10 @@ Names (all prefixed ``tds_``)::
     tds_zoho_quota_remaining{organization}         calls left today
     tds_zoho_breaker_open{api}                     1 open, 0.5 half-open, 0 closed
     tds_alerts_open{severity}
-    tds_health_score                               the last reconcile's match share
+    tds_health_score                               the last successful reconciles' match share
+    tds_health_severity                            the health model's verdict: 0 healthy, 1 warning, 2 critical
+    tds_findings{kind,severity}                    findings now
+    tds_unknown_facts{fact}                        facts that could not be read (redis, database, workers)
 """
 
 from __future__ import annotations

@@ -177,7 +177,7 @@ sync_state = _per_entity_table(
 sync_runs = _per_entity_table(
     "tds_sync_runs",
     sa.Column("mode", sa.String(16), nullable=False),  # full | incremental | reconcile
-    sa.Column("status", sa.String(16), nullable=False),  # queued | running | succeeded | failed | aborted | skipped | unavailable
+    sa.Column("status", sa.String(16), nullable=False),  # queued | running | succeeded | failed | aborted | skipped | unavailable | deferred
     sa.Column("started_at", UTCDateTime(), nullable=False),
     sa.Column("finished_at", UTCDateTime()),
     sa.Column("heartbeat_at", UTCDateTime()),  # renewed after every page
@@ -191,6 +191,8 @@ sync_runs = _per_entity_table(
     sa.Column("api_calls", sa.Integer(), nullable=False, server_default="0"),  # retries not counted
     sa.Column("report", JSONType),  # a reconcile's findings
     sa.Column("error", sa.Text()),
+    sa.Column("reason", sa.String(32)),  # why it did not succeed: zoho_auth, zoho, rate_limit, quota … (tds.sync.outcome)
+    sa.Column("retry_at", UTCDateTime()),  # a deferred run: when it tries again
     sa.Index("ix_tds_sync_runs_org_entity_started", "organization_id", "entity", "started_at"),
 )
 

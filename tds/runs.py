@@ -28,6 +28,7 @@ import enum
 import json
 import os
 import socket
+import threading
 from dataclasses import dataclass
 
 import redis as redis_lib
@@ -49,6 +50,7 @@ class RunStatus(enum.StrEnum):
     ABORTED = "aborted"  # interrupted (Ctrl-C, SIGTERM) or found dead
     SKIPPED = "skipped"  # another run of the same (organization, entity) held the lock
     UNAVAILABLE = "unavailable"  # Zoho answered that the organization does not have the entity's module
+    DEFERRED = "deferred"  # the rate limit or the daily quota was taken: it tries again at retry_at (not an error)
 
 
 class Availability(enum.StrEnum):
@@ -81,6 +83,30 @@ class AlreadyRunning(RuntimeError):
 
 class RunInterrupted(BaseException):
     """SIGTERM arrived: the run stops, is marked aborted and frees its lock."""
+
+
+class Cancel:
+    """Set once by Ctrl-C or SIGTERM at the command line: every thread of the run (the page
+    reader, the detail calls) stops at its next call or wait instead of going on."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    @property
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise RunInterrupted()
+
+    def sleep(self, seconds: float) -> None:
+        """A wait that ends (raising :class:`RunInterrupted`) as soon as the run is cancelled."""
+        if self._event.wait(max(0.0, seconds)):
+            raise RunInterrupted()
 
 
 def ended_by(exc: BaseException, unavailable: bool = False) -> RunStatus:
@@ -180,8 +206,10 @@ def heartbeat(conn: Connection, run_id: int, counts: dict) -> None:
 
 
 def finish(conn: Connection, run_id: int, status: RunStatus, counts: dict | None = None, error: str | None = None,
-           report: dict | None = None) -> None:
-    values = {"status": status, "finished_at": utcnow(), "error": error}
+           report: dict | None = None, reason: str | None = None, retry_at=None) -> None:
+    """End the run with ``status``; ``reason`` (see :mod:`tds.sync.outcome`) says why it did not
+    succeed, ``retry_at`` when a deferred one tries again."""
+    values = {"status": status, "finished_at": utcnow(), "error": error, "reason": reason, "retry_at": retry_at}
     values.update({k: v for k, v in (counts or {}).items() if k in COUNTS})
     if report is not None:
         values["report"] = report
@@ -196,6 +224,9 @@ def finish(conn: Connection, run_id: int, status: RunStatus, counts: dict | None
                    counts={k: v for k, v in (counts or {}).items() if k in COUNTS})
         if row.mode != Mode.RECONCILE:
             hooks.emit("tds.zoho.entity.synced", **where, run_id=run_id, mode=row.mode, written=row.records_written)
+    elif status == RunStatus.DEFERRED:  # waiting its turn is not a failure
+        hooks.emit("tds.zoho.sync.deferred", **where, run_id=run_id, mode=row.mode, reason=reason,
+                   retry_at=retry_at.isoformat() if retry_at else None)
     else:
         hooks.emit("tds.zoho.sync.failed", **where, run_id=run_id, mode=row.mode, status=str(status),
                    error=(error or "")[:500])

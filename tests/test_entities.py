@@ -349,17 +349,14 @@ def synced(request, database_url, redis_url):
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def records(synced, resource, listed=False, **match):
-    """The records as the simulator served them (in the shapes of this run; ``listed``: as its
-    list rows, for an entity TDS stores from its list); none for a module the organization
-    does not have."""
+def records(synced, resource, **match):
+    """The records as the simulator served them (in the shapes of this run); none for a
+    module the organization does not have."""
     sim, res = synced["sim"], RESOURCES[resource]
     org = None if res.crm else synced["org"]
     if shapes.missing(sim.config, org, res):
         return []
     rows = [shapes.present(sim.config, res, r) for r in sim.store.records(org, resource)]
-    if listed:
-        rows = [list_row(res, r) for r in rows]
     return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
 
 
@@ -504,9 +501,7 @@ def test_full_sync_users_price_lists_warehouses_and_stock_match(synced):
         wh = by(conn, warehouses, "zoho_warehouse_id")
         prod_ids = {r.id: r.zoho_item_id for r in conn.execute(sa.select(products.c.id, products.c.zoho_item_id))}
         levels = children_by_parent(conn, stock_levels, "product_id", "zoho_warehouse_id", prod_ids)
-    # users are stored from their list rows, which Zoho gives without last_modified_time
-    problems = differences({s["user_id"]: expect_user(s) for s in records(synced, "users", listed=True)}, user_rows,
-                           "user")
+    problems = differences({s["user_id"]: expect_user(s) for s in records(synced, "users")}, user_rows, "user")
     books = records(synced, "pricebooks")
     problems += differences({s["pricebook_id"]: expect_price_list(s) for s in books}, lists, "price list")
     problems += differences({(s["pricebook_id"], item): v for s in books for item, v in expect_price_items(s).items()},

@@ -87,6 +87,71 @@ def test_status_is_healthy_then_warns_then_is_critical_by_pending_events(ops, en
     assert "invoices" in out.output and "status: critical" in out.output
 
 
+def test_status_is_critical_and_quick_when_redis_is_stopped(ops, engine, database_url, tmp_path):
+    """Redis down: nothing moves, so the status is critical — never "healthy", never "all empty" —
+    in the command (exit 2, within seconds), /api/status and /metrics alike."""
+    import time
+
+    from status_page import create_app as status_app
+    from tests.chaos.harness import PrivateRedis
+
+    redis = PrivateRedis()
+    redis.stop()
+    try:
+        s = _settings(database_url, redis.url)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TDS_", "ZOHO_"))}
+        env.update({"TDS_DATABASE_URL": database_url, "TDS_REDIS_URL": redis.url, "ZOHO_ORGANIZATION_ID": ORG,
+                    "TDS_ENTITIES": "items,customers,invoices", "TDS_IMAGE_DIR": str(tmp_path)})
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "tds.cli", "status", "--json"], env=env, capture_output=True,
+                              text=True, timeout=60)
+        took = time.monotonic() - started
+        snap = json.loads(done.stdout)
+        human = subprocess.run([sys.executable, "-m", "tds.cli", "status"], env=env, capture_output=True, text=True,
+                               timeout=60)
+        api = status_app(s).test_client().get("/api/status", headers={"Authorization": f"Bearer {ADMIN}"})
+        metrics = create_app(s).test_client().get("/metrics", headers={"Authorization": f"Bearer {ADMIN}"})
+    finally:
+        redis.close()
+    assert done.returncode == 2 and snap["severity"] == "critical", done.stdout + done.stderr
+    redis_finding = next(f for f in snap["findings"] if f["key"] == "redis")
+    assert redis_finding["severity"] == "critical" and "Redis unreachable" in redis_finding["message"]
+    assert took < 8, f"tds status took {took:.1f} s with Redis down"
+    assert human.returncode == 2 and "status: critical" in human.stdout and "all empty" not in human.stdout
+    assert "queues: unknown" in human.stdout and "status: healthy" not in human.stdout
+    assert api.status_code == 200 and api.get_json()["severity"] == "critical"
+    assert [f["key"] for f in api.get_json()["findings"]] == [f["key"] for f in snap["findings"]]
+    assert "tds_health_severity 2.0" in metrics.get_data(as_text=True)
+
+
+def test_status_is_critical_when_postgresql_is_stopped(ops, redis_client, redis_url, tmp_path):
+    from status_page import create_app as status_app
+    from tds import db
+    from tests.chaos.harness import PrivatePostgres
+
+    try:
+        pg = PrivatePostgres()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    try:
+        pg.stop()
+        s = _settings(pg.url, redis_url)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TDS_", "ZOHO_"))}
+        env.update({"TDS_DATABASE_URL": pg.url, "TDS_REDIS_URL": redis_url, "ZOHO_ORGANIZATION_ID": ORG,
+                    "TDS_IMAGE_DIR": str(tmp_path)})
+        done = subprocess.run([sys.executable, "-m", "tds.cli", "status", "--json", "--no-workers"], env=env,
+                              capture_output=True, text=True, timeout=60)
+        page = status_app(s).test_client().get("/status", headers={"Authorization": f"Bearer {ADMIN}"})
+    finally:
+        db.dispose_engines()
+        pg.close()
+    assert done.returncode == 2, done.stdout + done.stderr
+    snap = json.loads(done.stdout)
+    assert snap["severity"] == "critical" and "database" in snap["unknown"]
+    assert "PostgreSQL unreachable" in next(f for f in snap["findings"] if f["key"] == "database")["message"]
+    assert page.status_code == 200 and 'id="severity">critical' in page.get_data(as_text=True)
+
+
 def test_status_says_critical_without_a_beat_and_names_a_queue_nobody_consumes(ops, redis_client):
     snap = status.snapshot(ops)
     snap["workers"] = {"w1@host": ["tds.items", "tds.sync"]}
@@ -104,6 +169,21 @@ def test_status_lists_live_workers_and_their_queues(worker, engine, database_url
     consumed = {q for qs in snap["workers"].values() for q in qs}
     assert {"tds.items", "tds.invoices", "tds.maintenance"} <= consumed
     assert not [c for c in snap["conditions"] if c["kind"] == "no_worker"]
+
+
+def test_tds_worker_names_itself_from_its_queues_unless_named(ops, redis_client, monkeypatch):
+    """The README's worker lines give two nodes, not two ``celery@host``; ``-n`` still wins."""
+    execs = []
+    monkeypatch.setattr(os, "execvp", lambda path, argv: execs.append(argv))
+    runner = CliRunner()
+    for args in (["--queues", "webhooks", "--queues", "maintenance"], ["--queues", "sync"], [],
+                 ["--queues", "sync", "-n", "mine@box"]):
+        done = runner.invoke(cli, ["worker", *args])
+        assert done.exit_code == 0, done.output
+    names = [argv[argv.index("-n") + 1] for argv in execs]
+    host = socket.gethostname()
+    assert names == [f"webhooks@{host}", f"sync@{host}", f"all@{host}", "mine@box"]
+    assert [argv.count("-n") for argv in execs] == [1, 1, 1, 1]
 
 
 # ------------------------------------------------------------------ alerts
@@ -405,6 +485,51 @@ def test_a_full_demo_with_every_secret_set_logs_json_lines_and_no_secret(engine,
     lines = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
     assert lines and {line["component"] for line in lines} == {"demo"}
     assert any(line.get("event_id") for line in lines) or any(line.get("run_id") for line in lines)
+
+
+def test_receiver_metrics_under_two_gunicorn_workers_only_go_up(ops, engine, redis_client, database_url, redis_url,
+                                                               tmp_path):
+    """The default ``tds receiver`` (two gunicorn workers), no TDS_METRICS_DIR set: ten webhooks,
+    each followed by a scrape, whichever worker answers it; the count goes 1, 2, … 10."""
+    import re
+
+    import simplejson
+
+    from tds.receive import signature as webhook_auth
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TDS_", "ZOHO_", "PROMETHEUS_"))}
+    env.update({"TDS_DATABASE_URL": database_url, "TDS_REDIS_URL": redis_url, "ZOHO_ORGANIZATION_ID": ORG,
+                "ZOHO_WEBHOOK_SECRET": WEBHOOK_SECRET, "TDS_ADMIN_TOKEN": ADMIN, "TDS_ENTITIES": "items",
+                "TDS_RUNTIME_DIR": str(tmp_path / "run"), "PYTHONPATH": str(Path(__file__).parent.parent)})
+    proc = subprocess.Popen([sys.executable, "-m", "tds.cli", "receiver", "--bind", f"127.0.0.1:{port}",
+                             "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            return requests.get(f"{base}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+    try:
+        wait_for(up, timeout=60, what="the receiver")
+        seen = []
+        for n in range(10):
+            body = simplejson.dumps({"item": item(f"77{n:03d}")}, use_decimal=True).encode()
+            params = {"organization_id": ORG}
+            sig = webhook_auth.sign(WEBHOOK_SECRET, body, pairs=params.items())
+            posted = requests.post(f"{base}/api/zoho/webhooks/items", params=params, data=body, timeout=10,
+                                   headers={"Content-Type": "application/json", webhook_auth.SIGNATURE_HEADER: sig})
+            assert posted.status_code == 202, posted.text
+            text = requests.get(f"{base}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30).text
+            found = re.search(r'^tds_webhooks_accepted_total\{entity="items"\} (\S+)$', text, re.M)
+            seen.append(float(found.group(1)) if found else 0.0)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        redis_client.delete("tds.items")  # the events it queued are this test's alone
+    assert seen == [float(n) for n in range(1, 11)], seen
+    assert (tmp_path / "run" / "metrics" / f"receiver-{port}").is_dir()
 
 
 def test_the_grafana_dashboard_uses_only_metric_names_tds_exports():

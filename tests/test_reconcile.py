@@ -168,3 +168,67 @@ def test_rows_listed_without_a_time_are_compared_by_their_fields_never_called_st
     assert (rep.stale_here, rep.drift, rep.repaired) == ([], [changed], 1)
     again = reconcile.reconcile_entity(settings, users, org, client)
     assert again.match_percent == 100.0 and again.drift == []
+
+
+def test_repair_exits_by_the_state_after_it(engine, database_url, redis_url, redis_client, simulator_factory,
+                                            tmp_path):
+    """``--repair`` that mends every difference exits 0 (the state after the repair, not before);
+    one that leaves something off (the delete guard held) exits 1 and says how many."""
+    sim, org, settings, client = _synced(simulator_factory, database_url, redis_url, names=("items", "invoices"))
+    cfg = sim.simulator.config
+    env = {**os.environ, "TDS_DATABASE_URL": database_url, "TDS_REDIS_URL": redis_url, "ZOHO_API_URL": sim.url,
+           "ZOHO_ACCOUNTS_URL": sim.url, "ZOHO_CLIENT_ID": cfg.client_id, "ZOHO_CLIENT_SECRET": cfg.client_secret,
+           "ZOHO_REFRESH_TOKEN": cfg.refresh_token, "ZOHO_ORGANIZATION_ID": org, "TDS_ZOHO_RATE_LIMIT": "100000",
+           "TDS_IMAGE_DIR": str(tmp_path / "images")}
+
+    def tds(*args):
+        return subprocess.run([sys.executable, "-m", "tds.cli", "reconcile", *args], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+
+    ids = sim.simulator.store.ids(org, "invoices")
+    for invoice_id in ids[:2]:
+        sim.simulator.delete(org, "invoices", invoice_id)
+    for invoice_id in ids[2:5]:
+        sim.simulator.update(org, "invoices", invoice_id, {"reference_number": "EDITED"}, send_webhook=False)
+    repaired = tds("--repair", "-e", "invoices")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr  # 2 % was off before, nothing after
+    assert "still off" in repaired.stdout
+    assert tds("-e", "invoices").returncode == 0
+
+    items = sim.simulator.store.ids(org, "items")
+    doomed = items[: math.ceil(len(items) * 0.08)]  # above the 5 % a repair may delete
+    for item_id in doomed:
+        sim.simulator.delete(org, "items", item_id)
+    held = tds("--repair", "-e", "items", "--json", str(tmp_path / "held.json"))
+    assert held.returncode == 1, held.stdout + held.stderr
+    report = json.loads((tmp_path / "held.json").read_text())
+    assert report["entities"][0]["still_off"] == len(doomed)
+
+
+def test_a_refused_token_fails_the_reconcile_with_exit_7_and_keeps_the_score(
+        engine, database_url, redis_url, redis_client, simulator_factory, tmp_path):
+    """A reconcile that could not read Zoho is a failed run: exit 7, no match shown, and the
+    stored score stays the last successful reconcile's."""
+    from tds.sync.reports import latest_report
+
+    sim, org, settings, client = _synced(simulator_factory, database_url, redis_url, names=("items",))
+    cfg = sim.simulator.config
+    env = {**os.environ, "TDS_DATABASE_URL": database_url, "TDS_REDIS_URL": redis_url, "ZOHO_API_URL": sim.url,
+           "ZOHO_ACCOUNTS_URL": sim.url, "ZOHO_CLIENT_ID": cfg.client_id, "ZOHO_CLIENT_SECRET": "wrong",
+           "ZOHO_REFRESH_TOKEN": cfg.refresh_token, "ZOHO_ORGANIZATION_ID": org, "TDS_ZOHO_RATE_LIMIT": "100000",
+           "TDS_IMAGE_DIR": str(tmp_path / "images")}
+    before = reconcile.reconcile(settings, [registry.get("items")], [org], client)
+    for key in redis_client.scan_iter("tds:zoho:oauth:*"):
+        redis_client.delete(key)
+
+    refused = subprocess.run([sys.executable, "-m", "tds.cli", "reconcile", "-e", "items", "-e", "users"], env=env,
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+    out = refused.stdout + refused.stderr
+    assert refused.returncode == 7, out
+    assert "failed: Zoho refused the credentials" in out and "100.00" not in out
+    assert "users" in refused.stdout and "not run" in out  # the token is not asked for again per entity
+    assert "no successful reconcile, 2 entities failed" in refused.stdout
+    stored = latest_report(settings)
+    assert stored["health_score"] == before.health_score == 100.0
+    assert {f["entity"]: f["reason"] for f in stored["last_failed"]} == {"items": "zoho_auth"}

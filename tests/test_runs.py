@@ -249,3 +249,44 @@ def test_the_schedule_runs_incremental_syncs_on_the_sync_queue(worker, engine, d
 
     wait_for(settled, timeout=60, what="the runs to settle")
     assert len(_runs(engine)) <= 3 * expected
+
+
+def test_ctrl_c_during_a_rate_limited_sync_stops_within_two_seconds(engine, database_url, redis_url, redis_client,
+                                                                    simulator_factory, tmp_path):
+    """Ctrl-C while the detail calls wait for the rate limit: the process stops calling Zoho and
+    printing at once, the run is aborted, its lock released, and it exits 130 within 2 s."""
+    import threading
+
+    sim = simulator_factory(scale="small")
+    org = sim.simulator.config.organizations[0]
+    env = _env(sim, database_url, redis_url, org, TDS_ZOHO_RATE_LIMIT="20")
+    proc = subprocess.Popen([sys.executable, "-m", "tds.cli", "sync", "--full", "--entities", "invoices"], env=env,
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[tuple[float, str]] = []
+
+    def read():
+        for line in proc.stderr:
+            lines.append((time.monotonic(), line.rstrip()))
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: any("waiting for Zoho rate limit" in text for _, text in lines), timeout=60,
+                 what="the sync waiting for the rate limit")
+        calls_before = sim.simulator.counters()["api_calls_total"]
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        returncode = proc.wait(timeout=10)
+        took = time.monotonic() - signalled
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(timeout=5)
+    assert returncode == 130, lines[-10:]
+    assert took < 2.0, f"exited {took:.1f} s after Ctrl-C"
+    assert sim.simulator.counters()["api_calls_total"] - calls_before <= 4  # TDS_ZOHO_DETAIL_CONCURRENCY: in flight
+    said = [text for _, text in lines]
+    stop = next(i for i, text in enumerate(said) if text.startswith("interrupted"))
+    assert not [t for t in said[stop + 1:] if "records" in t or "waiting" in t], said[stop:]
+    (run,) = _runs(engine)
+    assert run.status == "aborted" and run.reason == "interrupted"
+    assert redis_client.get(runs.lock_name(org, "invoices")) is None

@@ -508,6 +508,17 @@ def test_faults_errors_and_dropped_connections(fresh):
     assert requests.get(url, headers=auth, params={"organization_id": ORG_A}).status_code == 200
 
 
+def test_error_kinds_5xx_answers_an_outage_never_a_rate_limit(fresh):
+    srv, auth = fresh(error_rate=1.0, error_kinds="5xx")
+    url = f"{srv.url}/books/v3/items"
+    statuses = {requests.get(url, headers=auth, params={"organization_id": ORG_A}).status_code for _ in range(40)}
+    assert statuses == {500, 502, 503}
+    refused = requests.post(f"{srv.url}/_sim/config", json={"error_kinds": "4xx"})
+    assert refused.status_code == 400 and "error_kinds" in refused.text
+    back = requests.post(f"{srv.url}/_sim/config", json={"error_kinds": "mixed"})
+    assert back.status_code == 200 and back.json()["error_kinds"] == "mixed"
+
+
 # --------------------------------------------------------------------------- control API and webhooks
 
 def test_mutate_sends_signed_webhooks(fresh, receiver):

@@ -29,9 +29,9 @@ from tds.sinks import changes
 @click.option("--json", "as_json", is_flag=True, help="The snapshot as JSON, for scripts.")
 @click.option("--no-workers", is_flag=True, help="Do not ask the workers (Celery inspect).")
 def status_command(as_json: bool, no_workers: bool) -> None:
-    """The state at a glance, per organization and entity.
+    """The state at a glance, and what is wrong now.
 
-    Exit 0 healthy, 1 warning, 2 critical.
+    Exit 0 healthy, 1 warning, 2 critical — also when PostgreSQL or Redis is down (critical).
     """
     from tasks.celery_app import live_workers
 
@@ -63,24 +63,32 @@ def _print_status(snap: dict) -> None:
                       (e["last_full_sync_at"] or "never")[:16], (e["last_reconcile_at"] or "never")[:16],
                       _ago(e["lag_seconds"]), match, str(e["pending"]), str(e["failed"]), str(e["parked"]),
                       str(e["dead_letters"]))
-    console.print(table)
+    unknown = snap.get("unknown") or {}
+    if "database" in unknown:
+        console.print(f"entities: unknown ({unknown['database']})", highlight=False, markup=False)
+    else:
+        console.print(table)
     out = []
     queues = snap["queues"]
-    out.append("queues: " + ("Redis unavailable" if queues is None else
+    out.append("queues: " + (f"unknown ({unknown['redis']})" if "redis" in unknown else
                              ", ".join(f"{q} {n}" for q, n in queues.items() if n) or "all empty"))
     workers = snap["workers"]
-    out.append("workers: " + ("not asked" if workers is None else
+    out.append("workers: " + (f"unknown ({unknown['redis']})" if "redis" in unknown else
+                              f"unknown ({unknown['workers']})" if "workers" in unknown else
+                              "not asked" if workers is None else
                               "; ".join(f"{w} ({len(qs)} queues)" for w, qs in sorted(workers.items())) or "none"))
-    out.append(f"beat: {'running' if snap['beat_running'] else 'not running'}")
-    out.append("Zoho calls left today: " + ", ".join(f"{org} {'unknown' if left is None else left}"
-                                                      for org, left in snap["quota"].items()))
-    out.append("breakers: " + (", ".join(f"{a} {s}" for a, s in snap["breakers"].items()) or "all closed"))
+    out.append("beat: " + {True: "running", False: "not running", None: "unknown"}[snap["beat_running"]])
+    out.append("Zoho calls left today: " + (", ".join(f"{org} {'unknown' if left is None else left}"
+                                                       for org, left in snap["quota"].items()) or "unknown"))
+    out.append("breakers: " + ("unknown" if "redis" in unknown else
+                               ", ".join(f"{a} {s}" for a, s in snap["breakers"].items()) or "all closed"))
     report = snap["reconcile"]
-    out.append(f"health score: {report['health_score']} ({report['label']})" if report else
-               "health score: no reconcile yet")
+    out.append("health score: unknown" if "database" in unknown else
+               f"health score: {report['health_score']} ({report['label']})"
+               if report and report["health_score"] is not None else "health score: no successful reconcile yet")
     for org, cov in (snap.get("images") or {}).items():
         out.append(f"{org} {cov['summary']}")
-    out.append(f"dead letters: {snap['dead_letters']}")
+    out.append(f"dead letters: {'unknown' if snap['dead_letters'] is None else snap['dead_letters']}")
     for c in snap["conditions"]:
         out.append(f"{c['severity'].upper()}: {c['message']}")
     out.append(f"status: {snap['severity']}")

@@ -26,9 +26,28 @@ def _metrics_env(settings) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = settings.metrics_dir
 
 
-def _gunicorn(bind: str, workers: int, app: str, threads: int = 4, access_log: bool = True) -> None:
+def receiver_metrics_dir(settings, bind: str) -> str:
+    """The receiver's metrics folder: ``TDS_METRICS_DIR`` as given (shared with the workers,
+    never cleaned here), else its own ``<TDS_RUNTIME_DIR>/metrics/receiver-<port>``, emptied now:
+    each gunicorn worker then writes its counts there and ``/metrics`` adds them up, so the
+    counters only go up whichever worker answers a scrape."""
+    import shutil
+
+    if settings.metrics_dir:
+        os.makedirs(settings.metrics_dir, exist_ok=True)
+        return settings.metrics_dir
+    folder = os.path.join(settings.runtime_dir, "metrics", f"receiver-{bind.rsplit(':', 1)[-1]}")
+    shutil.rmtree(folder, ignore_errors=True)  # the files of a previous run are not this run's counts
+    os.makedirs(folder, mode=0o700)
+    return folder
+
+
+def _gunicorn(bind: str, workers: int, app: str, threads: int = 4, access_log: bool = True,
+              metrics_dir: str | None = None) -> None:
     settings = get_settings()
     _metrics_env(settings)
+    if metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", *gunicorn_args(bind, workers, threads, access_log),
                                "--config", "python:webhook_receiver.gunicorn_conf", app])
 
@@ -111,7 +130,8 @@ def receiver_command(bind: str, workers: int, threads: int, access_log: bool) ->
     settings = get_settings()
     open_database(settings)
     create_app(settings, enqueue=lambda *a: None)  # fail here, clearly, on a bad configuration
-    _gunicorn(bind, workers, "webhook_receiver:create_app()", threads, access_log)
+    _gunicorn(bind, workers, "webhook_receiver:create_app()", threads, access_log,
+              metrics_dir=receiver_metrics_dir(settings, bind))
 
 
 def gunicorn_args(bind: str, workers: int, threads: int, access_log: bool = True) -> list[str]:
@@ -136,10 +156,21 @@ def worker_command(ctx, groups) -> None:
 
     Run webhook workers and sync workers apart so a long sync never holds up webhooks:
     tds worker --queues webhooks --queues maintenance  and  tds worker --queues sync
+
+    It names itself from its first queue group (webhooks@<host>, sync@<host>; with -<pid> when
+    that name is already live), unless -n is given.
     """
     settings = get_settings()
     open_database(settings)
     require_redis(settings)
+    named = any(a in ("-n", "--hostname") or a.startswith(("-n=", "--hostname=")) or
+                (a.startswith("-n") and len(a) > 2) for a in ctx.args)
+    if not named:  # two workers on one host never share celery@host (status would count one)
+        from tasks.celery_app import worker_node_name
+
+        name = worker_node_name(settings, list(groups))
+        click.echo(f"worker node name: {name}", err=True)
+        ctx.args.extend(["-n", name])
     args = ["-A", "tasks", "worker", "-E", "-Q", ",".join(queues_of(list(groups))), *ctx.args]
     _metrics_env(get_settings())
     os.execvp(sys.executable, [sys.executable, "-m", "celery", *args])

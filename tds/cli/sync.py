@@ -10,6 +10,7 @@ import datetime as dt
 import json as json_lib
 import signal
 import sys
+import time
 
 import click
 from rich.console import Console
@@ -21,8 +22,8 @@ from tds.cli.connections import open_database, require_redis
 from tds.config import ConfigError, get_settings
 from tds.db import get_engine
 from tds.exit_codes import ExitCode
-from tds.runs import Mode, RunInterrupted
-from tds.sync import availability, plan, reconcile
+from tds.runs import Cancel, Mode, RunInterrupted
+from tds.sync import availability, outcome, plan, reconcile
 from tds.sync.images import describe
 from tds.sync.progress import Progress
 from tds.sync.synchronizer import SyncAlreadyRunning
@@ -67,24 +68,60 @@ def _zoho_client(settings, progress):
 
     settings.require_zoho_credentials()
     # a process of its own may wait for the shared rate limit; a task never does
-    return ZohoClient(settings, redis=services.redis_client(settings), sleep=progress.sleep, budget_wait=60)
+    return ZohoClient(settings, redis=services.redis_client(settings), sleep=progress.sleep, budget_wait=60,
+                      cancel=progress.cancel)
 
 
 @contextlib.contextmanager
-def _interruptible():
-    """Ctrl-C or SIGTERM stops the run: it is marked aborted with its counts and frees its lock."""
+def _interruptible(client=None):
+    """Ctrl-C or SIGTERM stops the run at once: every thread of it stops at its next call or
+    wait (``client.cancel``), the detail calls in flight are abandoned (their page was not
+    written, so the cursor did not move), the run is marked aborted with its counts, and its
+    lock is released."""
+    cancel = getattr(client, "cancel", None)
+
+    def on_int(signum, frame):
+        if cancel is not None:
+            cancel.set()
+        raise KeyboardInterrupt()
+
     def on_term(signum, frame):
+        if cancel is not None:
+            cancel.set()
         raise RunInterrupted()
 
     previous = signal.signal(signal.SIGTERM, on_term)
+    previous_int = signal.signal(signal.SIGINT, on_int)
     try:
         yield
     except (KeyboardInterrupt, RunInterrupted) as exc:
+        if client is not None:
+            client.close()
         click.echo("interrupted: the run is marked aborted with its counts so far, and its lock is released",
                    err=True)
-        sys.exit(EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else ExitCode.TERMINATED)
+        code = EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else ExitCode.TERMINATED
+        _exit_now(code)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+
+
+def _exit_now(code: int) -> None:
+    """Exit with ``code`` without waiting on a detail call still in flight (Python would join
+    its thread at exit): the run row and the lock are already settled."""
+    import os
+    import threading
+
+    deadline = time.monotonic() + 1.0
+    for thread in threading.enumerate():
+        if thread.name.startswith("tds-zoho-detail") or thread.name.startswith("tds-sync-"):
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    if any(t.is_alive() and (t.name.startswith("tds-zoho-detail") or t.name.startswith("tds-sync-"))
+           for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 @click.command("sync")
@@ -124,14 +161,14 @@ def sync_command(mode: str, entities, orgs, since, via_celery: bool, refetch: bo
                 send_sync(entity.name, org, refetch, mode=mode, since=since_at.isoformat() if since_at else None)
                 click.echo(f"queued {mode} sync of {entity.name} for {org}")
         return
-    progress = Progress()
+    progress = Progress(cancel=Cancel())
     client = _zoho_client(settings, progress)
     listed = plan.ListedPages()
     try:
         if not _plan_or_refuse(settings, client, chosen, org_ids, mode, show_plan, force,
                                keep=None if show_plan else listed):
             return
-        with _interruptible():
+        with _interruptible(client):
             sys.exit(_sync_here(settings, plan.reusing(client, listed), progress, chosen, org_ids, mode, refetch,
                                 since_at))
     finally:
@@ -168,8 +205,8 @@ def _sync_here(settings, client, progress, chosen, org_ids, mode, refetch: bool,
                     continue
                 except (ZohoAuthError, ConfigError):
                     raise  # every other entity would fail the same way: say it once
-                except Exception as exc:  # report and go on with the next entity
-                    code = EXIT_FAILED
+                except Exception as exc:  # report and go on with the next entity; Zoho unreachable exits 7
+                    code = code or outcome.of(exc).exit_code
                     progress.done(f"failed: {exc}", failed=True)
                     continue
                 if isinstance(result, availability.Unavailable):
@@ -217,7 +254,10 @@ def reconcile_command(repair, dry_run, entities, orgs, json_file, show_plan, for
 
     Reports the match; with --repair it mends what differs.
 
-    Exit 0 when every entity's mismatch is within TDS_RECONCILE_ALERT_PERCENT, 1 otherwise.
+    Exit: 7 when Zoho could not be read (credentials refused, outage, breaker open; 5 and 6 for
+    PostgreSQL and Redis), 3 when another run held an entity's lock; with --repair 0 when
+    everything differing was repaired and 1 when something is still off; without it 0 when every
+    entity's mismatch is within TDS_RECONCILE_ALERT_PERCENT, 1 otherwise.
     """
     settings = get_settings()
     chosen, org_ids = _choose(settings, entities, orgs)
@@ -230,7 +270,7 @@ def reconcile_command(repair, dry_run, entities, orgs, json_file, show_plan, for
                 send_reconcile(entity.name, org, repair=repair)
                 click.echo(f"queued reconcile{' with repair' if repair else ''} of {entity.name} for {org}")
         return
-    progress = Progress()
+    progress = Progress(cancel=Cancel())
     client = _zoho_client(settings, progress)
     if not _plan_or_refuse(settings, client, chosen, org_ids, Mode.RECONCILE, show_plan, force):
         return
@@ -247,29 +287,40 @@ def reconcile_command(repair, dry_run, entities, orgs, json_file, show_plan, for
         return page
 
     def on_entity(rep):
+        if rep.failed:
+            if rep.failed.startswith("not run"):
+                progress.start(f"{rep.entity} ({rep.organization_id})")
+            progress.done(rep.failed, failed=True)
+            return
         warn = f"; {rep.warnings[0]}" if rep.warnings else ""
-        progress.done(f"{rep.match_percent:.2f} % match{warn}", failed=bool(rep.warnings))
+        match = "no match" if rep.match_percent is None else f"{rep.match_percent:.2f} % match"
+        progress.done(f"{match}{warn}", failed=bool(rep.warnings))
 
-    with _interruptible(), progress.session():
+    with _interruptible(client), progress.session():
         report = reconcile.reconcile(settings, chosen, org_ids, client, repair=repair, dry_run=dry_run,
                                      redis=services.redis_client(settings), enqueue=_enqueue_or_none(),
                                      on_entity=on_entity, progress_for=on_page)
-    _print_report(report, dry_run)
+    _print_report(report, dry_run, repair and not dry_run)
     if json_file:
         with open(json_file, "w", encoding="utf-8") as fh:
             json_lib.dump(report.as_dict(), fh, indent=2, default=str)
-    sys.exit(0 if report.healthy else EXIT_FAILED)
+    sys.exit(report.exit_code(repair=repair and not dry_run))
 
 
-def _print_report(report, dry_run: bool) -> None:
-    table = Table("entity", "organization", "zoho", "here", "match %", "missing here", "gone from zoho", "stale",
-                  "drift", "repaired" if not dry_run else "would repair", "deleted" if not dry_run else "would delete",
-                  "API calls")
+def _print_report(report, dry_run: bool, repaired: bool = False) -> None:
+    columns = ["entity", "organization", "zoho", "here", "match %", "missing here", "gone from zoho", "stale",
+               "drift", "repaired" if not dry_run else "would repair", "deleted" if not dry_run else "would delete",
+               "API calls"] + (["still off"] if repaired else [])
+    table = Table(*columns)
     for e in report.entities:
-        table.add_row(e.entity, e.organization_id, str(e.zoho_count), str(e.here_count), f"{e.match_percent:.2f}",
+        if e.failed:  # nothing was compared: no counts, no match
+            table.add_row(e.entity, e.organization_id, "—", "—", e.failed[:60], *["—"] * (len(columns) - 5))
+            continue
+        match = "—" if e.match_percent is None else f"{e.match_percent:.2f}"
+        table.add_row(e.entity, e.organization_id, str(e.zoho_count), str(e.here_count), match,
                       str(len(e.missing_here)), str(len(e.gone_from_zoho)), str(len(e.stale_here)), str(len(e.drift)),
                       str(e.would_repair if dry_run else e.repaired), str(e.would_delete if dry_run else e.deleted),
-                      str(e.api_calls))
+                      str(e.api_calls), *([str(e.still_off or 0)] if repaired else []))
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)
@@ -284,4 +335,8 @@ def _print_report(report, dry_run: bool) -> None:
             console.print(f"{e.entity} ({e.organization_id}) {describe(e.details['images'])}")
         for warning in e.warnings:
             console.print(f"[yellow]{e.entity} ({e.organization_id}): {warning}")
-    console.print(f"health score {report.health_score:.1f}/100 ({report.label})")
+    for e in report.failures:
+        console.print(f"{e.entity} ({e.organization_id}) {e.failed}", highlight=False, markup=False)
+    failed = f", {len(report.failures)} entities failed" if report.failures else ""
+    console.print("no successful reconcile" + failed if report.health_score is None else
+                  f"health score {report.health_score:.1f}/100 ({report.label}){failed}", highlight=False)

@@ -1,19 +1,36 @@
-"""Alerts: rules over the status snapshot, their state in ``tds_alerts``, and delivery.
+"""Alerts: the health model's rules over the status snapshot, their state in ``tds_alerts``, and delivery.
 
-The rules (thresholds are settings, see :mod:`tds.config`):
+:func:`conditions` is the one function that turns the facts of a snapshot into findings with a
+severity; ``tds status`` (human and ``--json``), the status page, ``/api/status``, the alert
+check and the health gauges of ``/metrics`` all render its result. A fact that cannot be read
+is *unknown*, and unknown is never green:
+
+- ``redis`` — Redis unreachable: critical (nothing moves: queues, beat, locks);
+- ``database`` — PostgreSQL unreachable: critical;
+- ``redis_policy`` — Redis's maxmemory-policy is not ``noeviction``: warning;
+- ``workers`` — the workers could not be asked through a broker that answers: warning;
+- ``worker_name`` — two live workers answer with the same node name: warning;
+- ``zoho_auth`` — an organization's newest run found its Zoho credentials refused: critical;
+- ``sync_failed`` / ``reconcile_failed`` — an entity's newest sync or reconcile failed (Zoho
+  unreachable, an error): warning, with the last successful reconcile;
+- ``deferred`` — an entity's newest run found the rate limit or quota taken and waits its
+  turn: information only (never an alert, never colours the status);
+
+and, from the figures (thresholds are settings, see :mod:`tds.config`):
 
 - ``pending`` — inbox events of one entity waiting to be processed: warning above
   ``TDS_ALERT_PENDING_WARNING`` (50), critical above ``TDS_ALERT_PENDING_CRITICAL`` (200);
 - ``lag`` — time since an entity's last successful sync: warning above
   ``TDS_ALERT_LAG_WARNING`` (30 minutes), critical above ``TDS_ALERT_LAG_CRITICAL`` (2 hours);
-- ``dead_letters`` — dead letters created in the last hour (they are growing): warning;
+- ``dead_letters`` — dead letters waiting (not replayed; purged ones are gone): warning, until
+  none is left;
 - ``quota`` — the day's Zoho calls left under ``TDS_ALERT_QUOTA_PERCENT`` (10 %): warning,
   none left: critical;
 - ``breaker`` — a Zoho circuit breaker open: critical;
 - ``reconcile`` — an entity's mismatch in the last reconcile above
   ``TDS_RECONCILE_ALERT_PERCENT`` (1 %): warning;
-- ``no_worker`` — a queue no live worker consumes: critical (only when the workers could be
-  asked);
+- ``no_worker`` — a queue no live worker consumes: critical (only when the workers were
+  asked; counted from every live node's own reply);
 - ``beat`` — no beat holds RedBeat's lock: critical.
 
 :func:`check` (the ``tds.check_alerts`` beat task, every ``TDS_SCHEDULE_ALERTS`` seconds)
@@ -39,7 +56,7 @@ from tds.models import alerts
 
 log = logging.getLogger("tds.alerts")
 
-WARNING, CRITICAL = "warning", "critical"
+INFO, WARNING, CRITICAL = "info", "warning", "critical"
 
 
 @dataclass(frozen=True)
@@ -71,8 +88,22 @@ def _minutes(seconds: float) -> str:
 
 
 def conditions(settings: Settings, snap: dict) -> list[Condition]:
-    """What is wrong now, judged from a :func:`tds.ops.status.snapshot`."""
+    """What is wrong now, judged from a :func:`tds.ops.status.snapshot`: the one health model
+    that ``tds status``, the status page, ``/api/status``, the alerts and ``/metrics`` render."""
     found: list[Condition] = []
+    unknown = snap.get("unknown") or {}
+    if "redis" in unknown:
+        found.append(Condition("redis", "redis", CRITICAL,
+                               f"{unknown['redis']}: nothing moves (queues, beat, locks); start Redis"))
+    elif snap.get("redis_policy") not in (None, "noeviction"):
+        found.append(Condition("redis_policy", "redis_policy", WARNING,
+                               f"Redis maxmemory-policy is {snap['redis_policy']}: a full Redis may evict queued "
+                               "tasks and locks; set it to noeviction"))
+    if "database" in unknown:
+        found.append(Condition("database", "database", CRITICAL,
+                               f"{unknown['database']}: nothing is written; start PostgreSQL"))
+    if "workers" in unknown:
+        found.append(Condition("workers", "workers", WARNING, f"workers unknown: {unknown['workers']}"))
     for e in snap["entities"]:
         where = f"{e['entity']} ({e['organization_id']})"
         key = f"{e['organization_id']}:{e['entity']}"
@@ -91,10 +122,11 @@ def conditions(settings: Settings, snap: dict) -> list[Condition]:
         if match is not None and 100.0 - match > settings.reconcile_alert_percent:
             found.append(Condition(f"reconcile:{key}", "reconcile", WARNING,
                                    f"{where} matches Zoho at {match:.2f} % in the last reconcile"))
-    if snap.get("new_dead_letters"):
+        found += _run_findings(e, where, key)
+    if snap.get("dead_letters"):
         found.append(Condition("dead_letters", "dead_letters", WARNING,
-                               f"{snap['new_dead_letters']} new dead letters in the last hour "
-                               f"({snap['dead_letters']} waiting): tds dead-letters list"))
+                               f"{snap['dead_letters']} dead letters waiting ({snap.get('new_dead_letters') or 0} "
+                               "new in the last hour): tds dead-letters list, then replay or purge"))
     for org, left in (snap.get("quota") or {}).items():
         if left is None:
             continue
@@ -115,8 +147,44 @@ def conditions(settings: Settings, snap: dict) -> list[Condition]:
             if queue not in consumed:
                 found.append(Condition(f"no_worker:{queue}", "no_worker", CRITICAL,
                                        f"no worker consumes {queue}: start one (tds worker)"))
+    for node, n in (snap.get("worker_duplicates") or {}).items():
+        found.append(Condition(f"worker_name:{node}", "worker_name", WARNING,
+                               f"{n} workers answer as {node}: give each its own name (tds worker names itself "
+                               "from its queues; do not pass the same -n twice)"))
     if snap.get("beat_running") is False:
         found.append(Condition("beat", "beat", CRITICAL, "no beat is running: nothing is scheduled (tds beat)"))
+    unique: dict[str, Condition] = {}  # a refused token is one finding per organization, whichever entity found it
+    for c in found:
+        unique.setdefault(c.key, c)
+    return list(unique.values())
+
+
+def _run_findings(e: dict, where: str, key: str) -> list[Condition]:
+    """From each mode's newest finished run: a failed sync or reconcile is a warning (a refused
+    token critical: nothing from Zoho will land); a deferred one is only information."""
+    found = []
+    runs = e.get("last_runs") or {}
+    full = runs.get("full")
+    for mode, run in runs.items():
+        if mode == "incremental" and full and full["status"] == "succeeded" and full["run_id"] > run["run_id"]:
+            continue  # a full sync that succeeded since read everything the incremental one missed
+        said = f"the last {mode} {'sync ' if mode != 'reconcile' else ''}of {where}"
+        if run["status"] == "deferred":
+            until = f" until {run['retry_at'][11:19]} UTC" if run.get("retry_at") else ""
+            found.append(Condition(f"deferred:{key}:{mode}", "deferred", INFO,
+                                   f"{said} is deferred ({(run['reason'] or '').replace('_', ' ')}){until}"))
+        elif run["status"] == "failed" and run.get("reason") == "zoho_auth":
+            found.append(Condition(f"zoho_auth:{e['organization_id']}", "zoho_auth", CRITICAL,
+                                   f"Zoho refused the credentials of {e['organization_id']} ({said} failed): check "
+                                   "ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET and ZOHO_REFRESH_TOKEN (tds doctor)"))
+        elif run["status"] == "failed":
+            kind = "reconcile_failed" if mode == "reconcile" else "sync_failed"
+            last_ok = e.get("last_reconcile_at") if mode == "reconcile" else None
+            ok_text = (f"; last successful reconcile {last_ok[:19]}" if last_ok else "; no successful reconcile yet") \
+                if mode == "reconcile" else ""
+            why = (run.get("error") or "").splitlines()[0][:200] if run.get("error") else run.get("reason")
+            found.append(Condition(f"{kind}:{key}:{mode}" if kind == "sync_failed" else f"{kind}:{key}", kind,
+                                   WARNING, f"{said} failed: {why}{ok_text}"))
     return found
 
 
@@ -125,7 +193,7 @@ def check(settings: Settings, snap: dict, now: dt.datetime | None = None, post=N
     :func:`tds.ops.status.snapshot`); deliver and return the notices."""
     engine = get_engine(settings.database_url)
     now = now or utcnow()
-    current = {c.key: c for c in conditions(settings, snap)}
+    current = {c.key: c for c in conditions(settings, snap) if c.severity != INFO}  # information never opens one
     repeat = dt.timedelta(seconds=settings.alert_repeat)
     notices: list[Notice] = []
     with engine.begin() as conn:

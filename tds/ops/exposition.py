@@ -27,12 +27,20 @@ class StatusCollector:
         self.settings = settings
 
     def collect(self):
-
-        try:
-            snap = status.snapshot(self.settings)
-        except Exception as exc:  # a scrape answers with what it has
-            log.warning("status for /metrics unavailable: %s", exc.__class__.__name__)
-            return
+        snap = status.snapshot(self.settings, cached_workers=True)  # never raises for a service that is down: it is a finding
+        yield GaugeMetricFamily("tds_health_severity", "The health model's verdict: 0 healthy, 1 warning, 2 critical",
+                                value=status.exit_code(snap))
+        findings = GaugeMetricFamily("tds_findings", "Findings now, by kind and severity", labels=["kind", "severity"])
+        by_kind: dict[tuple[str, str], int] = {}
+        for c in snap["conditions"]:
+            by_kind[(c["kind"], c["severity"])] = by_kind.get((c["kind"], c["severity"]), 0) + 1
+        for (kind, severity), n in sorted(by_kind.items()):
+            findings.add_metric([kind, severity], n)
+        yield findings
+        unknown = GaugeMetricFamily("tds_unknown_facts", "Facts that could not be read (1)", labels=["fact"])
+        for fact in sorted(snap["unknown"]):
+            unknown.add_metric([fact], 1)
+        yield unknown
         g = GaugeMetricFamily("tds_queue_depth", "Messages waiting per queue", labels=["queue"])
         for queue, depth in (snap["queues"] or {}).items():
             g.add_metric([queue], depth)
@@ -47,7 +55,8 @@ class StatusCollector:
         for key in ("pending", "failed", "parked", "dead"):
             inbox.add_metric([key], sum(e[key] for e in snap["entities"]))
         yield inbox
-        yield GaugeMetricFamily("tds_dead_letters", "Dead letters not replayed", value=snap["dead_letters"])
+        if snap["dead_letters"] is not None:
+            yield GaugeMetricFamily("tds_dead_letters", "Dead letters not replayed", value=snap["dead_letters"])
         quota = GaugeMetricFamily("tds_zoho_quota_remaining", "Zoho calls left today", labels=["organization"])
         for org, left in snap["quota"].items():
             if left is not None:
@@ -62,8 +71,8 @@ class StatusCollector:
         for severity in ("warning", "critical"):
             alerts.add_metric([severity], sum(1 for a in snap["alerts"] if a["severity"] == severity))
         yield alerts
-        if snap["reconcile"]:
-            yield GaugeMetricFamily("tds_health_score", "Last reconcile's match share",
+        if snap["reconcile"] and snap["reconcile"]["health_score"] is not None:
+            yield GaugeMetricFamily("tds_health_score", "The last successful reconciles' match share",
                                     value=snap["reconcile"]["health_score"])
 
 

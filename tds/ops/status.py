@@ -20,12 +20,13 @@ Nothing here loads the Zoho client, the sync or event processing, so the receive
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from tds import registry, services
+from tds import registry
 from tds.config import Settings
 from tds.db import get_engine, utcnow
 from tds.models import alerts, dead_letters, inbox_events, metadata, sync_runs, sync_state
@@ -44,6 +45,7 @@ FAILED = ("retrying",)
 PARKED = ("waiting",)
 BEAT_LOCK = "tds:redbeat::lock"  # RedBeat's lock: key prefix + ":lock"
 RECENT = 10
+RUN_MODES = ("full", "incremental", "reconcile")
 
 
 def _iso(value):
@@ -100,7 +102,7 @@ def _recent_errors(conn) -> list[dict]:
     events = conn.execute(
         sa.select(inbox_events.c.id, inbox_events.c.entity, inbox_events.c.zoho_id, inbox_events.c.status,
                   inbox_events.c.last_error, inbox_events.c.received_at)
-        .where(inbox_events.c.status.in_(("retrying", "waiting", "dead")), inbox_events.c.last_error.is_not(None))
+        .where(inbox_events.c.status.in_(("retrying", "dead")), inbox_events.c.last_error.is_not(None))
         .order_by(inbox_events.c.id.desc()).limit(RECENT)).fetchall()
     failed_runs = conn.execute(
         sa.select(sync_runs.c.id, sync_runs.c.entity, sync_runs.c.mode, sync_runs.c.status, sync_runs.c.error,
@@ -120,21 +122,46 @@ def open_alerts(conn) -> list[dict]:
              "opened_at": _iso(r.opened_at)} for r in rows]
 
 
-def snapshot(settings: Settings, workers: WorkersReader | None = None, with_images: bool = False) -> dict:
-    """Everything ``tds status`` shows, as plain JSON-ready values.
+def _outcomes(conn) -> dict[tuple[str, str, str], dict]:
+    """The newest finished sync, incremental and reconcile run per (organization, entity, mode):
+    what it ended as (succeeded, failed, deferred, aborted), why, and when."""
+    newest = (sa.select(sa.func.max(sync_runs.c.id))
+              .where(sync_runs.c.status.in_(("succeeded", "failed", "deferred", "aborted")))
+              .group_by(sync_runs.c.organization_id, sync_runs.c.entity, sync_runs.c.mode))
+    rows = conn.execute(sa.select(sync_runs.c.id, sync_runs.c.organization_id, sync_runs.c.entity,
+                                  sync_runs.c.mode, sync_runs.c.status, sync_runs.c.reason, sync_runs.c.error,
+                                  sync_runs.c.retry_at, sync_runs.c.started_at, sync_runs.c.finished_at)
+                        .where(sync_runs.c.id.in_(newest))).fetchall()
+    return {(r.organization_id, r.entity, r.mode): {
+        "run_id": r.id, "status": r.status, "reason": r.reason, "error": (r.error or "")[:300] or None,
+        "retry_at": _iso(r.retry_at), "at": _iso(r.finished_at or r.started_at)} for r in rows}
 
-    ``workers`` asks the live workers which queues they consume (the caller hands it in:
-    :func:`tasks.celery_app.live_workers` for a process that may ask Celery); without it the
-    workers are not asked and the snapshot says so with ``"workers": None``."""
+
+_status_clients: dict = {}
+
+
+def status_redis(settings: Settings):
+    """A client of its own with short timeouts (one per URL): a stopped Redis answers the status in
+    seconds, where the shared client would wait on the operating system's connect timeout."""
+    import redis as redis_lib
+
+    client = _status_clients.get(settings.redis_url)
+    if client is None:
+        client = _status_clients[settings.redis_url] = redis_lib.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    return client
+
+
+def _database_facts(settings: Settings, now: dt.datetime) -> dict:
     engine = get_engine(settings.database_url)
-    redis = services.redis_client(settings)
-    now = utcnow()
-    report = latest_report(settings)
-    matches = {(e["organization_id"], e["entity"]): e["match_percent"] for e in (report or {}).get("entities", [])}
     entities = []
     with engine.connect() as conn:
+        report = latest_report(settings, conn)
+        matches = {(e["organization_id"], e["entity"]): e["match_percent"]
+                   for e in (report or {}).get("entities", [])}
         counts = _inbox_counts(conn)
         letters = _letters(conn)
+        outcomes = _outcomes(conn)
         states = {(r.organization_id, r.entity): r for r in conn.execute(sa.select(sync_state))}
         for org in settings.zoho_organization_ids:
             for entity in registry.enabled(settings):
@@ -155,43 +182,121 @@ def snapshot(settings: Settings, workers: WorkersReader | None = None, with_imag
                     "pending": sum(c.get(s, 0) for s in PENDING), "failed": sum(c.get(s, 0) for s in FAILED),
                     "parked": sum(c.get(s, 0) for s in PARKED), "dead": c.get("dead", 0),
                     "dead_letters": letters.get(key, 0),
+                    "last_runs": {mode: outcomes[(org, entity.name, mode)] for mode in RUN_MODES
+                                  if (org, entity.name, mode) in outcomes},
                 })
-        errors = _recent_errors(conn)
-        opened = open_alerts(conn)
-        total_letters = sum(letters.values())
-        new_letters = conn.execute(sa.select(sa.func.count()).select_from(dead_letters).where(
-            dead_letters.c.created_at >= now - dt.timedelta(hours=1))).scalar_one()
-    queues = queue_names(settings)
+        return {"entities": entities, "reconcile": report, "recent_errors": _recent_errors(conn),
+                "alerts": open_alerts(conn), "dead_letters": sum(letters.values()),
+                "new_dead_letters": conn.execute(sa.select(sa.func.count()).select_from(dead_letters).where(
+                    dead_letters.c.created_at >= now - dt.timedelta(hours=1),
+                    dead_letters.c.replayed_at.is_(None))).scalar_one()}
+
+
+def _redis_facts(settings: Settings, redis) -> dict:
+    redis.ping()
     try:
-        depths = queue_depths(redis, queues)
-        beat = beat_running(redis)
-        quota = {org: budget.remaining(redis, org, settings.zoho_daily_limit) for org in settings.zoho_organization_ids}
-        breakers = budget.breaker_states(redis)
-    except Exception as exc:  # Redis down: say so, keep the database figures
-        log.warning("Redis unavailable for status: %s", exc.__class__.__name__)
-        depths, beat, quota, breakers = None, None, {}, {}
-    snap = {
-        "generated_at": now.isoformat(), "entities": entities, "queues": depths,
-        "workers": workers(settings) if workers else None, "beat_running": beat,
-        "quota": quota, "daily_limit": settings.zoho_daily_limit, "breakers": breakers,
-        "dead_letters": total_letters, "new_dead_letters": new_letters, "reconcile": report, "recent_errors": errors, "alerts": opened,
-    }
-    if with_images:
+        policy = redis.info("memory").get("maxmemory_policy")
+    except redis_errors() as exc:  # INFO refused (a managed Redis): not the same as unreachable
+        log.info("Redis INFO refused: %s", exc.__class__.__name__)
+        policy = None
+    return {"queues": queue_depths(redis, queue_names(settings)), "beat_running": beat_running(redis),
+            "redis_policy": policy,
+            "quota": {org: budget.remaining(redis, org, settings.zoho_daily_limit)
+                      for org in settings.zoho_organization_ids},
+            "breakers": budget.breaker_states(redis)}
+
+
+def redis_errors():
+    import redis as redis_lib
+
+    return (redis_lib.RedisError, OSError)
+
+
+WORKERS_SEEN = "tds:health:workers"  # the last answer of the live workers, for processes that may not ask
+WORKERS_SEEN_SECONDS = 180
+
+
+def _remember_workers(redis, snap: dict, now: dt.datetime) -> None:
+    try:
+        redis.set(WORKERS_SEEN, json.dumps({"at": now.isoformat(), "workers": snap["workers"],
+                                            "duplicates": snap["worker_duplicates"]}), ex=WORKERS_SEEN_SECONDS)
+    except redis_errors() as exc:
+        log.info("could not keep the workers' answer: %s", exc.__class__.__name__)
+
+
+def _recall_workers(redis, snap: dict) -> None:
+    """The workers as ``tds status``, the page or the alert check (every ``TDS_SCHEDULE_ALERTS``)
+    last saw them, at most three minutes ago; older or never: not asked."""
+    try:
+        raw = redis.get(WORKERS_SEEN)
+    except redis_errors():
+        return
+    if raw:
+        seen = json.loads(raw)
+        snap["workers"], snap["worker_duplicates"] = seen["workers"], seen.get("duplicates") or {}
+        snap["workers_seen_at"] = seen["at"]
+
+
+def snapshot(settings: Settings, workers: WorkersReader | None = None, with_images: bool = False,
+             redis=None, cached_workers: bool = False) -> dict:
+    """Everything ``tds status`` shows, as plain JSON-ready values, with the findings
+    (:func:`tds.ops.alerts.conditions`) and their severity. Never raises for a service that is
+    down: a fact that cannot be read is listed in ``unknown`` with the reason, and the rules
+    make it a finding — unknown is never green.
+
+    ``workers`` asks the live workers which queues they consume (the caller hands it in:
+    :func:`tasks.celery_app.live_workers` for a process that may ask Celery); without it the
+    workers are not asked and the snapshot says so with ``"workers": None`` — unless
+    ``cached_workers`` (the receiver's ``/metrics``, which never loads Celery inspect): then
+    the last answer another process got, at most three minutes old, stands in. They are asked
+    only when Redis (their broker) answers."""
+    from tds.config import mask_url
+    from tds.exit_codes import first_line
+
+    now = utcnow()
+    unknown: dict[str, str] = {}
+    snap: dict = {"generated_at": now.isoformat(), "daily_limit": settings.zoho_daily_limit, "workers": None,
+                  "worker_duplicates": {}}
+    try:
+        snap.update(_database_facts(settings, now))
+    except sa.exc.DBAPIError as exc:
+        unknown["database"] = f"PostgreSQL unreachable at {mask_url(settings.database_url)}: {first_line(exc)}"
+        snap.update({"entities": [], "reconcile": None, "recent_errors": [], "alerts": [], "dead_letters": None,
+                     "new_dead_letters": None})
+    try:
+        snap.update(_redis_facts(settings, redis or status_redis(settings)))
+    except redis_errors() as exc:
+        unknown["redis"] = f"Redis unreachable at {mask_url(settings.redis_url)}: {first_line(exc)}"
+        snap.update({"queues": None, "beat_running": None, "redis_policy": None, "quota": {}, "breakers": {}})
+    if workers is not None and "redis" not in unknown:
+        answer = workers(settings)
+        if answer is None:
+            unknown["workers"] = "the workers could not be asked through the broker"
+        else:
+            snap["workers"] = dict(answer)
+            snap["worker_duplicates"] = dict(getattr(answer, "duplicates", {}) or {})
+            _remember_workers(redis or status_redis(settings), snap, now)
+    elif cached_workers and "redis" not in unknown:
+        _recall_workers(redis or status_redis(settings), snap)
+    snap["unknown"] = unknown
+    if with_images and "database" not in unknown:
         from tds.sync import images  # loads the Zoho errors: never in the receiver
 
         snap["images"] = {org: {**images.coverage(settings, org)} for org in settings.zoho_organization_ids}
         for org, cov in snap["images"].items():
             cov["summary"] = images.describe(cov)
     snap["conditions"] = [c.as_dict() for c in alert_rules.conditions(settings, snap)]
+    snap["findings"] = snap["conditions"]
     snap["severity"] = severity(snap["conditions"])
     return snap
 
 
 def severity(conditions: list[dict]) -> str:
+    """critical > warning > healthy; an ``info`` finding never colours it."""
     found = {c["severity"] for c in conditions}
     return "critical" if "critical" in found else "warning" if "warning" in found else "healthy"
 
 
 def exit_code(snap: dict) -> int:
-    """0 healthy, 1 warning, 2 critical."""
+    """0 healthy, 1 warning, 2 critical (a service down is critical: never 5 or 6)."""
     return {"healthy": 0, "warning": 1, "critical": 2}[snap["severity"]]

@@ -55,7 +55,8 @@ Options (:class:`SimulatorConfig`; those marked * can change while running throu
 ``rate_limit_per_minute`` *  calls per organization per minute (0 = off) → 429 code 44.
 ``daily_limit`` *        calls per organization per day (0 = off) → 429 code 45.
 ``concurrency_limit`` *  simultaneous calls per organization (0 = off) → 429 code 1070.
-``error_rate`` *         share of API calls answered 500/502/503 (some 503s with HTML).
+``error_rate`` *         share of API calls answered 500/502/503 (some 503s with HTML) or 429.
+``error_kinds`` *        ``"mixed"`` (default: those) or ``"5xx"`` (500/502/503 only: an outage, never a 429).
 ``slow_rate`` *, ``slow_seconds`` *  share of calls delayed, and by how long (2.0 s).
 ``drop_rate`` *          share of calls whose connection is closed with no response.
 ``webhook_url`` *        receiver base, e.g. ``http://127.0.0.1:8000/api/zoho/webhooks``;

@@ -46,6 +46,7 @@ RUNTIME_FIELDS = frozenset(
         "daily_limit",
         "concurrency_limit",
         "error_rate",
+        "error_kinds",
         "slow_rate",
         "slow_seconds",
         "drop_rate",
@@ -75,6 +76,7 @@ class SimulatorConfig:
     daily_limit: int = 0
     concurrency_limit: int = 0
     error_rate: float = 0.0
+    error_kinds: str = "mixed"  # mixed: 5xx and 429; 5xx: only 500/502/503 (an outage, never a rate limit)
     slow_rate: float = 0.0
     slow_seconds: float = 2.0
     drop_rate: float = 0.0
@@ -95,6 +97,8 @@ class SimulatorConfig:
                 raise ValueError(f"organization ids are numeric strings, not {org!r}")
         if self.shapes not in ("canonical", "sparse", "varied", "minimal"):
             raise ValueError("shapes is 'canonical', 'sparse', 'varied' or 'minimal'")
+        if self.error_kinds not in ("mixed", "5xx"):
+            raise ValueError("error_kinds is 'mixed' or '5xx'")
         if self.webhook_payload not in ("detail", "list"):
             raise ValueError("webhook_payload is 'detail' or 'list'")
         self.scale_factor()  # validates

@@ -48,9 +48,10 @@ class Faults:
     def error_response(self) -> tuple[int, bytes, str, dict]:
         """(status, body, content type, headers) of an injected error: 500 JSON, 502 HTML, 503
         JSON or HTML, or 429 — code 44 with ``Retry-After`` or code 1070 without (Zoho sends
-        the header rarely, if ever; clients must cope either way)."""
+        the header rarely, if ever; clients must cope either way). ``error_kinds="5xx"``
+        leaves the 429s out: an outage, never a rate limit."""
         with self._lock:
-            pick = self._rng.randrange(6)
+            pick = self._rng.randrange(4 if self.config.error_kinds == "5xx" else 6)
         if pick == 0:
             return 500, dumps({"code": 1000, "message": "Internal error"}), JSON, {}
         if pick == 1:

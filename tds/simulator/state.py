@@ -59,6 +59,8 @@ class Simulator:
             raise ValueError(f"cannot change {sorted(unknown)} at run time; allowed: {sorted(RUNTIME_FIELDS)}")
         if "webhook_payload" in changes and changes["webhook_payload"] not in ("detail", "list"):
             raise ValueError("webhook_payload is 'detail' or 'list'")
+        if "error_kinds" in changes and changes["error_kinds"] not in ("mixed", "5xx"):
+            raise ValueError("error_kinds is 'mixed' or '5xx'")
         coerced = {}
         for key, value in changes.items():
             current = getattr(self.config, key)

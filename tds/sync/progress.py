@@ -16,8 +16,9 @@ import click
 
 
 class Progress:
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, cancel=None):
         self.stream = stream or sys.stderr
+        self.cancel = cancel  # tds.runs.Cancel: Ctrl-C ends a wait at once, and nothing is printed after it
         self.interactive = self.stream.isatty()
         self._rich = None
         self._task = None
@@ -73,9 +74,17 @@ class Progress:
 
     def sleep(self, seconds: float) -> None:
         """The Zoho client's sleep while it waits for the shared rate limit."""
+        if self.cancel is None:
+            self.state(f"waiting for Zoho rate limit ({seconds:.0f}s)")
+            time.sleep(seconds)
+            self.state("")
+            return
+        self.cancel.check()
         self.state(f"waiting for Zoho rate limit ({seconds:.0f}s)")
-        time.sleep(seconds)
+        self.cancel.sleep(seconds)
         self.state("")
 
     def _line(self, text: str) -> None:
+        if self.cancel is not None and self.cancel.is_set:
+            return  # a thread still finishing its call after Ctrl-C prints nothing more
         click.echo(f"{time.strftime('%H:%M:%S')} {text}", file=self.stream)

@@ -39,7 +39,7 @@ from tds.registry import Entity
 from tds.runs import Mode, RunStatus
 from tds.sinks import changes
 from tds.sinks import sql as sql_sink
-from tds.sync import availability, images
+from tds.sync import availability, images, outcome
 from tds.sync.reports import EntityReport, Report
 from tds.sync.synchronizer import SyncResult, same_as_listed, stored_versions, write_page
 
@@ -62,9 +62,11 @@ def reconcile_entity(settings: Settings, entity: Entity, organization_id: str, c
         _compare_and_repair(settings, engine, entity, organization_id, client, report, repair and not dry_run,
                             dry_run, enqueue, progress, lock.renew, send_images)
     except BaseException as exc:
+        ended = outcome.of(exc)
+        report.failed, report.reason, report.exit_code = ended.text, ended.reason, int(ended.exit_code)
         with engine.begin() as conn:
-            runs.finish(conn, run_id, runs.ended_by(exc), _counts(report),
-                        error=(str(exc) or exc.__class__.__name__)[:4000], report=report.as_dict())
+            runs.finish(conn, run_id, ended.status, _counts(report), error=(str(exc) or exc.__class__.__name__)[:4000],
+                        report=report.as_dict(), reason=ended.reason, retry_at=ended.retry_at)
         raise
     finally:
         lock.release()
@@ -97,21 +99,11 @@ def _compare_and_repair(settings, engine, entity: Entity, organization_id: str, 
                       stored_versions(conn, entity, organization_id, rows)}
         to_fetch = []
         for zid, row in rows.items():
-            if zid not in stored:
-                report.missing_here.append(zid)
-            elif (listed := _listed_time(entity, row)) is None:
-                # no time to compare (Zoho lists users and price lists without one): the listed
-                # fields decide, never the missing time
-                if same_as_listed_untimed(row, stored[zid][1]):
-                    report.matched += 1
-                    continue
-                report.drift.append(zid)
-            else:
-                modified, raw = stored[zid]
-                if same_as_listed(entity, row, modified, raw):
-                    report.matched += 1
-                    continue
-                (report.stale_here if modified is None or listed > modified else report.drift).append(zid)
+            kind = _difference(entity, row, stored.get(zid))
+            if kind is None:
+                report.matched += 1
+                continue
+            getattr(report, kind).append(zid)
             to_fetch.append(row)
         if to_fetch and repair:
             before = repaired.records_written
@@ -119,6 +111,7 @@ def _compare_and_repair(settings, engine, entity: Entity, organization_id: str, 
             write_page(settings, engine, entity, organization_id, client, to_fetch, repaired, source="reconcile")
             report.api_calls += repaired.api_calls - calls
             report.repaired += repaired.records_written - before
+            report.still_off = (report.still_off or 0) + _still_off(engine, entity, organization_id, to_fetch)
             if enqueue:
                 for event_id, name in repaired.follow_up:
                     enqueue(event_id, name)
@@ -135,8 +128,34 @@ def _compare_and_repair(settings, engine, entity: Entity, organization_id: str, 
     report.gone_from_zoho = sorted(here_ids - seen)
     report.details = _details(engine, entity, organization_id, status_zoho)
     _delete_gone(engine, entity, organization_id, report, repair, dry_run)
+    if repair:  # what the guard kept from deleting is still off
+        report.still_off = (report.still_off or 0) + len(report.gone_from_zoho) - report.deleted
     if entity.name == "items":  # after the repair: the files the products have now
         report.details["images"] = images.coverage(settings, organization_id)
+
+
+def _difference(entity: Entity, row: dict, stored) -> str | None:
+    """Which kind of difference a list row shows against the stored ``(modified, raw)``
+    (None: it matches). A row listed without a time (Zoho lists users and price lists so) is
+    never stale: its listed fields alone decide between match and drift."""
+    if stored is None:
+        return "missing_here"
+    modified, raw = stored
+    listed = _listed_time(entity, row)
+    if listed is None:
+        return None if same_as_listed_untimed(row, raw) else "drift"
+    if same_as_listed(entity, row, modified, raw):
+        return None
+    return "stale_here" if modified is None or listed > modified else "drift"
+
+
+def _still_off(engine, entity: Entity, organization_id: str, rows: list[dict]) -> int:
+    """After a repair wrote ``rows``: how many of them still differ from what is stored now
+    (compared again, no Zoho call) — a record the repair could not write stays off."""
+    by_id = {str(r[entity.id_field]): r for r in rows}
+    with engine.connect() as conn:
+        stored = {zid: (modified, raw) for zid, modified, raw in stored_versions(conn, entity, organization_id, by_id)}
+    return sum(1 for zid, row in by_id.items() if _difference(entity, row, stored.get(zid)) is not None)
 
 
 def same_as_listed_untimed(row: dict, stored_raw) -> bool:
@@ -219,25 +238,35 @@ def _details(engine, entity: Entity, organization_id: str, status_zoho: dict[str
 def reconcile(settings: Settings, entities: list[Entity], organization_ids: list[str], client, *,
               repair: bool = False, dry_run: bool = False, redis=None, enqueue=None, on_entity=None,
               progress_for=None) -> Report:
-    """Reconcile every (organization, entity); an entity that fails or is locked is reported, and the rest go on."""
+    """Reconcile every (organization, entity); an entity that fails or is locked is reported, and the rest go
+    on — except after Zoho refused an organization's credentials: its other entities are reported not run
+    (each would ask for a token again, and Zoho allows 10 refreshes per 10 minutes)."""
     started = utcnow()
     reports = []
     for org in organization_ids:
+        refused = None
         for entity in entities:
             t0 = time.monotonic()
-            try:
-                rep = reconcile_entity(settings, entity, org, client, repair=repair, dry_run=dry_run, redis=redis,
-                                       enqueue=enqueue, progress=progress_for(entity, org) if progress_for else None)
-            except runs.AlreadyRunning as exc:
-                rep = EntityReport(entity.name, org, warnings=[str(exc)])
-            except Exception as exc:  # one entity's failure is reported, the rest still run
-                rep = EntityReport(entity.name, org)
-                if availability.is_unavailable(entity, exc):  # the organization does not have this module
-                    rep.warnings.append(f"unavailable: {exc}")
-                    rep.details["unavailable"] = True
-                else:
-                    rep.warnings.append(f"failed: {exc.__class__.__name__}: {exc}")
-                    rep.details["failed"] = True
+            if refused is not None:
+                rep = EntityReport(entity.name, org, failed=f"not run: {refused.text}", reason=refused.reason,
+                                   exit_code=int(refused.exit_code))
+            else:
+                try:
+                    rep = reconcile_entity(settings, entity, org, client, repair=repair, dry_run=dry_run,
+                                           redis=redis, enqueue=enqueue,
+                                           progress=progress_for(entity, org) if progress_for else None)
+                except runs.AlreadyRunning as exc:
+                    rep = EntityReport(entity.name, org, warnings=[str(exc)], details={"locked": True})
+                except Exception as exc:  # one entity's failure is reported, the rest still run
+                    rep = EntityReport(entity.name, org)
+                    if availability.is_unavailable(entity, exc):  # the organization does not have this module
+                        rep.warnings.append(f"unavailable: {exc}")
+                        rep.details["unavailable"] = True
+                    else:
+                        ended = outcome.of(exc)
+                        rep.failed, rep.reason, rep.exit_code = ended.text, ended.reason, int(ended.exit_code)
+                        if ended.reason == "zoho_auth":
+                            refused = ended
             rep.details["seconds"] = round(time.monotonic() - t0, 2)
             reports.append(rep)
             if on_entity:

@@ -57,7 +57,7 @@ from tds.registry import Entity
 from tds.runs import Mode, RunStatus
 from tds.sinks import changes
 from tds.sinks import sql as sql_sink
-from tds.sync import images
+from tds.sync import images, outcome
 
 log = logging.getLogger(__name__)
 
@@ -185,10 +185,12 @@ def _run(settings, engine, entity: Entity, organization_id: str, client, mode: M
                                       expected))
                 renew()
     except BaseException as exc:
-        status = runs.ended_by(exc, unavailable=bool(unavailable and unavailable(exc)))
+        ended = outcome.of(exc)
+        status = RunStatus.UNAVAILABLE if unavailable and unavailable(exc) else ended.status
         result.seconds = time.monotonic() - started
         with engine.begin() as conn:
-            runs.finish(conn, run_id, status, result.counts(), error=(str(exc) or exc.__class__.__name__)[:4000])
+            runs.finish(conn, run_id, status, result.counts(), error=(str(exc) or exc.__class__.__name__)[:4000],
+                        reason=None if status == RunStatus.UNAVAILABLE else ended.reason, retry_at=ended.retry_at)
         raise
     result.seconds = time.monotonic() - started
     with engine.begin() as conn:
@@ -271,7 +273,9 @@ def _completed_pages(engine, client, entity: Entity, organization_id: str, since
             yield item
     finally:
         stop.set()
-        reader.join(timeout=60)
+        # the reader only reads: a page it has not handed over was not written, so the cursor
+        # did not move; it is a daemon and stops at its next call (it is never waited on long)
+        reader.join(timeout=1.0)
 
 
 def write_page(settings: Settings, engine, entity: Entity, organization_id: str, client, page: list[dict],

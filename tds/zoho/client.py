@@ -51,6 +51,7 @@ from tds import metrics
 from tds.backoff import backoff
 from tds.config import Settings
 from tds.registry import Entity
+from tds.runs import Cancel
 
 from .auth import TokenManager, credentials_key
 from .breaker import ApiBreaker, Seen
@@ -88,6 +89,7 @@ class ZohoClient:
         backoff_max: float = 8.0,
         budget_wait: float = 0.0,
         detail_workers: int | None = None,
+        cancel: Cancel | None = None,
     ) -> None:
         self.settings = settings
         self.redis = redis if redis is not None else redis_lib.Redis.from_url(settings.redis_url)
@@ -105,6 +107,12 @@ class ZohoClient:
         # detail calls in flight at once, where Zoho has no bulk endpoint (TDS_ZOHO_DETAIL_CONCURRENCY)
         self.detail_workers = settings.zoho_detail_concurrency if detail_workers is None else detail_workers
         self._pool: ThreadPoolExecutor | None = None
+        self.cancel = cancel  # Ctrl-C at the command line: no call leaves after it
+
+    def close(self) -> None:
+        """Drop the detail calls not started yet; those in flight end with their request."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- public calls -------------------------------------------------------------------
 
@@ -241,6 +249,8 @@ class ZohoClient:
         a slot from the window nor sleeps waiting for one. Returns the cached token (None:
         none yet) and the breaker state seen.
         """
+        if self.cancel is not None:
+            self.cancel.check()
         pipe = self.redis.pipeline(transaction=False)
         self.quota.queue_check(pipe, budget)
         breaker.queue_read(pipe)

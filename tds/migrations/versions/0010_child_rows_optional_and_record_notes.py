@@ -4,14 +4,14 @@ A child row (line, allocation, refund, price-list entry, adjustment line) is sto
 the figures it lacks, as NULL; what a record left out is said in its ``tds_note``.
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0009
 Create Date: 2026-12-03 21:00:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0010'
-down_revision = '0006'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
